@@ -1,0 +1,212 @@
+"""Build the prompt; then check the model's answer against the passages and attach citations.
+
+The model is not trusted. Each answer sentence is judged against the passages: a sentence is
+*supported* by a passage when at least ``SUPPORT_THRESHOLD`` of its content words (lower-cased,
+stemmed, stop words and citation markers removed) occur in one sentence window of that passage
+(the best passage sentence together with its neighbours). A citation ``[n]`` survives only if
+passage n exists and supports its sentence; a sentence without a surviving citation gets the
+passage that supports it best, or, if none does, it is dropped from the answer and listed in
+``Answer.unsupported``. An answer left with no supported sentence is a refusal (answered=False).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qa import prompts
+from qa.chunk import sentence_spans
+from qa.index import bm25_tokens
+from qa.types import Citation, Document, Hit, Prompt
+
+SUPPORT_THRESHOLD = 0.5
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+REFUSAL = re.compile(
+    r"cannot answer|can't answer|unable to answer|do not contain|don't contain|does not contain|"
+    r"no information|not (?:mentioned|provided|stated)|i don't know|i do not know",
+    re.IGNORECASE,
+)
+OPTION = re.compile(r"\boption\s*(\d+)", re.IGNORECASE)
+
+TokenCount = Callable[[str], int]
+DocLookup = Callable[[str], Document | None]
+
+
+def build_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    choices: Sequence[str] = (),
+    context_window: int,
+    max_answer_tokens: int,
+    count_tokens: TokenCount,
+) -> Prompt:
+    """Number the passages that fit the model's window (best first) and write the messages."""
+    choice_text = prompts.format_choices(tuple(choices))
+    fixed = count_tokens(prompts.SYSTEM) + count_tokens(
+        prompts.USER.format(passages="", question=question, choices=choice_text)
+    )
+    # A margin for the chat template's own tokens, which the client adds.
+    room = context_window - max_answer_tokens - fixed - 32
+    if room <= 0:
+        raise ValueError(
+            f"the question leaves no room for passages in a {context_window}-token window"
+        )
+    kept: list[Hit] = []
+    blocks: list[str] = []
+    for hit in hits:
+        block = prompts.format_passage(
+            len(kept) + 1, hit.doc.title, hit.doc.published, hit.chunk.text
+        )
+        cost = count_tokens(block) + 2
+        if cost > room:
+            if not kept:  # not even the best passage fits whole: give the model its start
+                block = block[: max(0, len(block) * room // cost - 16)]
+                kept.append(hit)
+                blocks.append(block)
+            break
+        room -= cost
+        kept.append(hit)
+        blocks.append(block)
+    user = prompts.USER.format(
+        passages="\n\n".join(blocks), question=question, choices=choice_text
+    )
+    return Prompt(
+        question=question,
+        passages=tuple(kept),
+        messages=({"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}),
+        choices=tuple(choices),
+        max_tokens=max_answer_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    text: str
+    answered: bool
+    citations: tuple[Citation, ...]
+    unsupported: tuple[str, ...]
+    choice: int | None
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: int  # offsets in the article of the best supporting sentence
+    end: int
+    quote: str
+    support: float
+
+
+def check_answer(
+    raw: str, passages: Sequence[Hit], lookup: DocLookup, choices: Sequence[str] = ()
+) -> CheckedAnswer:
+    """Keep the claims the passages support, each with a verified citation."""
+    sentences = _answer_sentences(raw)
+    spans = {n: _passage_sentences(hit, lookup) for n, hit in enumerate(passages, 1)}
+    kept_sentences: list[str] = []
+    unsupported: list[str] = []
+    citations: dict[int, Citation] = {}
+    for sentence in sentences:
+        claim = MARKER.sub("", sentence).strip()
+        cited = [
+            int(n) for group in MARKER.findall(sentence) for n in group.split(",") if n.strip()
+        ]
+        if not _content(claim) or (REFUSAL.search(claim) and not cited):
+            continue  # a bare marker, an "Option 2:" prefix or a refusal phrase: not a claim
+        valid = [n for n in dict.fromkeys(cited) if n in spans]
+        support = {n: _support(claim, spans[n]) for n in spans}
+        good = [n for n in valid if support[n].support >= SUPPORT_THRESHOLD]
+        if not good:
+            best = max(support, key=lambda n: (support[n].support, -n), default=None)
+            if best is None or support[best].support < SUPPORT_THRESHOLD:
+                unsupported.append(claim)
+                continue
+            good = [best]
+        for n in good:
+            if n not in citations:
+                hit = passages[n - 1]
+                w = support[n]
+                citations[n] = Citation(
+                    n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published,
+                    w.quote, w.start, w.end,
+                )
+        kept_sentences.append(claim + " " + "".join(f"[{n}]" for n in good))
+
+    choice = _choice(raw, choices)
+    if not kept_sentences and choice is None:
+        return CheckedAnswer(prompts.CANNOT_ANSWER, False, (), tuple(unsupported), None)
+    text = " ".join(kept_sentences)
+    if choice is not None and not OPTION.search(text):
+        text = f"Option {choice + 1}: {choices[choice]}. {text}".strip()
+    return CheckedAnswer(
+        text, True, tuple(sorted(citations.values(), key=lambda c: c.n)), tuple(unsupported), choice
+    )
+
+
+def _choice(raw: str, choices: Sequence[str]) -> int | None:
+    if not choices:
+        return None
+    match = OPTION.search(raw)
+    if match and 1 <= int(match.group(1)) <= len(choices):
+        return int(match.group(1)) - 1
+    # Models that ignore the format often still name the option's text.
+    lowered = raw.lower()
+    named = [i for i, c in enumerate(choices) if c.strip() and c.lower() in lowered]
+    return named[0] if len(named) == 1 else None
+
+
+def _answer_sentences(raw: str) -> list[str]:
+    text = raw.strip()
+    if not text:
+        return []
+    pieces: list[str] = []
+    for line in text.splitlines():
+        line = line.strip(" -*•\t")
+        if line:
+            pieces.extend(line[s:e] for s, e in sentence_spans(line, 0, len(line)))
+    # A marker that punkt left at the start of the next sentence belongs to the previous one.
+    merged: list[str] = []
+    for piece in pieces:
+        lead = re.match(r"^((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)(.*)$", piece)
+        if lead and merged:
+            merged[-1] += " " + lead.group(1).strip()
+            piece = lead.group(2)
+        if piece.strip():
+            merged.append(piece)
+    return merged
+
+
+def _content(text: str) -> set[str]:
+    return set(bm25_tokens(re.sub(r"\boption\s*\d+\s*:?", " ", text, flags=re.IGNORECASE)))
+
+
+def _passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]]:
+    """Sentences of the passage as (start, end, text) with offsets in the stored article."""
+    doc = lookup(hit.doc.id)
+    if doc is None:  # the article is gone from the store: fall back to the chunk's own text
+        return [(hit.chunk.start + s, hit.chunk.start + e, hit.chunk.text[s:e])
+                for s, e in sentence_spans(hit.chunk.text, 0, len(hit.chunk.text))]
+    out = []
+    for seg_start, seg_end in doc.segments:
+        lo, hi = max(seg_start, hit.chunk.start), min(seg_end, hit.chunk.end)
+        if lo < hi:
+            out.extend((s, e, doc.text[s:e]) for s, e in sentence_spans(doc.text, lo, hi))
+    return out
+
+
+def _support(claim: str, sentences: list[tuple[int, int, str]]) -> _Window:
+    """How well the best window of three passage sentences covers the claim's content words."""
+    words = _content(claim)
+    if not words or not sentences:
+        return _Window(0, 0, "", 0.0)
+    bags = [set(bm25_tokens(text)) for _, _, text in sentences]
+
+    def score(i: int) -> tuple[float, float]:
+        window = bags[i].union(*bags[max(0, i - 1) : i + 2])
+        # Ties go to the sentence that alone covers most: it is the better quote.
+        return len(words & window) / len(words), len(words & bags[i]) / len(words)
+
+    best = max(range(len(sentences)), key=lambda i: (*score(i), -i))
+    start, end, text = sentences[best]
+    return _Window(start, end, text, score(best)[0])

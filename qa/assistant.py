@@ -1,0 +1,212 @@
+"""The Assistant: the one entry point the CLI, the eval harness and the server all call.
+
+question -> Hits -> numbered passages in one prompt -> completion -> Answer with checked
+citations; at most one model call per question, none when nothing relevant was retrieved.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from qa import prompts
+from qa.answer import build_prompt, check_answer
+from qa.config import Settings, load_settings
+from qa.embed import Embedder, create_embedder
+from qa.index import Index, live_generation
+from qa.llm.base import LLM, create
+from qa.retrieve import Retrieval, Retriever
+from qa.rewrite import rewrite
+from qa.types import Answer, Completion, Document, QAError
+
+# Friendly names accepted by ``Assistant.from_config`` next to dotted setting names.
+SHORTCUTS = {"llm": "llm.client", "k": "retrieval.k", "index": "paths.index"}
+
+
+class Assistant:
+    """Answers questions from the index. Models load once, on first use; safe to share
+    between threads (the server does)."""
+
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | None = None, llm: LLM | None = None
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or create_embedder(settings.embedding)
+        self._llm = llm
+        self._index: Index | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None, **overrides: Any) -> Assistant:
+        """Settings from config.toml and ``QA_*`` variables, then ``overrides``: ``llm``, ``k``,
+        ``index`` or any dotted setting name (``**{"retrieval.fusion": "dense"}``)."""
+        dotted = {SHORTCUTS.get(k, k): v for k, v in overrides.items()}
+        return cls(load_settings(path, dotted))
+
+    # -- parts
+
+    @property
+    def index(self) -> Index:
+        """The live index, re-opened when `qa ingest` has written a new generation."""
+        root = self.settings.index_dir
+        with self._lock:
+            live = live_generation(root)
+            if self._index is None or (live is not None and live != self._index.path):
+                self._index = Index.open(root, self.settings, self.embedder.dim)
+            return self._index
+
+    @property
+    def llm(self) -> LLM:
+        with self._lock:
+            if self._llm is None:
+                self._llm = create(self.settings.llm.client, self.settings, self.embedder)
+            return self._llm
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.index, self.embedder, self.settings.retrieval)
+
+    def document(self, doc_id: str) -> Document | None:
+        """A stored article, for showing a citation in context."""
+        return self.index.document(doc_id)
+
+    # -- asking
+
+    def validate(self, question: str) -> str:
+        """The question stripped, or a clear error for an empty or oversized one."""
+        question = (question or "").strip()
+        if not question:
+            raise QAError("the question is empty")
+        limit = self.settings.limits.max_question_chars
+        if len(question) > limit:
+            raise QAError(
+                f"the question is {len(question)} characters long; the limit is {limit} "
+                "(limits.max_question_chars)"
+            )
+        return question
+
+    def retrieve(self, question: str, k: int | None = None) -> Retrieval:
+        return self.retriever().search(self.validate(question), k)
+
+    def ask(
+        self, question: str, *, k: int | None = None, choices: Sequence[str] = ()
+    ) -> Answer:
+        """Answer one question from the index, with checked citations."""
+        answer: Answer | None = None
+        for item in self._run(question, k, choices, streaming=False):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(
+        self, question: str, *, k: int | None = None, choices: Sequence[str] = ()
+    ) -> Iterator[str | Answer]:
+        """Text pieces as the model writes them, then the checked ``Answer`` (whose text may
+        differ: unsupported sentences are dropped and citations attached)."""
+        return self._run(question, k, choices, streaming=True)
+
+    def chat(
+        self, messages: Sequence[dict[str, str]], *, k: int | None = None
+    ) -> Answer:
+        """Answer the last user message of a conversation, rewritten to stand on its own."""
+        standalone, original = self._standalone(messages)
+        answer = self.ask(standalone, k=k)
+        return _with_rewrite(answer, original, standalone)
+
+    def stream_chat(
+        self, messages: Sequence[dict[str, str]], *, k: int | None = None
+    ) -> Iterator[str | Answer]:
+        standalone, original = self._standalone(messages)
+        for item in self.stream(standalone, k=k):
+            yield _with_rewrite(item, original, standalone) if isinstance(item, Answer) else item
+
+    def _standalone(self, messages: Sequence[dict[str, str]]) -> tuple[str, str]:
+        if not messages:
+            raise QAError("the conversation has no messages")
+        original = self.validate(
+            next((str(m.get("content", "")) for m in reversed(messages)
+                  if m.get("role") == "user"), "")
+        )
+        return self.validate(rewrite(messages, self.llm)), original
+
+    def _run(
+        self, question: str, k: int | None, choices: Sequence[str], streaming: bool
+    ) -> Iterator[str | Answer]:
+        question = self.validate(question)
+        started = time.perf_counter()
+        index = self.index
+        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(question, k)
+        timings = dict(retrieval.timings_ms)
+        llm = self.llm
+        if not retrieval.hits:
+            # Nothing relevant: a normal "cannot answer", and no model call.
+            timings["total"] = (time.perf_counter() - started) * 1000
+            yield Answer(question, prompts.CANNOT_ANSWER, False, (), (), llm.model,
+                         timings_ms=timings)
+            return
+
+        t0 = time.perf_counter()
+        prompt = build_prompt(
+            question,
+            retrieval.hits,
+            choices=choices,
+            context_window=llm.context_window,
+            max_answer_tokens=self.settings.llm.max_answer_tokens,
+            count_tokens=_token_counter(llm.model),
+        )
+        timings["prompt"] = (time.perf_counter() - t0) * 1000
+
+        t0 = time.perf_counter()
+        completion: Completion | None = None
+        if streaming:
+            for piece in llm.stream(prompt):
+                if isinstance(piece, Completion):
+                    completion = piece
+                else:
+                    yield piece
+        else:
+            completion = llm.generate(prompt)
+        if completion is None:
+            raise QAError(f"model client {llm.name!r} ended its stream without a completion")
+        timings["generate"] = (time.perf_counter() - t0) * 1000
+
+        t0 = time.perf_counter()
+        documents: dict[str, Document | None] = {}
+
+        def lookup(doc_id: str) -> Document | None:
+            if doc_id not in documents:
+                documents[doc_id] = index.document(doc_id)
+            return documents[doc_id]
+
+        checked = check_answer(completion.text, prompt.passages, lookup, choices)
+        timings["check_citations"] = (time.perf_counter() - t0) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        yield Answer(
+            question=question,
+            text=checked.text,
+            answered=checked.answered,
+            citations=checked.citations,
+            passages=prompt.passages,
+            model=completion.model,
+            usage=completion.usage,
+            timings_ms=timings,
+            choice=checked.choice,
+            unsupported=checked.unsupported,
+        )
+
+
+def _token_counter(model: str) -> Any:
+    from qa.tokens import count_tokens
+
+    return lambda text: count_tokens(text, model)
+
+
+def _with_rewrite(answer: Answer, original: str, standalone: str) -> Answer:
+    from dataclasses import replace
+
+    if standalone == original:
+        return answer
+    return replace(answer, question=original, rewritten_question=standalone)

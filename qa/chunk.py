@@ -1,0 +1,139 @@
+"""Document -> Chunks: sentence-aware, within a token budget of the embedding model, with overlap.
+
+Chunks are cut from the cleaned segments of an article only, sentence by sentence, so each
+chunk's ``start``/``end`` are exact offsets into ``Document.text``. The budget is counted with the
+embedding model's own tokenizer and includes the title when titles are embedded with the text,
+so no chunk is ever silently truncated by the model (all-MiniLM-L6-v2 reads 256 word pieces).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from qa.types import Chunk, Document
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Titles longer than this (in tokens) are cut in the embedded text, never the passage itself.
+MAX_TITLE_TOKENS = 48
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    tokens: int
+
+
+@cache
+def _punkt() -> Any:
+    import punkt
+
+    return punkt.tokenizer_for("english")
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]`` as offsets into ``text``, whitespace trimmed."""
+    spans = []
+    for s, e in _punkt().span_tokenize(text[start:end]):
+        piece = text[start + s : start + e]
+        lead = len(piece) - len(piece.lstrip())
+        trail = len(piece) - len(piece.rstrip())
+        if e - trail > s + lead:
+            spans.append((start + s + lead, start + e - trail))
+    return spans
+
+
+def _split_long(text: str, span: tuple[int, int], budget: int, count: TokenCounter) -> list[Sentence]:
+    """Cut a sentence longer than the budget at word boundaries into pieces that fit."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
+    sizes = count([text[span[0] + s : span[0] + e] for s, e in words])
+    pieces: list[Sentence] = []
+    first, used = 0, 0
+    for i, size in enumerate(sizes):
+        size = min(size, budget)  # a single monstrous "word" still becomes its own piece
+        if used and used + size > budget:
+            pieces.append(Sentence(span[0] + words[first][0], span[0] + words[i - 1][1], used))
+            first, used = i, 0
+        used += size
+    if words:
+        pieces.append(Sentence(span[0] + words[first][0], span[0] + words[-1][1], used))
+    return pieces
+
+
+def embed_text(title: str, text: str, with_title: bool) -> str:
+    """The text handed to the embedder for a chunk: the title first, when enabled."""
+    return f"{title}\n{text}" if with_title and title else text
+
+
+def chunk_document(
+    doc: Document,
+    count: TokenCounter,
+    *,
+    max_tokens: int,
+    overlap_tokens: int,
+    model_max_tokens: int = 256,
+    with_title: bool = True,
+) -> list[Chunk]:
+    """Split ``doc`` into chunks of whole sentences whose embedded text fits ``max_tokens``.
+
+    Consecutive chunks share trailing sentences worth up to ``overlap_tokens``. A sentence longer
+    than the budget is cut at word boundaries rather than truncated.
+    """
+    # Two special tokens ([CLS], [SEP]) are added by the model around every input.
+    limit = min(max_tokens, model_max_tokens - 2)
+    title_tokens = 0
+    if with_title and doc.title:
+        title_tokens = min(count([doc.title])[0], MAX_TITLE_TOKENS) + 1
+    budget = max(16, limit - title_tokens)
+
+    spans = [span for s, e in doc.segments for span in sentence_spans(doc.text, s, e)]
+    sizes = count([doc.text[s:e] for s, e in spans])
+    sentences: list[Sentence] = []
+    for span, size in zip(spans, sizes, strict=True):
+        if size > budget:
+            sentences.extend(_split_long(doc.text, span, budget, count))
+        else:
+            sentences.append(Sentence(span[0], span[1], size))
+
+    groups: list[list[Sentence]] = []
+    current: list[Sentence] = []
+    used = 0
+    for sentence in sentences:
+        # +1: a joining space can add a token at most.
+        if current and used + sentence.tokens + 1 > budget:
+            groups.append(current)
+            current = _overlap(current, overlap_tokens, budget - sentence.tokens - 1)
+            used = sum(s.tokens + 1 for s in current)
+        current.append(sentence)
+        used += sentence.tokens + 1
+    if current:
+        groups.append(current)
+
+    return [
+        Chunk(
+            id=f"{doc.id}:{i}",
+            doc_id=doc.id,
+            ordinal=i,
+            text=" ".join(doc.text[s.start : s.end] for s in group),
+            start=group[0].start,
+            end=group[-1].end,
+        )
+        for i, group in enumerate(groups)
+    ]
+
+
+def _overlap(previous: list[Sentence], overlap_tokens: int, room: int) -> list[Sentence]:
+    """Trailing sentences of the previous chunk to repeat, within the overlap and the room left."""
+    kept: list[Sentence] = []
+    used = 0
+    for sentence in reversed(previous[1:]):  # never the whole chunk: the next one must advance
+        if used + sentence.tokens + 1 > min(overlap_tokens, room):
+            break
+        kept.insert(0, sentence)
+        used += sentence.tokens + 1
+    return kept

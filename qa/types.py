@@ -1,0 +1,170 @@
+"""Frozen dataclasses passed between the stages of the pipeline.
+
+Offline: corpus file -> Document -> Chunk -> (vectors, BM25, chunk store).
+Online: question -> Hit -> numbered passages -> Completion -> Answer with Citations.
+
+Every offset (``start``/``end``) is a character offset into ``Document.text``, the article body
+exactly as stored in the index, so a UI can highlight ``text[start:end]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article. ``text`` is the body as stored; ``segments`` are the spans kept by cleaning."""
+
+    id: str
+    title: str
+    text: str
+    # [start, end) spans of ``text`` that survived cleaning (boilerplate and repeats removed),
+    # in reading order. Chunks are cut only from these spans, so their offsets stay exact.
+    segments: tuple[tuple[int, int], ...]
+    published: str = ""  # ISO date (YYYY-MM-DD) when the article gives one
+    source: str = ""  # outlet, when known
+    url: str = ""
+    path: str = ""  # where it was read from: a file path, or "file.jsonl#record"
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that ends up in the index; a change means re-embedding."""
+        payload = json.dumps(
+            [self.title, self.text, self.segments, self.published, self.source, self.url]
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def clean_text(self) -> str:
+        """The article with boilerplate removed: the kept segments, one paragraph each."""
+        return "\n\n".join(self.text[s:e] for s, e in self.segments)
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """The metadata of an article that travels with each hit and citation."""
+
+    id: str
+    title: str
+    published: str = ""
+    source: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one article; ``start``/``end`` locate it in ``Document.text``."""
+
+    id: str  # "<doc_id>:<ordinal>", stable while the article is unchanged
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and rank (1-based)."""
+
+    chunk: Chunk
+    doc: DocInfo
+    score: float
+    rank: int
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Everything a model client may need: chat messages for generative models, and the
+    question and numbered passages for clients (such as extractive) that read them directly."""
+
+    question: str
+    passages: tuple[Hit, ...]  # passage n is passages[n - 1]
+    messages: tuple[dict[str, str], ...]
+    choices: tuple[str, ...] = ()
+    max_tokens: int = 300
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the passage number shown in the answer as [n]
+    chunk_id: str
+    doc_id: str
+    title: str
+    published: str
+    quote: str  # the supporting span, verbatim from the article
+    start: int  # offsets of ``quote`` in the stored article text
+    end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    answered: bool
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # For chat: the standalone question actually used for retrieval, when it was rewritten.
+    rewritten_question: str | None = None
+    # For multiple choice: the index of the chosen option, or None.
+    choice: int | None = None
+    # Answer sentences no passage supports (kept out of ``text``' citations, listed for the UI).
+    unsupported: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape shared by ``qa ask --json``, the HTTP API and the eval files."""
+        out: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.text,
+            "answered": self.answered,
+            "citations": [asdict(c) for c in self.citations],
+            "passages": [
+                {
+                    "n": i,
+                    "chunk_id": h.chunk.id,
+                    "doc_id": h.doc.id,
+                    "title": h.doc.title,
+                    "published": h.doc.published,
+                    "text": h.chunk.text,
+                    "start": h.chunk.start,
+                    "end": h.chunk.end,
+                    "score": round(h.score, 6),
+                }
+                for i, h in enumerate(self.passages, 1)
+            ],
+            "model": self.model,
+            "usage": asdict(self.usage),
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "unsupported": list(self.unsupported),
+        }
+        if self.rewritten_question is not None:
+            out["rewritten_question"] = self.rewritten_question
+        if self.choice is not None:
+            out["choice"] = self.choice
+        return out
+
+
+class QAError(Exception):
+    """An error the user can act on; the CLI prints the message and exits non-zero."""

@@ -1,0 +1,304 @@
+"""FAISS structures over the stored embedding vectors: build, save, load, search, describe.
+
+The vectors themselves (L2-normalised float32, inner product = cosine) live in a ``.npy`` file
+owned by the index module; this module only builds the search structure over them.  Every
+index uses the inner-product metric and returns the caller's stable int64 ids.
+
+Kinds (``choose_kind``):
+
+* ``flat`` - exact search (``IndexFlatIP`` wrapped in ``IndexIDMap``).  Best up to ~50k
+  vectors: a single query scans everything, ~1 ms per 10k vectors of 384 dims.
+* ``hnsw`` - graph (``IndexHNSWFlat``, M=32) in an ``IndexIDMap``; fastest queries but the
+  slowest build, so "auto" uses it for mid-sized corpora only.
+* ``ivf`` - inverted file (``IndexIVFFlat`` with ~2*sqrt(n) lists, spherical k-means trained
+  on a sample, native ids).  Builds in under a minute at 1e6 on 2 cores.
+
+The search-time knob of the approximate kinds (``efSearch`` / ``nprobe``) is calibrated at
+build time: the smallest value whose recall@10 against exact search reaches
+``CALIBRATION_TARGET`` on a sample of the corpus (each sampled vector used as a query, itself
+excluded), times a safety factor.  Both knobs are part of the FAISS file format, so the value
+travels with the saved index.  ``search`` passes them per call (``SearchParameters``), scaled
+up for large k, without mutating the index, so concurrent searches are safe.
+
+The thresholds used by "auto" come from ``bench/bench_search.py`` (see its docstring).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+KINDS = ("flat", "hnsw", "ivf")
+
+# "auto": exact search up to FLAT_MAX vectors, IVF above (see the module docstring).
+FLAT_MAX = 50_000
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+
+IVF_LISTS_PER_SQRT_N = 2.0  # nlist ~= 2 * sqrt(n)
+IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 points per list (faiss wants >= 39)
+IVF_TRAIN_ITER = 12
+IVF_NPROBE_LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+
+CALIBRATION_QUERIES = 200
+CALIBRATION_K = 10
+CALIBRATION_TARGET = 0.97
+CALIBRATION_QUERY_COS = 0.75  # calibration queries: corpus vectors moved to this cosine
+CALIBRATION_SAFETY = 1.25  # margin on the calibrated knob for queries unlike the sample
+
+_SEED = 1234
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _num_threads() -> int:
+    """Threads for building: OMP_NUM_THREADS if set, else the CPUs this process may use."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _as_matrix(x: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, dim), got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _unwrap(index: faiss.Index) -> faiss.Index:
+    """The index under an IndexIDMap/IndexIDMap2 wrapper, downcast to its concrete class."""
+    if isinstance(index, faiss.IndexIDMap | faiss.IndexIDMap2):
+        return faiss.downcast_index(index.index)
+    return index
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+    return hits / max(1, truth.size)
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def choose_kind(n: int, requested: str = "auto") -> str:
+    """The index kind to build for ``n`` vectors: ``requested`` unless it is "auto".
+
+    An empty corpus is always "flat" (there is nothing to train a quantizer or a graph on).
+    """
+    req = requested.strip().lower()
+    if req != "auto" and req not in KINDS:
+        raise ValueError(f"unknown index kind {requested!r}; expected auto, {', '.join(KINDS)}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n == 0:
+        return "flat"
+    if req != "auto":
+        return req
+    return "flat" if n <= FLAT_MAX else "ivf"
+
+
+def build(vectors: np.ndarray, ids: np.ndarray, kind: str = "auto") -> faiss.Index:
+    """A searchable index over ``vectors`` (n, dim) labelled with int64 ``ids`` (n,)."""
+    x = np.asarray(vectors)
+    if x.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D array (n, dim), got shape {x.shape}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, dim = x.shape
+    if dim == 0:
+        raise ValueError("vectors must have at least one dimension")
+    labels = np.asarray(ids)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"ids must be 1-D with one id per vector ({n}), got shape {labels.shape}")
+    if n and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"ids must be integers, got dtype {labels.dtype}")
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if n and (labels.min() < 0):
+        raise ValueError("ids must be >= 0 (-1 marks a missing result)")
+    if n and np.unique(labels).shape[0] != n:
+        raise ValueError("ids must be unique")
+
+    chosen = choose_kind(n, kind)
+    faiss.omp_set_num_threads(_num_threads())
+    if chosen == "flat":
+        return _build_flat(x, labels)
+    if chosen == "hnsw":
+        return _build_hnsw(x, labels)
+    return _build_ivf(x, labels)
+
+
+def save(index: faiss.Index, path: Path) -> None:
+    """Write ``index`` to ``path`` (plain write; atomic replacement is the caller's job)."""
+    faiss.write_index(index, str(path))
+
+
+def load(path: Path, mmap: bool = False) -> faiss.Index:
+    """Read an index written by ``save``; ``mmap`` maps the vector/code arrays read-only."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no vector index at {p}")
+    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    return faiss.read_index(str(p), flags)
+
+
+def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` (scores, ids) per query row, best first; ids -1 and score -inf where the
+    index holds fewer than ``k`` vectors (or the approximate search found fewer)."""
+    q = _as_matrix(queries, "queries")
+    if q.shape[1] != index.d:
+        raise ValueError(
+            f"query dimension {q.shape[1]} does not match the index dimension {index.d}; "
+            "was the index built with a different embedding model?"
+        )
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    nq = q.shape[0]
+    if k == 0 or nq == 0 or index.ntotal == 0:
+        scores = np.full((nq, k), -np.inf, dtype=np.float32)
+        return scores, np.full((nq, k), -1, dtype=np.int64)
+
+    kk = min(k, int(index.ntotal))
+    params = _search_params(index, kk)
+    if params is None:
+        scores, labels = index.search(q, kk)
+    else:
+        scores, labels = index.search(q, kk, params=params)
+    if kk < k:
+        scores = np.hstack([scores, np.full((nq, k - kk), -np.inf, dtype=np.float32)])
+        labels = np.hstack([labels, np.full((nq, k - kk), -1, dtype=np.int64)])
+    scores = np.where(labels < 0, np.float32(-np.inf), scores).astype(np.float32, copy=False)
+    return scores, labels.astype(np.int64, copy=False)
+
+
+def describe(index: faiss.Index) -> dict[str, Any]:
+    """Kind, size and parameters, for ``qa status``."""
+    inner = _unwrap(index)
+    info: dict[str, Any] = {
+        "kind": "unknown",
+        "n": int(index.ntotal),
+        "dim": int(index.d),
+        "metric": "inner_product" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "l2",
+        "params": {},
+    }
+    if isinstance(inner, faiss.IndexHNSW):
+        info["kind"] = "hnsw"
+        hnsw = inner.hnsw
+        info["params"] = {
+            "M": int(hnsw.nb_neighbors(1)),
+            "efConstruction": int(hnsw.efConstruction),
+            "efSearch": int(hnsw.efSearch),
+        }
+    elif isinstance(inner, faiss.IndexIVF):
+        info["kind"] = "ivf"
+        info["params"] = {"nlist": int(inner.nlist), "nprobe": int(inner.nprobe)}
+    elif isinstance(inner, faiss.IndexFlat):
+        info["kind"] = "flat"
+    return info
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def _build_flat(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
+    index = faiss.IndexIDMap(faiss.IndexFlatIP(x.shape[1]))
+    if len(x):
+        index.add_with_ids(x, ids)
+    return index
+
+
+def _build_hnsw(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
+    inner = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index = faiss.IndexIDMap(inner)
+    index.add_with_ids(x, ids)
+    ef = _calibrate(
+        index,
+        x,
+        ids,
+        HNSW_EF_LADDER,
+        lambda v: faiss.SearchParametersHNSW(efSearch=max(v, CALIBRATION_K)),
+    )
+    inner.hnsw.efSearch = min(HNSW_EF_LADDER[-1], math.ceil(ef * CALIBRATION_SAFETY))
+    return index
+
+
+def _ivf_nlist(n: int) -> int:
+    nlist = round(IVF_LISTS_PER_SQRT_N * math.sqrt(n))
+    return max(1, min(nlist, n // IVF_TRAIN_PER_LIST))
+
+
+def _build_ivf(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
+    n, dim = x.shape
+    nlist = _ivf_nlist(n)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.spherical = True  # centroids on the unit sphere, like the data
+    index.cp.niter = IVF_TRAIN_ITER
+    index.cp.seed = _SEED
+    n_train = min(n, IVF_TRAIN_PER_LIST * nlist)
+    index.cp.max_points_per_centroid = max(1, math.ceil(n_train / nlist))
+    rng = np.random.default_rng(_SEED)
+    sample = x if n_train >= n else x[np.sort(rng.choice(n, n_train, replace=False))]
+    index.train(sample)
+    index.add_with_ids(x, ids)
+    ladder = tuple(p for p in IVF_NPROBE_LADDER if p < nlist) + (nlist,)
+    nprobe = _calibrate(index, x, ids, ladder, lambda v: faiss.SearchParametersIVF(nprobe=v))
+    index.nprobe = min(nlist, math.ceil(nprobe * CALIBRATION_SAFETY))
+    return index
+
+
+def _calibrate(
+    index: faiss.Index,
+    x: np.ndarray,
+    ids: np.ndarray,
+    ladder: tuple[int, ...],
+    make_params: Any,
+) -> int:
+    """Smallest knob value on ``ladder`` reaching CALIBRATION_TARGET recall@10 vs exact.
+
+    Queries are sampled corpus vectors pushed off the data in a random direction (cosine
+    CALIBRATION_QUERY_COS to their source), since real questions sit farther from the passages
+    than passages sit from each other; corpus vectors themselves would be too easy.
+    """
+    n, dim = x.shape
+    k = min(CALIBRATION_K, n)
+    rng = np.random.default_rng(_SEED + 1)
+    rows = rng.choice(n, min(CALIBRATION_QUERIES, n), replace=False)
+    noise = rng.standard_normal((len(rows), dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    tan = math.sqrt(1.0 / CALIBRATION_QUERY_COS**2 - 1.0)
+    q = x[rows] + tan * noise
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    _, truth_rows = faiss.knn(q, x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    truth = ids[truth_rows]
+    for value in ladder:
+        _, found = index.search(q, k, params=make_params(value))
+        if _recall(found, truth) >= CALIBRATION_TARGET:
+            return value
+    return ladder[-1]
+
+
+def _search_params(index: faiss.Index, k: int) -> faiss.SearchParameters | None:
+    """Per-call knobs: the calibrated value (stored in the index), scaled up for k > 10."""
+    inner = _unwrap(index)
+    scale = max(1.0, math.sqrt(k / CALIBRATION_K))
+    if isinstance(inner, faiss.IndexHNSW):
+        ef = max(int(inner.hnsw.efSearch * scale), k)
+        return faiss.SearchParametersHNSW(efSearch=ef)
+    if isinstance(inner, faiss.IndexIVF):
+        nprobe = min(int(inner.nlist), max(1, math.ceil(inner.nprobe * scale)))
+        return faiss.SearchParametersIVF(nprobe=nprobe)
+    return None
