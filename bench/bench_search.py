@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa import vectors  # noqa: E402
+from qa import vectors
 
 N_TOPICS = 64
 N_CLUSTERS = 3000
@@ -93,7 +93,7 @@ def build_ivfsq8(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
     sample = x if n_train >= n else x[np.sort(rng.choice(n, n_train, replace=False))]
     index.train(sample)
     index.add_with_ids(x, ids)
-    ladder = tuple(p for p in vectors.IVF_NPROBE_LADDER if p < nlist) + (nlist,)
+    ladder = (*[p for p in vectors.IVF_NPROBE_LADDER if p < nlist], nlist)
     nprobe = vectors._calibrate(
         index, x, ids, ladder, lambda v: faiss.SearchParametersIVF(nprobe=v)
     )
@@ -119,9 +119,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def measure(
-    kind: str, x: np.ndarray, ids: np.ndarray, q: np.ndarray, truth: np.ndarray
-) -> Row:
+def measure(kind: str, x: np.ndarray, ids: np.ndarray, q: np.ndarray, truth: np.ndarray) -> Row:
     t0 = time.perf_counter()
     index = build_ivfsq8(x, ids) if kind == "ivfsq8" else vectors.build(x, ids, kind)
     build_s = time.perf_counter() - t0

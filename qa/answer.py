@@ -69,9 +69,7 @@ def build_prompt(
         room -= cost
         kept.append(hit)
         blocks.append(block)
-    user = prompts.USER.format(
-        passages="\n\n".join(blocks), question=question, choices=choice_text
-    )
+    user = prompts.USER.format(passages="\n\n".join(blocks), question=question, choices=choice_text)
     return Prompt(
         question=question,
         passages=tuple(kept),
@@ -128,10 +126,16 @@ def check_answer(
                 hit = passages[n - 1]
                 w = support[n]
                 citations[n] = Citation(
-                    n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published,
-                    w.quote, w.start, w.end,
+                    n,
+                    hit.chunk.id,
+                    hit.doc.id,
+                    hit.doc.title,
+                    hit.doc.published,
+                    w.quote,
+                    w.start,
+                    w.end,
                 )
-        kept_sentences.append(claim + " " + "".join(f"[{n}]" for n in good))
+        kept_sentences.append(_cite(claim, good))
 
     choice = _choice(raw, choices)
     if not kept_sentences and choice is None:
@@ -142,6 +146,14 @@ def check_answer(
     return CheckedAnswer(
         text, True, tuple(sorted(citations.values(), key=lambda c: c.n)), tuple(unsupported), choice
     )
+
+
+def _cite(claim: str, numbers: Sequence[int]) -> str:
+    """The claim with its markers before the closing punctuation: "... nations [3]." """
+    claim = re.sub(r"\s+([.!?;:,])", r"\1", claim)
+    body = claim.rstrip(".!?;:, ")
+    end = claim[len(body) :].strip()
+    return f"{body} {''.join(f'[{n}]' for n in numbers)}{end}"
 
 
 def _choice(raw: str, choices: Sequence[str]) -> int | None:
@@ -185,9 +197,11 @@ def _passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]
     """Sentences of the passage as (start, end, text) with offsets in the stored article."""
     doc = lookup(hit.doc.id)
     if doc is None:  # the article is gone from the store: fall back to the chunk's own text
-        return [(hit.chunk.start + s, hit.chunk.start + e, hit.chunk.text[s:e])
-                for s, e in sentence_spans(hit.chunk.text, 0, len(hit.chunk.text))]
-    out = []
+        return [
+            (hit.chunk.start + s, hit.chunk.start + e, hit.chunk.text[s:e])
+            for s, e in sentence_spans(hit.chunk.text, 0, len(hit.chunk.text))
+        ]
+    out: list[tuple[int, int, str]] = []
     for seg_start, seg_end in doc.segments:
         lo, hi = max(seg_start, hit.chunk.start), min(seg_end, hit.chunk.end)
         if lo < hi:

@@ -90,9 +90,7 @@ class Assistant:
     def retrieve(self, question: str, k: int | None = None) -> Retrieval:
         return self.retriever().search(self.validate(question), k)
 
-    def ask(
-        self, question: str, *, k: int | None = None, choices: Sequence[str] = ()
-    ) -> Answer:
+    def ask(self, question: str, *, k: int | None = None, choices: Sequence[str] = ()) -> Answer:
         """Answer one question from the index, with checked citations."""
         answer: Answer | None = None
         for item in self._run(question, k, choices, streaming=False):
@@ -108,9 +106,7 @@ class Assistant:
         differ: unsupported sentences are dropped and citations attached)."""
         return self._run(question, k, choices, streaming=True)
 
-    def chat(
-        self, messages: Sequence[dict[str, str]], *, k: int | None = None
-    ) -> Answer:
+    def chat(self, messages: Sequence[dict[str, str]], *, k: int | None = None) -> Answer:
         """Answer the last user message of a conversation, rewritten to stand on its own."""
         standalone, original = self._standalone(messages)
         answer = self.ask(standalone, k=k)
@@ -127,8 +123,10 @@ class Assistant:
         if not messages:
             raise QAError("the conversation has no messages")
         original = self.validate(
-            next((str(m.get("content", "")) for m in reversed(messages)
-                  if m.get("role") == "user"), "")
+            next(
+                (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"),
+                "",
+            )
         )
         return self.validate(rewrite(messages, self.llm)), original
 
@@ -144,8 +142,9 @@ class Assistant:
         if not retrieval.hits:
             # Nothing relevant: a normal "cannot answer", and no model call.
             timings["total"] = (time.perf_counter() - started) * 1000
-            yield Answer(question, prompts.CANNOT_ANSWER, False, (), (), llm.model,
-                         timings_ms=timings)
+            yield Answer(
+                question, prompts.CANNOT_ANSWER, False, (), (), llm.model, timings_ms=timings
+            )
             return
 
         t0 = time.perf_counter()

@@ -48,7 +48,9 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _split_long(text: str, span: tuple[int, int], budget: int, count: TokenCounter) -> list[Sentence]:
+def _split_long(
+    text: str, span: tuple[int, int], budget: int, count: TokenCounter
+) -> list[Sentence]:
     """Cut a sentence longer than the budget at word boundaries into pieces that fit."""
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
     sizes = count([text[span[0] + s : span[0] + e] for s, e in words])
@@ -63,6 +65,19 @@ def _split_long(text: str, span: tuple[int, int], budget: int, count: TokenCount
     if words:
         pieces.append(Sentence(span[0] + words[first][0], span[0] + words[-1][1], used))
     return pieces
+
+
+def embedded_title(title: str, count: TokenCounter) -> str:
+    """The title as embedded: cut at a word boundary to at most MAX_TITLE_TOKENS word pieces."""
+    if not title or count([title])[0] <= MAX_TITLE_TOKENS:
+        return title
+    words = list(re.finditer(r"\S+", title))
+    end, used = 0, 0
+    for word, size in zip(words, count([w.group() for w in words]), strict=True):
+        if used + size > MAX_TITLE_TOKENS:
+            break
+        end, used = word.end(), used + size
+    return title[:end]
 
 
 def embed_text(title: str, text: str, with_title: bool) -> str:
@@ -87,8 +102,9 @@ def chunk_document(
     # Two special tokens ([CLS], [SEP]) are added by the model around every input.
     limit = min(max_tokens, model_max_tokens - 2)
     title_tokens = 0
-    if with_title and doc.title:
-        title_tokens = min(count([doc.title])[0], MAX_TITLE_TOKENS) + 1
+    title = embedded_title(doc.title, count) if with_title else ""
+    if title:
+        title_tokens = count([title])[0] + 1
     budget = max(16, limit - title_tokens)
 
     spans = [span for s, e in doc.segments for span in sentence_spans(doc.text, s, e)]

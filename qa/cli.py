@@ -56,8 +56,12 @@ def print_json(data: Any) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-embed everything from scratch")] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="re-embed everything from scratch")
+    ] = False,
     config: ConfigOpt = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
@@ -75,16 +79,21 @@ def ingest(
         result = read_paths(roots)
     except QAError as exc:
         fail(str(exc))
-    for skipped in result.skipped:
-        err.print(f"[yellow]skipped[/yellow] {escape(skipped.path)}: {escape(skipped.reason)}")
+    for item in result.skipped:
+        err.print(f"[yellow]skipped[/yellow] {escape(item.path)}: {escape(item.reason)}")
 
     def in_scope(path: str) -> bool:
         file = Path(path.split("#", 1)[0])
         return any(file == root or file.is_relative_to(root) for root in roots)
 
     progress = Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=True, disable=as_json,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
     )
     with progress:
         task = progress.add_task("embedding chunks", total=None)
@@ -94,18 +103,30 @@ def ingest(
 
         try:
             report = index_mod.sync(
-                settings.index_dir, result.documents, create_embedder(settings.embedding),
-                settings, in_scope=in_scope, rebuild=rebuild, progress=hook,
+                settings.index_dir,
+                result.documents,
+                create_embedder(settings.embedding),
+                settings,
+                in_scope=in_scope,
+                rebuild=rebuild,
+                progress=hook,
             )
         except QAError as exc:
             fail(str(exc))
     if as_json:
-        print_json({
-            "added": report.added, "updated": report.updated, "removed": report.removed,
-            "unchanged": report.unchanged, "skipped": [s.path for s in result.skipped],
-            "chunks_embedded": report.chunks_embedded, "articles": report.articles_total,
-            "chunks": report.chunks_total, "seconds": round(report.seconds, 3),
-        })
+        print_json(
+            {
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+                "skipped": [s.path for s in result.skipped],
+                "chunks_embedded": report.chunks_embedded,
+                "articles": report.articles_total,
+                "chunks": report.chunks_total,
+                "seconds": round(report.seconds, 3),
+            }
+        )
     else:
         skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
         out.print(report.summary() + skipped)
@@ -128,17 +149,28 @@ def search(
     except QAError as exc:
         fail(str(exc))
     if as_json:
-        print_json({
-            "query": query,
-            "hits": [
-                {"rank": h.rank, "score": round(h.score, 6), "dense_score": h.dense_score,
-                 "bm25_score": h.bm25_score, "chunk_id": h.chunk.id, "doc_id": h.doc.id,
-                 "title": h.doc.title, "published": h.doc.published, "start": h.chunk.start,
-                 "end": h.chunk.end, "text": h.chunk.text}
-                for h in retrieval.hits
-            ],
-            "timings_ms": retrieval.timings_ms,
-        })
+        print_json(
+            {
+                "query": query,
+                "hits": [
+                    {
+                        "rank": h.rank,
+                        "score": round(h.score, 6),
+                        "dense_score": h.dense_score,
+                        "bm25_score": h.bm25_score,
+                        "chunk_id": h.chunk.id,
+                        "doc_id": h.doc.id,
+                        "title": h.doc.title,
+                        "published": h.doc.published,
+                        "start": h.chunk.start,
+                        "end": h.chunk.end,
+                        "text": h.chunk.text,
+                    }
+                    for h in retrieval.hits
+                ],
+                "timings_ms": retrieval.timings_ms,
+            }
+        )
         return
     if not retrieval.hits:
         out.print("No passage is relevant enough to this query.")
@@ -219,15 +251,139 @@ def ask(
         print_answer(answer)
 
 
+eval_app = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")
+app.add_typer(eval_app, name="eval")
+
+
+def _bar(as_json: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    )
+
+
+def _finish_eval(report: dict[str, Any], out_dir: Path, as_json: bool) -> None:
+    from qa.evaluate import report_markdown
+
+    if as_json:
+        print_json(report | {"run": str(out_dir)})
+    else:
+        out.print(report_markdown(report), markup=False)
+        out.print(f"written to {out_dir}")
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_gold(
+    ctx: typer.Context,
+    gold: Annotated[Path | None, typer.Option("--gold", help="gold file (eval/gold.jsonl)")] = None,
+    llm: LLMOpt = None,
+    k: KOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
+    compare: Annotated[
+        tuple[Path, Path] | None, typer.Option("--compare", help="two run folders to compare")
+    ] = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the gold set through the assistant and report answer, retrieval, citation and
+    refusal metrics (or compare two runs)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from qa import evaluate
+    from qa.assistant import Assistant
+
+    try:
+        if compare:
+            a, b = (evaluate.load_report(p) for p in compare)
+            if as_json:
+                print_json({"a": a, "b": b})
+            else:
+                out.print(evaluate.compare(a, b, (compare[0].name, compare[1].name)), markup=False)
+            return
+        settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+        items = evaluate.load_gold(gold or settings.root / "eval" / "gold.jsonl")
+        assistant = Assistant(settings)
+        target = out_dir or evaluate.new_run_dir(
+            settings.resolve(settings.paths.runs), f"gold-{settings.llm.client}"
+        )
+        with _bar(as_json) as bar:
+            task = bar.add_task("asking", total=len(items))
+            report = evaluate.eval_gold(
+                assistant,
+                items,
+                target,
+                k=k,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    except (QAError, FileExistsError) as exc:
+        fail(str(exc))
+    _finish_eval(report, target, as_json)
+
+
+@eval_app.command("realtimeqa")
+def eval_realtimeqa(
+    data: Annotated[Path, typer.Option("--data", help="a RealTime QA folder (YYYYMMDD_qa.jsonl)")],
+    weeks: Annotated[
+        str | None,
+        typer.Option("--weeks", help="first N weeks, or a comma list such as 20240105,20240112"),
+    ] = None,
+    llm: LLMOpt = None,
+    k: KOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index the benchmark's articles (reused on later runs) and report answer recall@k beside
+    the oracle, multiple-choice accuracy and free-text EM/F1."""
+    from qa import evaluate, realtimeqa
+    from qa.assistant import Assistant
+
+    settings = settings_for(config, **{"llm.client": llm})
+    try:
+        chosen: list[str] | None = None
+        if weeks and weeks.strip().isdigit() and len(weeks.strip()) < 4:
+            chosen = realtimeqa.list_weeks(data)[: int(weeks)]
+        elif weeks:
+            chosen = [w.strip() for w in weeks.split(",") if w.strip()]
+        assistant = Assistant(settings)
+        target = out_dir or evaluate.new_run_dir(
+            settings.resolve(settings.paths.runs), f"realtimeqa-{settings.llm.client}"
+        )
+        with _bar(as_json) as bar:
+            indexing = bar.add_task("indexing articles", total=None)
+            asking = bar.add_task("asking", total=None)
+            report = evaluate.eval_realtimeqa(
+                assistant,
+                data,
+                chosen,
+                target,
+                k=k,
+                index_progress=lambda d, t: bar.update(indexing, completed=d, total=t),
+                progress=lambda d, t: bar.update(asking, completed=d, total=t),
+            )
+    except (QAError, ValueError, FileExistsError) as exc:
+        fail(str(exc))
+    _finish_eval(report, target, as_json)
+
+
 def print_answer(answer: Answer) -> None:
     out.print(escape(answer.text))
     if answer.citations:
         out.print("\n[bold]Sources[/bold]")
         for c in answer.citations:
             out.print(
-                f"[{c.n}] {escape(c.title)} ({c.published or 'undated'}) "
-                f"[dim]{c.doc_id} chars {c.start}-{c.end}[/dim]\n    \"{escape(_clip(c.quote, 300))}\""
+                f"{escape(f'[{c.n}]')} {escape(c.title)} ({c.published or 'undated'}) "
+                f"[dim]{c.doc_id} chars {c.start}-{c.end}[/dim]"
             )
+            out.print(f'    "{escape(_clip(c.quote, 300))}"')
     if answer.unsupported:
         out.print("\n[dim]Left out, no passage supports it:[/dim]")
         for sentence in answer.unsupported:

@@ -135,10 +135,18 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(value)
-            return bool(value)
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        # TOML gives typed values: a list, a table, or true for a number is a mistake, as is
+        # a fractional number for an integer (int(2.5) would silently make it 2).
+        if isinstance(value, bool | list | dict):
+            raise ValueError(value)
         if isinstance(target, Path):
             return Path(str(value))
         if isinstance(target, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
             return int(value)
         if isinstance(target, float):
             return float(value)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from qa import vectors
-from qa.chunk import chunk_document, embed_text
+from qa.chunk import chunk_document, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.types import Chunk, DocInfo, Document, QAError
@@ -153,7 +153,9 @@ class Index:
         try:
             manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise QAError(f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`")
+            raise QAError(
+                f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`"
+            ) from None
         if manifest.get("schema") != SCHEMA_VERSION:
             raise QAError(
                 f"index at {root} has schema {manifest.get('schema')}, this qa reads "
@@ -272,7 +274,10 @@ class Index:
             list(chunk_rows),
         ).fetchall()
         return {
-            r[0]: (Chunk(r[1], r[2], r[3], r[4], r[5], r[6]), DocInfo(r[2], r[7], r[8], r[9], r[10]))
+            r[0]: (
+                Chunk(r[1], r[2], r[3], r[4], r[5], r[6]),
+                DocInfo(r[2], r[7], r[8], r[9], r[10]),
+            )
             for r in rows
         }
 
@@ -284,8 +289,8 @@ class Index:
         ).fetchone()
         if row is None:
             return None
-        segments = tuple(tuple(s) for s in json.loads(row[3]))
-        return Document(row[0], row[1], row[2], segments, row[4], row[5], row[6], row[7])  # type: ignore[arg-type]
+        segments = tuple((int(s), int(e)) for s, e in json.loads(row[3]))
+        return Document(row[0], row[1], row[2], segments, row[4], row[5], row[6], row[7])
 
     def iter_chunks(self) -> Iterator[tuple[Chunk, DocInfo]]:
         """Every chunk with its article, in store order (used by the eval oracle and tests)."""
@@ -399,9 +404,7 @@ def sync(
                 fresh.append(doc)
             else:
                 report.unchanged += 1
-        gone = {
-            d for d, meta in old_docs.items() if d not in incoming and in_scope(meta["path"])
-        }
+        gone = {d for d, meta in old_docs.items() if d not in incoming and in_scope(meta["path"])}
         report.removed = len(gone)
         replaced = gone | {doc.id for doc in fresh}
         kept_docs = {d: m for d, m in old_docs.items() if d not in replaced}
@@ -427,9 +430,14 @@ def sync(
                 new_chunks.append((doc, chunk))
         report.timings["chunk_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        # Long titles are cut as chunk_document budgeted them, so no input is truncated.
+        titles = {d.id: embedded_title(d.title, embedder.count_tokens) for d in fresh}
         new_vectors = _embed_batched(
             embedder,
-            [embed_text(d.title, c.text, settings.chunking.embed_title) for d, c in new_chunks],
+            [
+                embed_text(titles[d.id], c.text, settings.chunking.embed_title)
+                for d, c in new_chunks
+            ],
             progress,
         )
         report.timings["embed_s"] = time.perf_counter() - t0
@@ -496,7 +504,9 @@ def _write_generation(
             conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path / 'store.sqlite'}?mode=ro",))
             conn.execute("CREATE TEMP TABLE keep (id TEXT PRIMARY KEY)")
             conn.executemany("INSERT INTO keep VALUES (?)", [(d,) for d in kept_docs])
-            conn.execute("INSERT INTO docs SELECT * FROM old.docs WHERE id IN (SELECT id FROM keep)")
+            conn.execute(
+                "INSERT INTO docs SELECT * FROM old.docs WHERE id IN (SELECT id FROM keep)"
+            )
             conn.execute(
                 "INSERT INTO chunks SELECT * FROM old.chunks WHERE doc_id IN (SELECT id FROM keep)"
             )
@@ -506,8 +516,16 @@ def _write_generation(
         conn.executemany(
             "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (d.id, d.title, d.text, json.dumps(d.segments), d.published, d.source, d.url,
-                 d.path)
+                (
+                    d.id,
+                    d.title,
+                    d.text,
+                    json.dumps(d.segments),
+                    d.published,
+                    d.source,
+                    d.url,
+                    d.path,
+                )
                 for d in fresh
             ],
         )
@@ -544,13 +562,16 @@ def _write_generation(
         for _, chunk in new_chunks:
             chunk_counts[chunk.doc_id] = chunk_counts.get(chunk.doc_id, 0) + 1
         for d in fresh:
-            doc_meta[d.id] = {"hash": d.content_hash, "path": d.path,
-                              "chunks": chunk_counts.get(d.id, 0)}
+            doc_meta[d.id] = {
+                "hash": d.content_hash,
+                "path": d.path,
+                "chunks": chunk_counts.get(d.id, 0),
+            }
         manifest = {
             "schema": SCHEMA_VERSION,
             "build": asdict(build),
             "vector_index": vectors.describe(dense),
-            "counts": {"articles": len(doc_meta), "chunks": int(len(all_ids))},
+            "counts": {"articles": len(doc_meta), "chunks": len(all_ids)},
             "next_row": next_row + len(new_chunks),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "docs": doc_meta,

@@ -7,7 +7,8 @@ CANNOT_ANSWER = "I cannot answer this from the given articles."
 
 SYSTEM = f"""You answer questions about news articles using ONLY the numbered passages given.
 Rules:
-- After every sentence that states a fact, cite the passage(s) it comes from as [n], e.g. [2] or [1][3].
+- After every sentence that states a fact, cite the passage(s) it comes from as [n],
+  e.g. [2] or [1][3].
 - Use only the passage numbers given. Do not cite anything else.
 - Do not use knowledge from outside the passages.
 - If the passages do not contain the answer, reply exactly: {CANNOT_ANSWER}
@@ -25,7 +26,8 @@ USER = """Passages:
 Question: {question}{choices}"""
 
 # Rewrites a follow-up question in a conversation into one that stands on its own.
-REWRITE_SYSTEM = """Rewrite the user's last question so it can be understood without the conversation.
+REWRITE_SYSTEM = """Rewrite the user's last question so it can be understood without the
+conversation.
 Replace pronouns with the names they refer to. Reply with the rewritten question only."""
 
 

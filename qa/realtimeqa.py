@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from qa.ingest import clean
 from qa.types import Document
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "doc_id_for_url",
     "list_weeks",
     "load",
-    "paragraph_spans",
     "read",
     "skip_generation",
 ]
@@ -81,21 +81,6 @@ def skip_generation(sentence: str) -> bool:
 def doc_id_for_url(url: str) -> str:
     """A short id that stays the same for the same URL: "rt-" + 12 hex digits of its SHA-1."""
     return "rt-" + hashlib.sha1(url.encode("utf-8")).hexdigest()[:12]
-
-
-def paragraph_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """The [start, end) spans of the non-blank lines of ``text``, trimmed of surrounding white
-    space. Article bodies here put one paragraph per line (blank lines between), so these are
-    the paragraphs."""
-    spans: list[tuple[int, int]] = []
-    for m in re.finditer(r"[^\n]+", text):
-        line = m.group()
-        stripped = line.strip()
-        if not stripped:
-            continue
-        start = m.start() + (len(line) - len(line.lstrip()))
-        spans.append((start, start + len(stripped)))
-    return tuple(spans)
 
 
 def list_weeks(folder: Path) -> list[str]:
@@ -149,7 +134,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _iso_date(value: object) -> str:
-    """"2024/01/05" (or 2024-01-05, with an optional time after) -> "2024-01-05"; "" if not
+    """ "2024/01/05" (or 2024-01-05, with an optional time after) -> "2024-01-05"; "" if not
     a valid date."""
     if not isinstance(value, str):
         return ""
@@ -169,7 +154,11 @@ def _domain(url: str) -> str:
 
 def _question(path: Path, n: int, week: str, obj: dict[str, Any]) -> RTQuestion:
     where = f"{path}:{n}"
-    qid, sentence, choices = obj.get("question_id"), obj.get("question_sentence"), obj.get("choices")
+    qid, sentence, choices = (
+        obj.get("question_id"),
+        obj.get("question_sentence"),
+        obj.get("choices"),
+    )
     if not isinstance(qid, str) or not qid:
         raise ValueError(f"{where}: missing question_id")
     if not isinstance(sentence, str) or not sentence.strip():
@@ -179,7 +168,7 @@ def _question(path: Path, n: int, week: str, obj: dict[str, Any]) -> RTQuestion:
     raw = obj.get("answer")
     raw_list = raw if isinstance(raw, list) else [raw]
     try:
-        indices = [int(a) for a in raw_list]
+        indices = [int(str(a)) for a in raw_list]
     except (TypeError, ValueError):
         raise ValueError(f"{where}: answer must hold choice indices, got {raw!r}") from None
     if not indices or any(not 0 <= i < len(choices) for i in indices):
@@ -202,7 +191,8 @@ def read(folder: Path, weeks: Sequence[str] | None = None) -> RTData:
     ``weeks`` takes names like "20240105" (or "2024-01-05"); an unknown one raises ValueError
     listing those available. Questions keep file order, weeks in date order. Each article
     becomes a Document: ``id`` from :func:`doc_id_for_url`, ``title``, ``text`` as given,
-    ``segments`` its paragraphs (:func:`paragraph_spans`), ``published`` as YYYY-MM-DD when
+    ``segments`` the spans kept by :func:`qa.ingest.clean` (one per non-blank line, the same
+    boilerplate and repeat removal as the project's own corpus), ``published`` as YYYY-MM-DD when
     parseable, ``url``, ``source`` the site's domain without "www.", ``path`` "<gcs file>#<url>".
     """
     folder = Path(folder)
@@ -242,12 +232,13 @@ def read(folder: Path, weeks: Sequence[str] | None = None) -> RTData:
                     continue
                 seen.add(url)
                 title = article.get("title")
+                title = title.strip() if isinstance(title, str) else ""
                 documents.append(
                     Document(
                         id=doc_id,
-                        title=title.strip() if isinstance(title, str) else "",
+                        title=title,
                         text=text,
-                        segments=paragraph_spans(text),
+                        segments=clean(text, title=title),
                         published=_iso_date(article.get("publish_date")),
                         source=_domain(url),
                         url=url,
@@ -268,7 +259,9 @@ def read(folder: Path, weeks: Sequence[str] | None = None) -> RTData:
     )
 
 
-def load(folder: Path, weeks: Sequence[str] | None = None) -> tuple[list[RTQuestion], list[Document]]:
+def load(
+    folder: Path, weeks: Sequence[str] | None = None
+) -> tuple[list[RTQuestion], list[Document]]:
     """The questions and distinct articles of the chosen weeks; see :func:`read`, which also
     reports how many search results were skipped as empty or duplicate."""
     data = read(folder, weeks)

@@ -15,15 +15,60 @@ from qa.llm.base import LLM
 from qa.types import Prompt
 
 PRONOUNS = {
-    "he": "{}", "she": "{}", "him": "{}", "they": "{}", "them": "{}",
-    "his": "{}'s", "her": "{}'s", "their": "{}'s",
+    "he": "{}",
+    "she": "{}",
+    "him": "{}",
+    "they": "{}",
+    "them": "{}",
+    "his": "{}'s",
+    "her": "{}'s",
+    "their": "{}'s",
 }
 # Capitalised words that start questions or sentences and are not names.
 NOT_NAMES = {
-    "What", "Who", "When", "Where", "Why", "How", "Which", "Did", "Does", "Do", "Is", "Are",
-    "Was", "Were", "The", "A", "An", "In", "On", "At", "And", "But", "He", "She", "They", "It",
-    "Tell", "Please", "Can", "Could", "Would", "Should", "Minister", "Defence", "Defense",
-    "I", "This", "That", "These", "Those", "His", "Her", "Their",
+    "What",
+    "Who",
+    "When",
+    "Where",
+    "Why",
+    "How",
+    "Which",
+    "Did",
+    "Does",
+    "Do",
+    "Is",
+    "Are",
+    "Was",
+    "Were",
+    "The",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "And",
+    "But",
+    "He",
+    "She",
+    "They",
+    "It",
+    "Tell",
+    "Please",
+    "Can",
+    "Could",
+    "Would",
+    "Should",
+    "Minister",
+    "Defence",
+    "Defense",
+    "I",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "His",
+    "Her",
+    "Their",
 }
 NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*")
 
@@ -51,9 +96,7 @@ def _last_name(texts: Sequence[str]) -> str | None:
 def heuristic_rewrite(messages: Sequence[dict[str, str]]) -> str:
     """Replace pronouns in the last question with the latest name from earlier user turns."""
     question = last_user_question(messages)
-    earlier = [
-        str(m.get("content", "")) for m in messages if m.get("role") == "user"
-    ][:-1]
+    earlier = [str(m.get("content", "")) for m in messages if m.get("role") == "user"][:-1]
     name = _last_name(earlier)
     if name is None:
         return question

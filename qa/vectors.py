@@ -55,6 +55,10 @@ CALIBRATION_SAFETY = 1.25  # margin on the calibrated knob for queries unlike th
 
 _SEED = 1234
 
+# faiss ships stubs that miss parts of the SWIG API (SearchParametersHNSW, keyword arguments
+# of the SearchParameters constructors, HNSW.nb_neighbors); go through an untyped alias there.
+_faiss: Any = faiss
+
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -195,7 +199,7 @@ def describe(index: faiss.Index) -> dict[str, Any]:
     }
     if isinstance(inner, faiss.IndexHNSW):
         info["kind"] = "hnsw"
-        hnsw = inner.hnsw
+        hnsw: Any = inner.hnsw
         info["params"] = {
             "M": int(hnsw.nb_neighbors(1)),
             "efConstruction": int(hnsw.efConstruction),
@@ -229,7 +233,7 @@ def _build_hnsw(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
         x,
         ids,
         HNSW_EF_LADDER,
-        lambda v: faiss.SearchParametersHNSW(efSearch=max(v, CALIBRATION_K)),
+        lambda v: _faiss.SearchParametersHNSW(efSearch=max(v, CALIBRATION_K)),
     )
     inner.hnsw.efSearch = min(HNSW_EF_LADDER[-1], math.ceil(ef * CALIBRATION_SAFETY))
     return index
@@ -254,8 +258,8 @@ def _build_ivf(x: np.ndarray, ids: np.ndarray) -> faiss.Index:
     sample = x if n_train >= n else x[np.sort(rng.choice(n, n_train, replace=False))]
     index.train(sample)
     index.add_with_ids(x, ids)
-    ladder = tuple(p for p in IVF_NPROBE_LADDER if p < nlist) + (nlist,)
-    nprobe = _calibrate(index, x, ids, ladder, lambda v: faiss.SearchParametersIVF(nprobe=v))
+    ladder = (*[p for p in IVF_NPROBE_LADDER if p < nlist], nlist)
+    nprobe = _calibrate(index, x, ids, ladder, lambda v: _faiss.SearchParametersIVF(nprobe=v))
     index.nprobe = min(nlist, math.ceil(nprobe * CALIBRATION_SAFETY))
     return index
 
@@ -297,8 +301,8 @@ def _search_params(index: faiss.Index, k: int) -> faiss.SearchParameters | None:
     scale = max(1.0, math.sqrt(k / CALIBRATION_K))
     if isinstance(inner, faiss.IndexHNSW):
         ef = max(int(inner.hnsw.efSearch * scale), k)
-        return faiss.SearchParametersHNSW(efSearch=ef)
+        return _faiss.SearchParametersHNSW(efSearch=ef)
     if isinstance(inner, faiss.IndexIVF):
         nprobe = min(int(inner.nlist), max(1, math.ceil(inner.nprobe * scale)))
-        return faiss.SearchParametersIVF(nprobe=nprobe)
+        return _faiss.SearchParametersIVF(nprobe=nprobe)
     return None

@@ -16,9 +16,13 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise RuntimeError(f"tests must not use the network (tried {address!r})")
+    local = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+    if (
+        isinstance(host, str)
+        and host not in local
+        and self.family in (socket.AF_INET, socket.AF_INET6)
+    ):
+        raise RuntimeError(f"tests must not use the network (tried {address!r})")
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 

@@ -63,7 +63,7 @@ class LocalClient:
     def __init__(self, settings: Settings) -> None:
         cfg = settings.llm.local
         if cfg.model_path:
-            self.path = settings.resolve(Path(os.path.expanduser(cfg.model_path)))
+            self.path: Path | None = settings.resolve(Path(os.path.expanduser(cfg.model_path)))
         else:
             self.path = None  # resolved on first use, so a missing package fails only then
         self.n_ctx = cfg.n_ctx
@@ -104,6 +104,10 @@ class LocalClient:
                 params.n_ctx = self.n_ctx
                 params.cpuparams.n_threads = self.threads
                 params.cpuparams_batch.n_threads = self.threads
+                # No busy-waiting between steps: spinning threads make llama.cpp many times
+                # slower when other work (the embedder, other requests) shares the cores.
+                params.cpuparams.poll = 0
+                params.cpuparams_batch.poll = 0
                 params.n_parallel = 1
                 # The server also listens on HTTP; keep it on loopback, on a free port.
                 params.hostnames = ["127.0.0.1"]

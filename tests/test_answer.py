@@ -1,0 +1,139 @@
+"""Citation checking and prompt budgeting, on hand-made passages (no model, no index)."""
+
+from __future__ import annotations
+
+from qa import prompts
+from qa.answer import build_prompt, check_answer
+from qa.types import Chunk, DocInfo, Document, Hit
+
+BELARUS = (
+    "Belarusian Defence Minister Viktor Khrenin has underscored that India is a significant "
+    "focus within Belarus's foreign policy. He noted that both countries share similar positions "
+    "on pressing international security issues."
+)
+RUSSIA = (
+    "Russian Defence Minister Andrey Belousov said Russia stands in complete solidarity with "
+    "India against terrorism. The talks covered S-400 deliveries."
+)
+
+
+def _doc(doc_id: str, title: str, text: str) -> Document:
+    return Document(doc_id, title, text, ((0, len(text)),), published="2025-06-26")
+
+
+DOCS = {
+    "belarus": _doc("belarus", "Khrenin on India", BELARUS),
+    "russia": _doc("russia", "Belousov", RUSSIA),
+}
+
+
+def _hit(doc: Document, rank: int) -> Hit:
+    chunk = Chunk(f"{doc.id}:0", doc.id, 0, doc.text, 0, len(doc.text))
+    return Hit(chunk, DocInfo(doc.id, doc.title, doc.published), 1.0 / rank, rank)
+
+
+PASSAGES = (_hit(DOCS["belarus"], 1), _hit(DOCS["russia"], 2))
+
+
+def check(raw: str, choices: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    return check_answer(raw, PASSAGES, DOCS.get, choices)
+
+
+def test_valid_citation_is_kept_with_quote_and_offsets() -> None:
+    result = check("Khrenin said India is a significant focus of Belarus's foreign policy [1].")
+    assert result.answered
+    assert [c.n for c in result.citations] == [1]
+    c = result.citations[0]
+    assert c.doc_id == "belarus" and c.published == "2025-06-26"
+    assert BELARUS[c.start : c.end] == c.quote
+    assert "significant focus" in c.quote
+    assert result.text.endswith("[1].")
+
+
+def test_invented_citation_number_is_removed_and_replaced_by_support() -> None:
+    result = check("Khrenin said India is a significant focus of Belarus's foreign policy [7].")
+    assert "[7]" not in result.text
+    assert [c.n for c in result.citations] == [1]
+
+
+def test_wrong_citation_is_moved_to_the_supporting_passage() -> None:
+    result = check("Belousov said Russia stands in complete solidarity with India [1].")
+    assert [c.n for c in result.citations] == [2]
+    assert "[2]" in result.text and "[1]" not in result.text
+
+
+def test_uncited_sentence_gets_the_best_passage() -> None:
+    result = check("Russia stands in complete solidarity with India against terrorism.")
+    assert result.answered
+    assert [c.n for c in result.citations] == [2]
+    assert result.text.endswith("[2].")
+
+
+def test_unsupported_sentence_is_dropped_and_listed() -> None:
+    result = check(
+        "Khrenin said India is a significant focus of Belarus's foreign policy [1]. "
+        "The ministers also signed a trade deal worth ten billion dollars on bananas."
+    )
+    assert result.answered
+    assert len(result.unsupported) == 1 and "bananas" in result.unsupported[0]
+    assert "bananas" not in result.text
+
+
+def test_refusal_and_all_unsupported_answers_are_not_answered() -> None:
+    refused = check(prompts.CANNOT_ANSWER)
+    assert not refused.answered and refused.citations == ()
+    invented = check("The Eiffel Tower was painted green in 1999.")
+    assert not invented.answered and invented.text == prompts.CANNOT_ANSWER
+    assert invented.unsupported
+    assert not check("").answered
+
+
+def test_duplicate_and_grouped_markers() -> None:
+    result = check(
+        "Khrenin said India is a significant focus of Belarus's foreign policy [1][1]. "
+        "Russia stands in complete solidarity with India against terrorism [1, 2]."
+    )
+    assert [c.n for c in result.citations] == [1, 2]
+    assert result.text.count("[1]") == 1
+
+
+def test_multiple_choice_option_is_parsed() -> None:
+    choices = ("Pakistan", "India", "China")
+    result = check("Option 2: India. Khrenin said India is a significant focus [1].", choices)
+    assert result.choice == 1 and result.answered
+    by_name = check("It is India, a significant focus of Belarus's foreign policy.", choices)
+    assert by_name.choice == 1
+    assert check("No option fits.", choices).choice is None
+
+
+def test_prompt_numbers_passages_and_respects_the_window() -> None:
+    def words(text: str) -> int:
+        return len(text.split())
+
+    prompt = build_prompt(
+        "What did Khrenin say?",
+        PASSAGES,
+        context_window=4096,
+        max_answer_tokens=100,
+        count_tokens=words,
+    )
+    assert len(prompt.passages) == 2
+    assert "[1] Khrenin on India" in prompt.messages[1]["content"]
+    assert "[2] Belousov" in prompt.messages[1]["content"]
+    assert prompts.CANNOT_ANSWER in prompt.messages[0]["content"]
+
+    fixed = words(prompts.SYSTEM) + words(
+        prompts.USER.format(passages="", question="What did Khrenin say?", choices="")
+    )
+    tight = build_prompt(
+        "What did Khrenin say?",
+        PASSAGES,
+        context_window=fixed + 100 + 32 + 40,
+        max_answer_tokens=100,
+        count_tokens=words,
+    )
+    # Room for the first passage only: the second must not overflow the window.
+    assert len(tight.passages) == 1
+    window = fixed + 100 + 32 + 40
+    used = sum(words(m["content"]) for m in tight.messages)
+    assert used + 100 <= window

@@ -1,0 +1,215 @@
+"""Tests for qa.config: precedence, environment variables, paths, and clear errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings, load_settings, set_value
+from qa.types import QAError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_qa_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The developer's own QA_* variables must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("QA_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+def write(folder: Path, text: str, name: str = "config.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- precedence
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./config.toml here
+    settings = load_settings(env={})
+    assert settings == Settings(root=Path.cwd())
+    assert settings.retrieval.k == 5
+    assert settings.embedding.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert settings.chunking.max_tokens == 200
+    assert settings.llm.openai.model == "gpt-4o-mini"
+    assert settings.root == Path.cwd()
+
+
+def test_bundled_config_file_loads() -> None:
+    settings = load_settings(ROOT / "config.toml", env={})
+    assert settings.root == ROOT
+    assert settings.corpus_dir == ROOT / "corpus"
+    assert settings.embedding.model == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_precedence_defaults_file_env_overrides(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        """
+        [retrieval]
+        k = 7
+        candidates = 30
+        fusion = "dense"
+        [llm]
+        temperature = 0.5
+        """,
+    )
+    # File over defaults; defaults where the file is silent.
+    s = load_settings(config, env={})
+    assert (s.retrieval.k, s.retrieval.candidates, s.retrieval.fusion) == (7, 30, "dense")
+    assert s.retrieval.rrf_k == 60
+    assert s.llm.temperature == 0.5
+
+    # Environment over the file.
+    env = {"QA_RETRIEVAL_K": "8", "QA_LLM_TEMPERATURE": "0.25"}
+    s = load_settings(config, env=env)
+    assert (s.retrieval.k, s.retrieval.candidates, s.llm.temperature) == (8, 30, 0.25)
+
+    # Explicit overrides over the environment; None means "not given".
+    s = load_settings(config, {"retrieval.k": 9, "retrieval.candidates": None}, env=env)
+    assert (s.retrieval.k, s.retrieval.candidates) == (9, 30)
+
+
+def test_process_environment_is_read_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, "[retrieval]\nk = 7\n")
+    monkeypatch.setenv("QA_RETRIEVAL_K", "11")
+    assert load_settings(config).retrieval.k == 11
+
+
+def test_nested_env_variable_and_bool_values(tmp_path: Path) -> None:
+    config = write(tmp_path, '[llm]\nclient = "openai"\n[llm.openai]\nmodel = "from-file"\n')
+    s = load_settings(config, env={})
+    assert s.llm.openai.model == "from-file"
+    s = load_settings(
+        config,
+        env={
+            "QA_LLM_OPENAI_MODEL": "from-env",
+            "QA_LLM_OPENAI_MAX_RETRIES": "2",
+            "QA_CHUNKING_EMBED_TITLE": "false",
+        },
+    )
+    assert s.llm.openai.model == "from-env"
+    assert s.llm.openai.max_retries == 2
+    assert s.llm.client == "openai"  # QA_LLM_OPENAI_* does not touch llm.client
+    assert s.chunking.embed_title is False
+
+
+def test_config_file_found_through_qa_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "elsewhere", "[retrieval]\nk = 3\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_CONFIG", str(config))
+    assert load_settings(env={}).retrieval.k == 3
+
+
+def test_set_value_by_dotted_name() -> None:
+    s = set_value(Settings(), "llm.openai.timeout", "12.5")
+    assert s.llm.openai.timeout == 12.5
+    with pytest.raises(QAError, match="unknown setting 'llm.nope'"):
+        set_value(Settings(), "llm.nope", 1)
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def test_relative_paths_resolve_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    absolute = tmp_path / "abs-index"
+    config = write(folder, f'[paths]\ncorpus = "articles"\nindex = "{absolute}"\n')
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    s = load_settings(config, env={})
+    assert s.root == folder.resolve()
+    assert s.corpus_dir == folder.resolve() / "articles"
+    assert s.index_dir == absolute  # absolute paths are kept
+    assert s.resolve(Path("runs")) == folder.resolve() / "runs"
+
+    # A relative config path, and a relative index given on the command line / environment.
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(Path("project/config.toml"), env={"QA_PATHS_INDEX": "here/idx"})
+    assert s.index_dir == folder.resolve() / "here" / "idx"
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[retrieval]\nkk = 3\n", "unknown setting 'retrieval.kk' in config file"),
+        ("[nosuch]\nx = 1\n", "unknown setting 'nosuch' in config file"),
+        ("root = '/'\n", "unknown setting 'root'"),
+        ("retrieval = 3\n", "setting 'retrieval' must be a table"),
+        ('[retrieval]\nk = "many"\n', "setting retrieval.k = 'many' is not a valid int"),
+        ("[retrieval]\nk = 2.5\n", "retrieval.k = 2.5 is not a valid int"),
+        ("[retrieval]\nk = true\n", "retrieval.k = True is not a valid int"),
+        ("[retrieval]\nk = [1]\n", "retrieval.k = [1] is not a valid int"),
+        ('[retrieval]\nmin_dense_score = "high"\n', "min_dense_score = 'high' is not a valid"),
+        ('[chunking]\nembed_title = "maybe"\n', "chunking.embed_title = 'maybe'"),
+        ("[chunking]\nembed_title = 1\n", "chunking.embed_title = 1 is not a valid bool"),
+        ("[retrieval\nk = 3\n", "is not valid TOML"),
+        ("k = = 3\n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_files_raise_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    config = write(tmp_path, text)
+    with pytest.raises(QAError) as info:
+        load_settings(config, env={})
+    assert message in str(info.value)
+
+
+def test_config_file_that_is_not_utf8(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"[retrieval]\nk = 3 # \xff\xfe\n")
+    with pytest.raises(QAError, match="not valid TOML"):
+        load_settings(config, env={})
+
+
+def test_integral_float_is_accepted_for_an_int(tmp_path: Path) -> None:
+    config = write(tmp_path, "[retrieval]\nk = 4.0\ncandidates = 20\nmin_dense_score = 0\n")
+    s = load_settings(config, env={})
+    assert s.retrieval.k == 4 and isinstance(s.retrieval.k, int)
+    assert s.retrieval.min_dense_score == 0.0 and isinstance(s.retrieval.min_dense_score, float)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QA_RETRIEVAL_K": "eight"}, "setting QA_RETRIEVAL_K = 'eight' is not a valid int"),
+        ({"QA_CHUNKING_EMBED_TITLE": "perhaps"}, "QA_CHUNKING_EMBED_TITLE = 'perhaps'"),
+        ({"QA_LLM_OPENAI_TIMEOUT": "soon"}, "QA_LLM_OPENAI_TIMEOUT = 'soon' is not a valid float"),
+    ],
+)
+def test_bad_environment_values(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    config = write(tmp_path, "")
+    with pytest.raises(QAError) as info:
+        load_settings(config, env=env)
+    assert message in str(info.value)
+
+
+def test_bad_override_values(tmp_path: Path) -> None:
+    config = write(tmp_path, "")
+    with pytest.raises(QAError, match="retrieval.k = 'x' is not a valid int"):
+        load_settings(config, {"retrieval.k": "x"}, env={})
+    with pytest.raises(QAError, match="unknown setting 'retrieval.kay'"):
+        load_settings(config, {"retrieval.kay": 1}, env={})
