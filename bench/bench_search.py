@@ -172,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default="auto,flat,hnsw,ivf,ivfsq8")
     ap.add_argument("--quick", action="store_true", help="sizes 1e4,1e5 only")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--hnsw-max",
+        type=float,
+        default=3e5,
+        help="skip hnsw above this size (its 1e6 build takes minutes on 2 cores)",
+    )
     args = ap.parse_args(argv)
 
     sizes = [10_000, 100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
@@ -196,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         auto_choice[n] = vectors.choose_kind(n, "auto")
         for kind in kinds:
             real = auto_choice[n] if kind == "auto" else kind
+            if real == "hnsw" and n > args.hnsw_max:
+                print(f"{n:>9,} hnsw     skipped (> --hnsw-max {args.hnsw_max:g})", flush=True)
+                continue
             if real in done:  # "auto" resolved to a kind already measured at this size
                 print(f"{n:>9,} auto     -> {real} (see above)", flush=True)
                 continue

@@ -2,7 +2,7 @@
 
 The model is not trusted. Each answer sentence is judged against the passages: a sentence is
 *supported* by a passage when at least ``SUPPORT_THRESHOLD`` of its content words (lower-cased,
-stemmed, stop words and citation markers removed) occur in one sentence window of that passage
+stemmed, stop words and citation markers removed, see ``qa.text``) occur in one sentence window of that passage
 (the best passage sentence together with its neighbours). A citation ``[n]`` survives only if
 passage n exists and supports its sentence; a sentence without a surviving citation gets the
 passage that supports it best, or, if none does, it is dropped from the answer and listed in
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from qa import prompts
 from qa.chunk import sentence_spans
-from qa.index import bm25_tokens
-from qa.types import Citation, Document, Hit, Prompt
+from qa.text import content_terms
+from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -50,7 +50,7 @@ def build_prompt(
     # A margin for the chat template's own tokens, which the client adds.
     room = context_window - max_answer_tokens - fixed - 32
     if room <= 0:
-        raise ValueError(
+        raise QAError(
             f"the question leaves no room for passages in a {context_window}-token window"
         )
     kept: list[Hit] = []
@@ -190,7 +190,7 @@ def _answer_sentences(raw: str) -> list[str]:
 
 
 def _content(text: str) -> set[str]:
-    return set(bm25_tokens(re.sub(r"\boption\s*\d+\s*:?", " ", text, flags=re.IGNORECASE)))
+    return content_terms(re.sub(r"\boption\s*\d+\s*:?", " ", text, flags=re.IGNORECASE))
 
 
 def _passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]]:
@@ -214,7 +214,7 @@ def _support(claim: str, sentences: list[tuple[int, int, str]]) -> _Window:
     words = _content(claim)
     if not words or not sentences:
         return _Window(0, 0, "", 0.0)
-    bags = [set(bm25_tokens(text)) for _, _, text in sentences]
+    bags = [content_terms(text) for _, _, text in sentences]
 
     def score(i: int) -> tuple[float, float]:
         window = bags[i].union(*bags[max(0, i - 1) : i + 2])

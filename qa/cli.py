@@ -251,6 +251,32 @@ def ask(
         print_answer(answer)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="address (default 127.0.0.1)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="port (default 8000)")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="allow listening beyond this machine")
+    ] = False,
+    llm: LLMOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
+    from qa.server import serve as run_server
+
+    settings = settings_for(
+        config,
+        **{"paths.index": index, "llm.client": llm, "server.host": host, "server.port": port},
+    )
+    try:
+        run_server(settings, host, port, allow_public=public)
+    except QAError as exc:
+        fail(str(exc))
+
+
 eval_app = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")
 app.add_typer(eval_app, name="eval")
 

@@ -76,10 +76,16 @@ class Retriever:
             (c for c in candidates.values() if (c.dense or 0.0) >= s.min_dense_score),
             key=lambda c: (-c.fused, c.row),
         )
-        # Fetch a bounded slice: enough to fill k after de-duplication and diversity.
-        ranked = ranked[: max(4 * k, 20)]
-        stored = self.index.chunks([c.row for c in ranked])
-        hits = self._select(ranked, stored, k)
+        # Fetch bounded slices until k survive de-duplication and diversity (one slice is
+        # usually enough; a long article filling the first slice needs more).
+        step = max(4 * k, 20)
+        stored: dict[int, tuple[Chunk, DocInfo]] = {}
+        hits: list[Hit] = []
+        for begin in range(0, len(ranked), step):
+            stored.update(self.index.chunks([c.row for c in ranked[begin : begin + step]]))
+            hits = self._select(ranked[: begin + step], stored, k)
+            if len(hits) == k:
+                break
         timings["select"] = (time.perf_counter() - t0) * 1000
         return Retrieval(tuple(hits), timings)
 

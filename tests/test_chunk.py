@@ -6,6 +6,7 @@ with the model's own tokenizer, special tokens included.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -101,9 +102,9 @@ def assert_nothing_lost(doc: Document, chunks: list[Chunk]) -> None:
     for s, e in doc.segments:
         for m in re.finditer(r"\S+", doc.text[s:e]):
             ws, we = s + m.start(), s + m.end()
-            assert any(
-                c.start <= ws and we <= c.end and m.group() in c.text for c in chunks
-            ), f"{doc.id}: word {m.group()!r} at {ws} is in no chunk"
+            assert any(c.start <= ws and we <= c.end and m.group() in c.text for c in chunks), (
+                f"{doc.id}: word {m.group()!r} at {ws} is in no chunk"
+            )
 
 
 def assert_ids(doc: Document, chunks: list[Chunk]) -> None:
@@ -171,7 +172,7 @@ def test_corpus_overlap_is_present_and_bounded(
     pairs = with_overlap = 0
     for doc in corpus:
         chunks = chunks_of(doc, real)
-        for prev, nxt in zip(chunks, chunks[1:], strict=False):
+        for prev, nxt in itertools.pairwise(chunks):
             pairs += 1
             shared = overlap_tokens_between(doc, prev, nxt, real)
             assert shared <= SETTINGS.overlap_tokens, (nxt.id, shared)
@@ -188,7 +189,7 @@ def test_no_overlap_when_disabled(
     doc = max(corpus, key=lambda d: len(d.clean_text))
     chunks = chunks_of(doc, real, overlap_tokens=0)
     assert len(chunks) > 3
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.start > prev.end
     assert_nothing_lost(doc, chunks)
 
@@ -248,7 +249,7 @@ def test_overlap_between_every_pair_of_short_sentences(real: SentenceTransformer
     doc = Document("synthetic/short", "Meetings", text, ((0, len(text)),))
     chunks = chunks_of(doc, real, max_tokens=100, overlap_tokens=30)
     assert len(chunks) > 5
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         shared = overlap_tokens_between(doc, prev, nxt, real)
         assert 0 < shared <= 30, (nxt.id, shared)
     assert_nothing_lost(doc, chunks)

@@ -117,7 +117,7 @@ def test_config_file_found_through_qa_config(
 def test_set_value_by_dotted_name() -> None:
     s = set_value(Settings(), "llm.openai.timeout", "12.5")
     assert s.llm.openai.timeout == 12.5
-    with pytest.raises(QAError, match="unknown setting 'llm.nope'"):
+    with pytest.raises(QAError, match=r"unknown setting 'llm\.nope'"):
         set_value(Settings(), "llm.nope", 1)
 
 
@@ -209,7 +209,7 @@ def test_bad_environment_values(tmp_path: Path, env: dict[str, str], message: st
 
 def test_bad_override_values(tmp_path: Path) -> None:
     config = write(tmp_path, "")
-    with pytest.raises(QAError, match="retrieval.k = 'x' is not a valid int"):
+    with pytest.raises(QAError, match=r"retrieval\.k = 'x' is not a valid int"):
         load_settings(config, {"retrieval.k": "x"}, env={})
-    with pytest.raises(QAError, match="unknown setting 'retrieval.kay'"):
+    with pytest.raises(QAError, match=r"unknown setting 'retrieval\.kay'"):
         load_settings(config, {"retrieval.kay": 1}, env={})

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from llm_helpers import KHRENIN, MUMBAI, make_prompt
+
 from qa.config import LLMSettings, LocalSettings, OpenAISettings, Settings
 from qa.llm import create
 from qa.llm.local import LocalClient, default_model_path
@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 
 PROMPT = make_prompt("What did Khrenin say about India?", [KHRENIN, MUMBAI], max_tokens=32)
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
+# One thread: on a busy 2-core machine (other tests, other processes) llama.cpp's worker
+# threads wait on each other at every step and two threads run many times slower than one.
+THREADS = 1
 
 
 @pytest.fixture(scope="module")
 def local() -> LocalClient:
-    llm = create("local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=2048, threads=2))))
+    llm = create(
+        "local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=2048, threads=THREADS)))
+    )
     assert isinstance(llm, LocalClient)
     return llm
 
@@ -38,7 +43,8 @@ def http_server() -> Iterator[Any]:
     params = xllamacpp.CommonParams()
     params.model.path = str(default_model_path())
     params.n_ctx = 2048
-    params.cpuparams.n_threads = 2
+    params.cpuparams.n_threads = THREADS
+    params.cpuparams_batch.n_threads = THREADS
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # a free port; the address says which
     params.verbosity = 0
@@ -103,8 +109,10 @@ def test_concurrent_requests_are_serialised(local: LocalClient) -> None:
 
 
 def test_prompt_longer_than_context(local: LocalClient) -> None:
-    small = create("local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=128))))
-    with pytest.raises(QAError, match="llm.local.n_ctx"):
+    small = create(
+        "local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=128, threads=THREADS)))
+    )
+    with pytest.raises(QAError, match=r"llm\.local\.n_ctx"):
         small.generate(PROMPT)
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-
 from llm_fake_openai import ANSWER, FakeOpenAI, Step, completion_body, error_body
 from llm_helpers import KHRENIN, make_prompt
+
 from qa.config import LLMSettings, OpenAISettings, Settings
 from qa.llm import create
 from qa.llm.openai import (
@@ -57,7 +58,7 @@ def client(server: FakeOpenAI, **openai: object) -> OpenAIClient:
 
 def gaps(server: FakeOpenAI) -> list[float]:
     times = [r.at for r in server.requests]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_success_and_request(server: FakeOpenAI) -> None:

@@ -28,8 +28,15 @@ from qa.types import Completion, Prompt, QAError
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HEADLINE = "What did Khrenin say about India?"
 ASK_JSON_KEYS = {
-    "question", "answer", "answered", "citations", "passages", "model", "usage",
-    "timings_ms", "unsupported",
+    "question",
+    "answer",
+    "answered",
+    "citations",
+    "passages",
+    "model",
+    "usage",
+    "timings_ms",
+    "unsupported",
 }
 CITATION_KEYS = {"n", "chunk_id", "doc_id", "title", "published", "quote", "start", "end"}
 SECRET = "s3cret-token"
@@ -74,7 +81,7 @@ def client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0, timeout=120)
 
 
-def user(text: str) -> list[dict[str, str]]:
+def user(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
 
 
@@ -95,7 +102,7 @@ def sse_chunks(response: httpx.Response) -> list[dict[str, Any]]:
     events = [e for e in response.text.split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
     assert all(e.startswith("data: ") for e in events)
-    return [json.loads(e[len("data: "):]) for e in events[:-1]]
+    return [json.loads(e[len("data: ") :]) for e in events[:-1]]
 
 
 # ----------------------------------------------------------------------------- basics
@@ -128,8 +135,11 @@ def test_page_and_static_files(url: str) -> None:
         assert asset.status_code == 200
         assert kind in asset.headers["content-type"]
     # Nothing on the page comes from another host.
-    for text in (page.text, httpx.get(f"{url}/static/app.js").text,
-                 httpx.get(f"{url}/static/app.css").text):
+    for text in (
+        page.text,
+        httpx.get(f"{url}/static/app.js").text,
+        httpx.get(f"{url}/static/app.css").text,
+    ):
         assert "http://" not in text.replace("http://127.0.0.1", "")
         assert "//cdn" not in text and "fonts.googleapis" not in text
 
@@ -180,9 +190,7 @@ def test_openai_client_stream(client: openai.OpenAI) -> None:
     assert any(f"[{c['n']}]" in content for c in citations)
     assert last.usage is not None and last.usage.completion_tokens > 0
     # The model's raw text came first, as drafts, before any checked content.
-    drafts = [
-        (c.choices[0].delta.model_extra or {}).get("draft") for c in chunks if c.choices
-    ]
+    drafts = [(c.choices[0].delta.model_extra or {}).get("draft") for c in chunks if c.choices]
     assert any(drafts)
 
 
@@ -196,7 +204,8 @@ def test_unknown_model_is_404(client: openai.OpenAI, url: str) -> None:
         client.chat.completions.create(model="gpt-5", messages=user(HEADLINE))
     error = assert_error(
         httpx.post(f"{url}/v1/chat/completions", json={"model": "gpt-5", "messages": user("x")}),
-        404, "model",
+        404,
+        "model",
     )
     assert error["code"] == "model_not_found"
 
@@ -282,7 +291,7 @@ def test_article(url: str) -> None:
     body = article.json()
     assert body["title"] == cite["title"]
     assert body["published"] == cite["published"]
-    assert body["text"][cite["start"]:cite["end"]] == cite["quote"]
+    assert body["text"][cite["start"] : cite["end"]] == cite["quote"]
     assert {"source", "url", "text", "segments"} <= set(body)
     assert_error(httpx.get(f"{url}/api/articles/no_such_article"), 404)
 
@@ -316,15 +325,28 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str | None]] = [
     ("empty-messages", CHAT, {"model": "qa", "messages": []}, 400, "messages"),
     ("messages-not-list", CHAT, {"model": "qa", "messages": "hi"}, 400, "messages"),
     ("message-not-object", CHAT, {"model": "qa", "messages": ["hi"]}, 400, "messages[0]"),
-    ("bad-role", CHAT, {"messages": [{"role": "wizard", "content": "hi"}]}, 400,
-     "messages[0].role"),
-    ("content-wrong-type", CHAT, {"messages": [{"role": "user", "content": 5}]}, 400,
-     "messages[0].content"),
-    ("image-content", CHAT,
-     {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
-     400, "messages[0].content"),
-    ("no-user-message", CHAT, {"messages": [{"role": "system", "content": "hi"}]}, 400,
-     "messages"),
+    (
+        "bad-role",
+        CHAT,
+        {"messages": [{"role": "wizard", "content": "hi"}]},
+        400,
+        "messages[0].role",
+    ),
+    (
+        "content-wrong-type",
+        CHAT,
+        {"messages": [{"role": "user", "content": 5}]},
+        400,
+        "messages[0].content",
+    ),
+    (
+        "image-content",
+        CHAT,
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+        400,
+        "messages[0].content",
+    ),
+    ("no-user-message", CHAT, {"messages": [{"role": "system", "content": "hi"}]}, 400, "messages"),
     ("empty-question", CHAT, {"messages": user("   ")}, 400, "messages"),
     ("long-question", CHAT, {"model": "qa", "messages": user(LONG)}, 400, "messages"),
     ("long-question-stream", CHAT, {"messages": user(LONG), "stream": True}, 400, "messages"),
@@ -355,7 +377,9 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str | None]] = [
 def test_bad_requests(url: str, path: str, body: Any, status: int, param: str | None) -> None:
     if isinstance(body, bytes):
         response = httpx.post(
-            f"{url}{path}", content=body, headers={"content-type": "application/json"},
+            f"{url}{path}",
+            content=body,
+            headers={"content-type": "application/json"},
             timeout=30,
         )
     else:
@@ -391,7 +415,9 @@ def test_oversized_body_chunked(url: str) -> None:
         yield b'"}'
 
     response = httpx.post(
-        f"{url}/api/ask", content=parts(), headers={"content-type": "application/json"},
+        f"{url}/api/ask",
+        content=parts(),
+        headers={"content-type": "application/json"},
         timeout=30,
     )
     assert "content-length" not in response.request.headers
@@ -405,7 +431,9 @@ def test_small_chunked_body_is_fine(url: str) -> None:
         yield b"}"
 
     response = httpx.post(
-        f"{url}/api/ask", content=parts(), headers={"content-type": "application/json"},
+        f"{url}/api/ask",
+        content=parts(),
+        headers={"content-type": "application/json"},
         timeout=120,
     )
     assert response.status_code == 200, response.text
@@ -427,8 +455,10 @@ def test_auth_required_when_key_set(auth_url: str) -> None:
     ok = httpx.get(f"{auth_url}/v1/models", headers={"Authorization": f"Bearer {SECRET}"})
     assert ok.status_code == 200
     asked = httpx.post(
-        f"{auth_url}/api/ask", json={"question": HEADLINE},
-        headers={"Authorization": f"Bearer {SECRET}"}, timeout=120,
+        f"{auth_url}/api/ask",
+        json={"question": HEADLINE},
+        headers={"Authorization": f"Bearer {SECRET}"},
+        timeout=120,
     )
     assert asked.status_code == 200
 
@@ -523,8 +553,7 @@ def test_error_after_stream_started(fake_settings: Settings) -> None:
     with serve_in_thread(create_app(assistant)) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0)
         with pytest.raises(openai.APIError, match="went away"):
-            list(client.chat.completions.create(model="qa", messages=user(HEADLINE),
-                                                stream=True))
+            list(client.chat.completions.create(model="qa", messages=user(HEADLINE), stream=True))
         plain = httpx.post(f"{base}/v1/chat/completions", json={"messages": user(HEADLINE)})
         assert plain.status_code == 200  # generate() works; only the stream fails
 
@@ -533,7 +562,8 @@ def test_slow_model_does_not_block_other_requests(fake_settings: Settings) -> No
     assistant = Assistant(fake_settings, llm=SlowLLM())
     with serve_in_thread(create_app(assistant)) as base:
         slow = threading.Thread(
-            target=httpx.post, args=(f"{base}/api/ask",),
+            target=httpx.post,
+            args=(f"{base}/api/ask",),
             kwargs={"json": {"question": HEADLINE}, "timeout": 30},
         )
         slow.start()

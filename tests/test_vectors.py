@@ -43,6 +43,13 @@ def data():
     return clustered(3000)
 
 
+@pytest.fixture(scope="module")
+def built(data):
+    """One index of each kind over ``data``, built once (HNSW takes about a second)."""
+    x, ids, _ = data
+    return {kind: vectors.build(x, ids, kind) for kind in vectors.KINDS}
+
+
 # ---------------------------------------------------------------------------- choose_kind
 
 
@@ -77,9 +84,9 @@ def test_flat_equals_exact_search(data) -> None:
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_approximate_recall(data, kind: str) -> None:
+def test_approximate_recall(data, built, kind: str) -> None:
     x, ids, q = data
-    index = vectors.build(x, ids, kind)
+    index = built[kind]
     assert vectors.describe(index)["kind"] == kind
     _, labels = vectors.search(index, q, 10)
     _, truth = exact(x, ids, q, 10)
@@ -104,9 +111,11 @@ def test_single_query_vector(data, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 @pytest.mark.parametrize("mmap", [False, True])
-def test_save_load_preserves_ids_and_params(data, tmp_path: Path, kind: str, mmap: bool) -> None:
-    x, ids, q = data
-    index = vectors.build(x, ids, kind)
+def test_save_load_preserves_ids_and_params(
+    data, built, tmp_path: Path, kind: str, mmap: bool
+) -> None:
+    _, ids, q = data
+    index = built[kind]
     before = vectors.search(index, q, 10)
     path = tmp_path / "vectors.faiss"
     vectors.save(index, path)
@@ -185,15 +194,15 @@ def test_build_accepts_float64_and_int32_ids(data) -> None:
     np.testing.assert_array_equal(labels, exact(x[:200], ids[:200], q, 5)[1])
 
 
-def test_describe_reports_params(data) -> None:
-    x, ids, _ = data
-    hnsw = vectors.describe(vectors.build(x, ids, "hnsw"))
+def test_describe_reports_params(data, built) -> None:
+    x, _, _ = data
+    hnsw = vectors.describe(built["hnsw"])
     assert hnsw["metric"] == "inner_product"
     assert hnsw["params"]["M"] == vectors.HNSW_M
     assert hnsw["params"]["efSearch"] >= 10
-    ivf = vectors.describe(vectors.build(x, ids, "ivf"))
+    ivf = vectors.describe(built["ivf"])
     assert 1 <= ivf["params"]["nprobe"] <= ivf["params"]["nlist"]
-    assert vectors.describe(vectors.build(x, ids, "flat")) == {
+    assert vectors.describe(built["flat"]) == {
         "kind": "flat",
         "n": len(x),
         "dim": DIM,
@@ -202,8 +211,6 @@ def test_describe_reports_params(data) -> None:
     }
 
 
-def test_all_kinds_use_inner_product(data) -> None:
-    x, ids, _ = data
-    for kind in vectors.KINDS:
-        index = vectors.build(x[:500], ids[:500], kind)
+def test_all_kinds_use_inner_product(built) -> None:
+    for index in built.values():
         assert index.metric_type == faiss.METRIC_INNER_PRODUCT

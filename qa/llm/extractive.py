@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,35 +23,14 @@ import numpy as np
 
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER
+from qa.text import content_terms, words
 from qa.types import Completion, Hit, Prompt, Usage
 
 if TYPE_CHECKING:
     from qa.config import Settings
     from qa.embed import Embedder
 
-# Question words, function words, and the reporting verbs every news sentence has.
-_STOPWORDS = """
-    a about above after again against all also am an and any are aren as at be because been
-    before being below between both but by can cannot could couldn did didn do does doesn doing
-    don down during each either else ever few for from further had hadn has hasn have haven
-    having he her here hers herself him himself his how however i if in into is isn it its
-    itself just least less let like ll many may me might more most much must mustn my myself
-    neither no nor not now of off on once one only or other ought our ours ourselves out over
-    own per quite rather re same shall shan she should shouldn since so some still such than
-    that the their theirs them themselves then there these they this those though through thus
-    to too toward towards under until up upon us ve very via was wasn we were weren what when
-    whence where whereas whether which while who whom whose why will with within without
-    would wouldn yet you your yours yourself yourselves s t d m o y
-    according accordingly said say says saying told tell tells reported reports stated
-    asked mr mrs ms dr
-    also ago among amongst around already always another anyone anything became become becomes
-    get gets got give given gives go goes going gone make makes made mean means
-    tell which whichever whoever whatever please kind sort type way ways thing things
-    question answer option options article articles passage passages
-"""
-STOPWORDS = frozenset(_STOPWORDS.split())
 
-WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 BLANK_LINE = re.compile(r"[ \t\r\f\v]*\n\s*\n\s*")
 TERMINAL = re.compile(r"^(.*?)([.!?]+)$", re.DOTALL)
 
@@ -66,6 +47,7 @@ MAX_WORDS = 90  # stop adding sentences past this many words
 MIN_WORDS = 3  # shorter "sentences" (datelines, "Yes.") are not candidates
 DUPLICATE_JACCARD = 0.6
 CHOICE_THRESHOLD = 0.18
+CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
 
 @functools.cache
@@ -73,53 +55,6 @@ def _sentence_tokenizer() -> Any:
     import punkt
 
     return punkt.tokenizer_for("english")
-
-
-@functools.cache
-def _stemmer() -> Callable[[str], str]:
-    try:
-        import Stemmer
-
-        stem = Stemmer.Stemmer("english")
-        return functools.lru_cache(maxsize=65536)(stem.stemWord)
-    except ImportError:  # pragma: no cover - PyStemmer is a dependency
-        return _simple_stem
-
-
-def _simple_stem(word: str) -> str:
-    for suffix in ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-    return word
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words, possessive 's dropped."""
-    return [w.lower() for w in _words(text)]
-
-
-def _words(text: str) -> list[str]:
-    out = []
-    for w in WORD.findall(text):
-        w = w.replace("’", "'")
-        if w.lower().endswith("'s"):
-            w = w[:-2]
-        out.append(w)
-    return out
-
-
-def content_terms(text: str) -> set[str]:
-    """Stems of the words that carry meaning: stop words removed, but acronyms such as "US"
-    and "IT" kept."""
-    stem = _stemmer()
-    terms = set()
-    for w in _words(text):
-        low = w.lower()
-        if low in STOPWORDS and not (len(w) > 1 and w.isupper()):
-            continue
-        if len(low) > 1 or low.isdigit():
-            terms.add(stem(low))
-    return terms
 
 
 @dataclass(frozen=True)
@@ -199,6 +134,10 @@ class ExtractiveLLM:
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self.embedder = embedder
+        # Sentence vectors by text: the same passages come back question after question, and
+        # embedding their sentences is most of this client's cost.
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -213,7 +152,24 @@ class ExtractiveLLM:
     def _embed(self, texts: list[str]) -> np.ndarray | None:
         if self.embedder is None or not texts:
             return None
-        return np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            fresh = np.asarray(self.embedder.embed(missing), dtype=np.float32)
+            with self._cache_lock:
+                self._cache.update(zip(missing, fresh, strict=True))
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        with self._cache_lock:
+            rows = []
+            for t in texts:
+                vector = self._cache.get(t)
+                if vector is None:  # evicted by a concurrent caller: embed it again
+                    vector = np.asarray(self.embedder.embed([t]), dtype=np.float32)[0]
+                else:
+                    self._cache.move_to_end(t)
+                rows.append(vector)
+        return np.vstack(rows)
 
     def answer(self, prompt: Prompt) -> str:
         sentences = split_sentences(prompt.passages)

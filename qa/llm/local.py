@@ -104,10 +104,6 @@ class LocalClient:
                 params.n_ctx = self.n_ctx
                 params.cpuparams.n_threads = self.threads
                 params.cpuparams_batch.n_threads = self.threads
-                # No busy-waiting between steps: spinning threads make llama.cpp many times
-                # slower when other work (the embedder, other requests) shares the cores.
-                params.cpuparams.poll = 0
-                params.cpuparams_batch.poll = 0
                 params.n_parallel = 1
                 # The server also listens on HTTP; keep it on loopback, on a free port.
                 params.hostnames = ["127.0.0.1"]

@@ -380,15 +380,7 @@
       els.showContext.disabled = false;
       return;
     }
-    const text = article.text || "";
-    const start = Math.max(0, cite.start - CONTEXT_CHARS);
-    const end = Math.min(text.length, cite.end + CONTEXT_CHARS);
-    const body = el("div", "context-text");
-    body.append(
-      (start > 0 ? "… " : "") + text.slice(start, cite.start),
-      el("mark", "", text.slice(cite.start, cite.end)),
-      text.slice(cite.end, end) + (end < text.length ? " …" : ""),
-    );
+    const body = contextParagraphs(article, cite.start, cite.end);
     const head = el("p", "meta");
     head.append(article.source ? article.source + " · " : "", dateLabel(article.published));
     if (article.url && /^https?:\/\//.test(article.url)) {
@@ -402,6 +394,30 @@
     els.context.hidden = false;
     els.showContext.hidden = true;
     els.context.querySelector("mark")?.scrollIntoView({ block: "center" });
+  }
+
+  // The kept paragraphs (segments) of the article around [start, end), the quote marked.
+  function contextParagraphs(article, start, end) {
+    const text = article.text || "";
+    const segments = article.segments && article.segments.length ? article.segments : [[0, text.length]];
+    const from = Math.max(0, start - CONTEXT_CHARS);
+    const to = Math.min(text.length, end + CONTEXT_CHARS);
+    const body = el("div", "context-text");
+    for (const [s0, e0] of segments) {
+      const a = Math.max(s0, from);
+      const b = Math.min(e0, to);
+      if (a >= b) continue;
+      const para = el("p");
+      if (a > s0) para.append("… ");
+      const markFrom = Math.min(Math.max(start, a), b);
+      const markTo = Math.max(Math.min(end, b), markFrom);
+      para.append(text.slice(a, markFrom));
+      if (markTo > markFrom) para.append(el("mark", "", text.slice(markFrom, markTo)));
+      para.append(text.slice(markTo, b));
+      if (b < e0) para.append(" …");
+      body.append(para);
+    }
+    return body;
   }
 
   // ------------------------------------------------------------------ wiring

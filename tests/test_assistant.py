@@ -1,0 +1,194 @@
+"""The Assistant end to end: the real embedding model, a real FAISS index on disk, and each
+model client; plus the fast paths with fakes."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.config import Settings, load_settings
+from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.index import sync
+from qa.ingest import read_paths
+from qa.llm.fake import FakeLLM
+from qa.prompts import CANNOT_ANSWER
+from qa.rewrite import heuristic_rewrite
+from qa.types import Answer, QAError
+
+from conftest import CORPUS
+
+HEADLINE = "What did Khrenin say about India?"
+OFF_TOPIC = "Who won the 2022 FIFA World Cup final?"
+
+
+def _settings(index: Path, **overrides: object) -> Settings:
+    return load_settings(overrides={"paths.index": str(index), **overrides}, env={})
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    settings = load_settings(env={})
+    return SentenceTransformerEmbedder(settings.embedding)
+
+
+@pytest.fixture(scope="module")
+def corpus_index(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Path:
+    root = tmp_path_factory.mktemp("index")
+    settings = _settings(root)
+    sync(root, read_paths([CORPUS]).documents, embedder, settings)
+    return root
+
+
+def test_headline_question_is_answered_with_the_default_client(
+    corpus_index: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = _settings(corpus_index)
+    assert settings.llm.client == "extractive"  # the shipped default (config.toml agrees)
+    answer = Assistant(settings, embedder=embedder).ask(HEADLINE)
+    assert answer.answered
+    assert "significant focus" in answer.text and "foreign policy" in answer.text
+    belarus = [c for c in answer.citations if c.doc_id.startswith("001_")]
+    assert belarus, answer.citations
+    # The quote is verbatim at its offsets in the stored article.
+    doc = Assistant(settings, embedder=embedder).document(belarus[0].doc_id)
+    assert doc is not None
+    assert doc.text[belarus[0].start : belarus[0].end] == belarus[0].quote
+    assert set(answer.timings_ms) >= {
+        "embed_question",
+        "search",
+        "prompt",
+        "generate",
+        "check_citations",
+        "total",
+    }
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("client", ["extractive", "fake", "local", "openai"])
+def test_off_topic_question_is_not_answered_by_any_client(
+    client: str, corpus_index: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    # The openai client points at a closed port: it must never be called.
+    settings = _settings(
+        corpus_index,
+        **{"llm.client": client, "llm.openai.base_url": f"http://127.0.0.1:{_closed_port()}/v1"},
+    )
+    assistant = Assistant(settings, embedder=embedder)
+    answer = assistant.ask(OFF_TOPIC)
+    assert not answer.answered
+    assert answer.text == CANNOT_ANSWER and answer.citations == ()
+    assert "generate" not in answer.timings_ms  # no model call at all
+    if client == "fake":
+        assert isinstance(assistant.llm, FakeLLM) and assistant.llm.calls == []
+
+
+def test_streaming_yields_pieces_then_the_checked_answer(
+    corpus_index: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    items = list(Assistant(_settings(corpus_index), embedder=embedder).stream(HEADLINE))
+    assert isinstance(items[-1], Answer) and items[-1].answered
+    pieces = [p for p in items[:-1] if isinstance(p, str)]
+    assert pieces and "significant focus" in "".join(pieces)
+
+
+def test_multiple_choice_picks_the_supported_option(
+    corpus_index: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    answer = Assistant(_settings(corpus_index), embedder=embedder).ask(
+        "How many civilians were killed in the Pahalgam terror attack?",
+        choices=("12", "26", "41", "7"),
+    )
+    assert answer.choice == 1
+
+
+def test_follow_up_is_rewritten_before_retrieval(
+    corpus_index: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    assistant = Assistant(_settings(corpus_index), embedder=embedder)
+    answer = assistant.chat(
+        [
+            {"role": "user", "content": "Who is Andrey Belousov?"},
+            {"role": "assistant", "content": "Russia's defence minister."},
+            {"role": "user", "content": "What did he say about terrorism?"},
+        ]
+    )
+    assert answer.rewritten_question == "What did Belousov say about terrorism?"
+    assert answer.question == "What did he say about terrorism?"
+    assert answer.answered
+    assert any("solidarity with India against terrorism" in c.quote for c in answer.citations)
+
+
+def test_heuristic_rewrite_leaves_standalone_questions_alone() -> None:
+    messages = [{"role": "user", "content": "Who is Viktor Khrenin?"}]
+    assert heuristic_rewrite(messages) == "Who is Viktor Khrenin?"
+    messages += [{"role": "user", "content": "What is his rank?"}]
+    assert heuristic_rewrite(messages) == "What is Khrenin's rank?"
+
+
+# ---- fast paths with fakes
+
+
+@pytest.fixture()
+def fake_index(tmp_path: Path) -> Iterator[tuple[Settings, FakeEmbedder]]:
+    embedder = FakeEmbedder(name="fake")
+    settings = _settings(tmp_path / "idx", **{"embedding.model": "fake"})
+    sync(settings.index_dir, read_paths([CORPUS]).documents, embedder, settings)
+    yield settings, embedder
+
+
+def test_invented_citations_are_removed_end_to_end(
+    fake_index: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, embedder = fake_index
+    llm = FakeLLM(
+        [
+            "Khrenin underscored that India is a significant focus within Belarus's foreign "
+            "policy [9]. Belarus also pledged to build a moon base."
+        ]
+    )
+    answer = Assistant(settings, embedder=embedder, llm=llm).ask(HEADLINE)
+    assert answer.answered
+    assert "[9]" not in answer.text
+    assert all(1 <= c.n <= len(answer.passages) for c in answer.citations)
+    assert any("moon base" in s for s in answer.unsupported)
+    assert "moon" not in answer.text
+    assert len(llm.calls) == 1 and llm.calls[0].passages == answer.passages
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("   ", "empty"), ("x" * 20_000, "limit is 2000")],
+)
+def test_bad_questions_are_refused_clearly(
+    fake_index: tuple[Settings, FakeEmbedder], question: str, message: str
+) -> None:
+    settings, embedder = fake_index
+    with pytest.raises(QAError, match=message):
+        Assistant(settings, embedder=embedder, llm=FakeLLM(["x"])).ask(question)
+
+
+def test_missing_index_and_unknown_client(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "none", **{"embedding.model": "fake"})
+    with pytest.raises(QAError, match="qa ingest"):
+        Assistant(settings, embedder=FakeEmbedder(name="fake")).ask(HEADLINE)
+    bad = _settings(tmp_path / "none", **{"llm.client": "gpt-17"})
+    with pytest.raises(QAError, match="unknown model client 'gpt-17'"):
+        _ = Assistant(bad, embedder=FakeEmbedder(name="fake")).llm
+
+
+def test_from_config_accepts_shortcuts(tmp_path: Path) -> None:
+    assistant = Assistant.from_config(None, llm="fake", k=7, index=str(tmp_path))
+    assert assistant.settings.llm.client == "fake"
+    assert assistant.settings.retrieval.k == 7
+    assert assistant.settings.index_dir == tmp_path
