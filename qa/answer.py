@@ -2,11 +2,12 @@
 
 The model is not trusted. Each answer sentence is judged against the passages: a sentence is
 *supported* by a passage when at least ``SUPPORT_THRESHOLD`` of its content words (lower-cased,
-stemmed, stop words and citation markers removed, see ``qa.text``) occur in one sentence window of that passage
-(the best passage sentence together with its neighbours). A citation ``[n]`` survives only if
-passage n exists and supports its sentence; a sentence without a surviving citation gets the
-passage that supports it best, or, if none does, it is dropped from the answer and listed in
-``Answer.unsupported``. An answer left with no supported sentence is a refusal (answered=False).
+stemmed, stop words and citation markers removed, see ``qa.text``) occur in one sentence
+window of that passage (the best passage sentence with its neighbours). A citation ``[n]``
+survives only if passage n exists and supports its sentence; a sentence without a surviving
+citation gets the passage that supports it best, or, if none does, it is dropped from the
+answer and listed in ``Answer.unsupported``. An answer left with no supported sentence is a
+refusal (answered=False).
 """
 
 from __future__ import annotations

@@ -136,7 +136,9 @@ class Assistant:
         question = self.validate(question)
         started = time.perf_counter()
         index = self.index
-        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(question, k)
+        # With options, retrieve for them too: the passage that decides between them names them.
+        query = " ".join([question, *choices])
+        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(query, k)
         timings = dict(retrieval.timings_ms)
         llm = self.llm
         if not retrieval.hits:

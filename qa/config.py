@@ -57,7 +57,7 @@ class RetrievalSettings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
-    max_per_doc: int = 3  # diversity: at most this many passages from one article
+    max_per_doc: int = 2  # diversity: at most this many passages from one article
     min_dense_score: float = 0.2  # relevance floor on cosine similarity of the best passage
 
 

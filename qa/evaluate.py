@@ -186,10 +186,11 @@ def eval_gold(
 # ---------------------------------------------------------------- RealTime QA
 
 
-def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...]) -> Path:
-    """One index per (data folder, weeks) selection, reused when the same run comes again."""
-    key = hashlib.sha1(f"{data.resolve()}|{','.join(weeks)}".encode()).hexdigest()[:10]
-    return base / f"realtimeqa-{data.name}-{key}"
+def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], build: Any) -> Path:
+    """One index per (data folder, weeks, embedding and chunking settings), reused when the
+    same run comes again; other settings get an index of their own instead of a rebuild."""
+    raw = json.dumps([str(data.resolve()), list(weeks), build], sort_keys=True, default=str)
+    return base / f"realtimeqa-{data.name}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 
 def eval_realtimeqa(
@@ -213,7 +214,8 @@ def eval_realtimeqa(
         raise QAError(str(exc)) from None
     k = k or assistant.settings.retrieval.k
     base = assistant.settings.index_dir.parent
-    index_dir = realtimeqa_index_dir(base, data, rt.weeks)
+    build = [asdict(assistant.settings.embedding), asdict(assistant.settings.chunking)]
+    index_dir = realtimeqa_index_dir(base, data, rt.weeks, build)
     settings = replace(assistant.settings, paths=replace(assistant.settings.paths, index=index_dir))
     sync_report = sync(
         index_dir, rt.documents, assistant.embedder, settings, progress=index_progress

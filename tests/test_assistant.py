@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
 from qa import Assistant
 from qa.config import Settings, load_settings
@@ -18,8 +19,6 @@ from qa.llm.fake import FakeLLM
 from qa.prompts import CANNOT_ANSWER
 from qa.rewrite import heuristic_rewrite
 from qa.types import Answer, QAError
-
-from conftest import CORPUS
 
 HEADLINE = "What did Khrenin say about India?"
 OFF_TOPIC = "Who won the 2022 FIFA World Cup final?"

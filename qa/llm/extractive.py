@@ -257,7 +257,9 @@ class ExtractiveLLM:
                     support *= 0.7
                 if best is None or support > best[0] + 1e-9:
                     best = (support, j, i)
-        if best is None or best[0] < CHOICE_THRESHOLD:
+        # A weak best option is still the answer when the passages are about the question:
+        # in a multiple-choice setting abstaining is always wrong, a guess sometimes right.
+        if best is None or (best[0] < CHOICE_THRESHOLD and not passes.any()):
             return CANNOT_ANSWER
         _, j, i = best
         choice = choices[j].strip().rstrip(".")
