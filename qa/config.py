@@ -206,6 +206,23 @@ def _set(obj: Any, head: str, rest: str, value: Any, dotted: str) -> Any:
     return replace(obj, **{head: _coerce(value, current, dotted)})
 
 
+# Settings whose value must be one of a few names (model clients are checked by the registry).
+ALLOWED = {
+    ("retrieval", "fusion"): ("rrf", "dense", "bm25"),
+    ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
+}
+
+
+def _validate(settings: Settings) -> Settings:
+    for (section, key), allowed in ALLOWED.items():
+        value = getattr(getattr(settings, section), key)
+        if value not in allowed:
+            raise QAError(
+                f"setting {section}.{key} = {value!r} is not one of: {', '.join(allowed)}"
+            )
+    return settings
+
+
 def find_config(explicit: str | Path | None = None) -> Path | None:
     """The config file to read: an explicit path, ``QA_CONFIG``, or ./config.toml if present."""
     if explicit:
@@ -241,4 +258,4 @@ def load_settings(
     for dotted, value in (overrides or {}).items():
         if value is not None:
             settings = set_value(settings, dotted, value)
-    return settings
+    return _validate(settings)

@@ -213,3 +213,9 @@ def test_bad_override_values(tmp_path: Path) -> None:
         load_settings(config, {"retrieval.k": "x"}, env={})
     with pytest.raises(QAError, match=r"unknown setting 'retrieval\.kay'"):
         load_settings(config, {"retrieval.kay": 1}, env={})
+
+
+@pytest.mark.parametrize(("key", "value"), [("retrieval.fusion", "foo"), ("index.kind", "lsh")])
+def test_enumerated_settings_reject_unknown_names(key: str, value: str) -> None:
+    with pytest.raises(QAError, match=f"{key} = '{value}' is not one of"):
+        load_settings(overrides={key: value}, env={})
