@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.config import EmbeddingSettings
+from qa.embed import SentenceTransformerEmbedder
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
@@ -24,6 +27,14 @@ def _guarded_connect(self: socket.socket, address: object) -> None:
     ):
         raise RuntimeError(f"tests must not use the network (tried {address!r})")
     return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole run."""
+    embedder = SentenceTransformerEmbedder(EmbeddingSettings())
+    embedder.model  # noqa: B018 - load now, not inside the first test's timing
+    return embedder
 
 
 @pytest.fixture(autouse=True)

@@ -29,9 +29,8 @@ def _settings(index: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    settings = load_settings(env={})
-    return SentenceTransformerEmbedder(settings.embedding)
+def embedder(real_embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
+    return real_embedder
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def real() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
-    embedder.model  # noqa: B018 - load once for the module
-    return embedder
-
-
-@pytest.fixture(scope="module")
 def corpus() -> list[Document]:
     result = read_paths([CORPUS])
     assert len(result.documents) == 5
@@ -136,30 +129,32 @@ def overlap_tokens_between(
 
 
 def test_corpus_chunks_fit_the_budget_with_the_real_tokenizer(
-    real: SentenceTransformerEmbedder, corpus: list[Document]
+    real_embedder: SentenceTransformerEmbedder, corpus: list[Document]
 ) -> None:
     for doc in corpus:
-        chunks = chunks_of(doc, real)
+        chunks = chunks_of(doc, real_embedder)
         assert chunks, doc.id
         for chunk in chunks:
-            n = model_tokens(real, embedded(doc, chunk, real))
+            n = model_tokens(real_embedder, embedded(doc, chunk, real_embedder))
             # The configured budget (title included) plus [CLS] and [SEP].
             assert n <= SETTINGS.max_tokens + 2, (chunk.id, n)
 
 
 def test_budget_above_the_model_limit_is_capped(
-    real: SentenceTransformerEmbedder, corpus: list[Document]
+    real_embedder: SentenceTransformerEmbedder, corpus: list[Document]
 ) -> None:
     for doc in corpus:
-        for chunk in chunks_of(doc, real, max_tokens=1000):
-            assert model_tokens(real, embedded(doc, chunk, real)) <= MODEL_LIMIT, chunk.id
+        for chunk in chunks_of(doc, real_embedder, max_tokens=1000):
+            assert (
+                model_tokens(real_embedder, embedded(doc, chunk, real_embedder)) <= MODEL_LIMIT
+            ), chunk.id
 
 
 def test_corpus_offsets_ids_and_coverage(
-    real: SentenceTransformerEmbedder, corpus: list[Document]
+    real_embedder: SentenceTransformerEmbedder, corpus: list[Document]
 ) -> None:
     for doc in corpus:
-        chunks = chunks_of(doc, real)
+        chunks = chunks_of(doc, real_embedder)
         assert_ids(doc, chunks)
         assert_nothing_lost(doc, chunks)
         for chunk in chunks:
@@ -167,14 +162,14 @@ def test_corpus_offsets_ids_and_coverage(
 
 
 def test_corpus_overlap_is_present_and_bounded(
-    real: SentenceTransformerEmbedder, corpus: list[Document]
+    real_embedder: SentenceTransformerEmbedder, corpus: list[Document]
 ) -> None:
     pairs = with_overlap = 0
     for doc in corpus:
-        chunks = chunks_of(doc, real)
+        chunks = chunks_of(doc, real_embedder)
         for prev, nxt in itertools.pairwise(chunks):
             pairs += 1
-            shared = overlap_tokens_between(doc, prev, nxt, real)
+            shared = overlap_tokens_between(doc, prev, nxt, real_embedder)
             assert shared <= SETTINGS.overlap_tokens, (nxt.id, shared)
             with_overlap += shared > 0
     # A sentence longer than the overlap budget cannot be repeated, so not every pair shares
@@ -184,10 +179,10 @@ def test_corpus_overlap_is_present_and_bounded(
 
 
 def test_no_overlap_when_disabled(
-    real: SentenceTransformerEmbedder, corpus: list[Document]
+    real_embedder: SentenceTransformerEmbedder, corpus: list[Document]
 ) -> None:
     doc = max(corpus, key=lambda d: len(d.clean_text))
-    chunks = chunks_of(doc, real, overlap_tokens=0)
+    chunks = chunks_of(doc, real_embedder, overlap_tokens=0)
     assert len(chunks) > 3
     for prev, nxt in itertools.pairwise(chunks):
         assert nxt.start > prev.end
@@ -216,15 +211,20 @@ def long_sentence_doc() -> Document:
     return Document("synthetic/long", "A report with a very long sentence", text, segments)
 
 
-def test_long_sentence_is_cut_at_word_boundaries(real: SentenceTransformerEmbedder) -> None:
+def test_long_sentence_is_cut_at_word_boundaries(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
     doc = long_sentence_doc()
-    chunks = chunks_of(doc, real)
+    chunks = chunks_of(doc, real_embedder)
     assert len(chunks) >= 5  # 600+ words cannot fit in two 200-token chunks
     assert_ids(doc, chunks)
     assert_nothing_lost(doc, chunks)
     whole_words = set(doc.clean_text.split())
     for chunk in chunks:
-        assert model_tokens(real, embedded(doc, chunk, real)) <= SETTINGS.max_tokens + 2
+        assert (
+            model_tokens(real_embedder, embedded(doc, chunk, real_embedder))
+            <= SETTINGS.max_tokens + 2
+        )
         assert_exact_offsets(doc, chunk)
         # Cut between words, never inside one.
         assert set(chunk.text.split()) <= whole_words, chunk.id
@@ -235,47 +235,51 @@ def test_long_sentence_is_cut_at_word_boundaries(real: SentenceTransformerEmbedd
 
 
 def test_long_sentence_with_budget_above_the_model_limit(
-    real: SentenceTransformerEmbedder,
+    real_embedder: SentenceTransformerEmbedder,
 ) -> None:
     doc = long_sentence_doc()
-    chunks = chunks_of(doc, real, max_tokens=512)
+    chunks = chunks_of(doc, real_embedder, max_tokens=512)
     for chunk in chunks:
-        assert model_tokens(real, embedded(doc, chunk, real)) <= MODEL_LIMIT
+        assert model_tokens(real_embedder, embedded(doc, chunk, real_embedder)) <= MODEL_LIMIT
     assert_nothing_lost(doc, chunks)
 
 
-def test_overlap_between_every_pair_of_short_sentences(real: SentenceTransformerEmbedder) -> None:
+def test_overlap_between_every_pair_of_short_sentences(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
     text = " ".join(f"Minister number {i} met the delegation on day {i}." for i in range(80))
     doc = Document("synthetic/short", "Meetings", text, ((0, len(text)),))
-    chunks = chunks_of(doc, real, max_tokens=100, overlap_tokens=30)
+    chunks = chunks_of(doc, real_embedder, max_tokens=100, overlap_tokens=30)
     assert len(chunks) > 5
     for prev, nxt in itertools.pairwise(chunks):
-        shared = overlap_tokens_between(doc, prev, nxt, real)
+        shared = overlap_tokens_between(doc, prev, nxt, real_embedder)
         assert 0 < shared <= 30, (nxt.id, shared)
     assert_nothing_lost(doc, chunks)
 
 
-def test_long_title_is_cut_and_budgeted(real: SentenceTransformerEmbedder) -> None:
+def test_long_title_is_cut_and_budgeted(real_embedder: SentenceTransformerEmbedder) -> None:
     title = " ".join(["Extraordinary"] * 80)  # 80 word pieces, over MAX_TITLE_TOKENS
     text = " ".join(f"Sentence {i} talks about the weather in town." for i in range(150))
     doc = Document("synthetic/title", title, text, ((0, len(text)),))
-    cut = embedded_title(title, real.count_tokens)
+    cut = embedded_title(title, real_embedder.count_tokens)
     assert title.startswith(cut)
-    assert real.count_tokens([cut])[0] == MAX_TITLE_TOKENS
+    assert real_embedder.count_tokens([cut])[0] == MAX_TITLE_TOKENS
     for max_tokens in (200, 400):
-        for chunk in chunks_of(doc, real, max_tokens=max_tokens):
-            n = model_tokens(real, embedded(doc, chunk, real))
+        for chunk in chunks_of(doc, real_embedder, max_tokens=max_tokens):
+            n = model_tokens(real_embedder, embedded(doc, chunk, real_embedder))
             assert n <= min(max_tokens + 2, MODEL_LIMIT), (max_tokens, chunk.id, n)
-    assert embedded_title("Short title", real.count_tokens) == "Short title"
+    assert embedded_title("Short title", real_embedder.count_tokens) == "Short title"
 
 
-def test_without_title_the_whole_budget_is_the_passage(real: SentenceTransformerEmbedder) -> None:
+def test_without_title_the_whole_budget_is_the_passage(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
     doc = long_sentence_doc()
-    with_title = chunks_of(doc, real, with_title=True)
-    without = chunks_of(doc, real, with_title=False)
+    with_title = chunks_of(doc, real_embedder, with_title=True)
+    without = chunks_of(doc, real_embedder, with_title=False)
     assert len(without) <= len(with_title)
     for chunk in without:
-        assert model_tokens(real, chunk.text) <= SETTINGS.max_tokens + 2
+        assert model_tokens(real_embedder, chunk.text) <= SETTINGS.max_tokens + 2
 
 
 def test_chunking_is_deterministic_and_empty_segments_give_no_chunks() -> None:

@@ -21,7 +21,6 @@ import qa.assistant
 import qa.cli
 import qa.embed
 from qa.cli import app
-from qa.config import Settings
 from qa.embed import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,24 +320,17 @@ def test_installed_script_end_to_end(cfg: Path, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- real model
 
 
-@pytest.fixture(scope="module")
-def real() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
-    embedder.model  # noqa: B018 - load once for the module
-    return embedder
-
-
 @pytest.mark.slow
 def test_headline_search_with_the_real_model(
     runner: CliRunner,
-    real: SentenceTransformerEmbedder,
+    real_embedder: SentenceTransformerEmbedder,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The commands build their embedder from the settings; hand them the module's loaded one.
     def create(settings: Any) -> SentenceTransformerEmbedder:
         assert settings.model == "sentence-transformers/all-MiniLM-L6-v2"
-        return real
+        return real_embedder
 
     monkeypatch.setattr(qa.embed, "create_embedder", create)
     monkeypatch.setattr(qa.assistant, "create_embedder", create)

@@ -55,12 +55,13 @@ def test_the_project_gold_set_loads() -> None:
 
 
 @pytest.fixture(scope="module")
-def real_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def real_assistant(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Assistant:
     root = tmp_path_factory.mktemp("index")
     settings = load_settings(overrides={"paths.index": str(root)}, env={})
-    embedder = SentenceTransformerEmbedder(settings.embedding)
-    sync(root, read_paths([CORPUS]).documents, embedder, settings)
-    return Assistant(settings, embedder=embedder)
+    sync(root, read_paths([CORPUS]).documents, real_embedder, settings)
+    return Assistant(settings, embedder=real_embedder)
 
 
 def test_small_gold_run_with_the_real_model(real_assistant: Assistant, tmp_path: Path) -> None:

@@ -212,25 +212,18 @@ def expected_chunks(doc: Document, settings: Settings = FAKE) -> int:
 
 
 @pytest.fixture(scope="module")
-def real() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
-    embedder.model  # noqa: B018 - load once for the module
-    return embedder
-
-
-@pytest.fixture(scope="module")
 def real_index(
-    real: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
+    real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, SyncReport, list[Document]]]:
     root = tmp_path_factory.mktemp("real") / "index"
     documents = read_paths([CORPUS]).documents
-    report = sync(root, documents, real, Settings(), in_scope=scope_of([CORPUS]))
+    report = sync(root, documents, real_embedder, Settings(), in_scope=scope_of([CORPUS]))
     yield root, report, documents
 
 
 @pytest.mark.slow
 def test_ingest_bundled_corpus_with_the_real_model(
-    real: SentenceTransformerEmbedder,
+    real_embedder: SentenceTransformerEmbedder,
     real_index: tuple[Path, SyncReport, list[Document]],
 ) -> None:
     root, report, documents = real_index
@@ -239,7 +232,7 @@ def test_ingest_bundled_corpus_with_the_real_model(
     assert report.chunks_total == report.chunks_embedded > 5
     assert set(report.timings) == {"chunk_s", "embed_s", "write_s"}
 
-    index = consistent(root, real, sample=6)
+    index = consistent(root, real_embedder, sample=6)
     m = index.manifest
     assert m["schema"] == SCHEMA_VERSION
     assert m["build"] == {
@@ -268,13 +261,13 @@ def test_ingest_bundled_corpus_with_the_real_model(
 
 @pytest.mark.slow
 def test_reingest_unchanged_corpus_embeds_nothing_and_writes_nothing(
-    real: SentenceTransformerEmbedder,
+    real_embedder: SentenceTransformerEmbedder,
     real_index: tuple[Path, SyncReport, list[Document]],
 ) -> None:
     root, first, _ = real_index
     before_gens = generations(root)
     before_current = (root / "CURRENT").read_text()
-    counting = CountingEmbedder(real)
+    counting = CountingEmbedder(real_embedder)
     report = sync(
         root, read_paths([CORPUS]).documents, counting, Settings(), in_scope=scope_of([CORPUS])
     )
@@ -299,7 +292,7 @@ def test_real_index_refuses_other_settings(
 
 @pytest.mark.slow
 def test_fake_index_rebuilt_with_the_real_model(
-    real: SentenceTransformerEmbedder, tmp_path: Path
+    real_embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -310,19 +303,19 @@ def test_fake_index_rebuilt_with_the_real_model(
     assert Index.open(root).build.embedding_model == "fake"
 
     with pytest.raises(QAError) as info:
-        Index.open(root, Settings(), real.dim)
+        Index.open(root, Settings(), real_embedder.dim)
     message = str(info.value)
     assert "run `qa ingest --rebuild`" in message
     assert "embedding_model: index has 'fake'" in message and "dim: index has 64" in message
 
-    counting = CountingEmbedder(real)
+    counting = CountingEmbedder(real_embedder)
     with pytest.raises(QAError, match="qa ingest --rebuild"):
         ingest(root, [corpus], counting, Settings())
     assert counting.embedded == []  # refused before embedding anything
 
     report = ingest(root, [corpus], counting, Settings(), rebuild=True)
     assert report.added == 1 and report.chunks_embedded == len(counting.embedded) > 0
-    index = consistent(root, real)
+    index = consistent(root, real_embedder)
     assert index.build.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert index.build.dim == 384
     Index.open(root, Settings(), 384)  # no longer refused

@@ -5,19 +5,14 @@ from __future__ import annotations
 import pytest
 from llm_helpers import KHRENIN, KHRENIN_REPRINT, MUMBAI, UNRELATED, make_prompt
 
-from qa.config import EmbeddingSettings, Settings
-from qa.embed import Embedder, FakeEmbedder, SentenceTransformerEmbedder
+from qa.config import Settings
+from qa.embed import Embedder, FakeEmbedder
 from qa.llm import create
 from qa.llm.extractive import ExtractiveLLM, cite, content_terms, split_sentences
 from qa.prompts import CANNOT_ANSWER
 from qa.types import Completion
 
 PRIORITY = "Khrenin said India is a priority for Moscow's foreign policy [{n}]."
-
-
-@pytest.fixture(scope="module")
-def real_embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(EmbeddingSettings())
 
 
 @pytest.fixture(params=["none", "fake", pytest.param("real", marks=pytest.mark.slow)])

@@ -224,19 +224,12 @@ def test_empty_index_returns_nothing(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def real() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
-    embedder.model  # noqa: B018 - load once for the module
-    return embedder
-
-
-@pytest.fixture(scope="module")
 def real_index(
-    real: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
+    real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Index]:
     root = tmp_path_factory.mktemp("real") / "index"
-    sync(root, read_paths([CORPUS]).documents, real, Settings())
-    yield Index.open(root, Settings(), real.dim)
+    sync(root, read_paths([CORPUS]).documents, real_embedder, Settings())
+    yield Index.open(root, Settings(), real_embedder.dim)
 
 
 def real_retriever(
@@ -248,9 +241,9 @@ def real_retriever(
 
 @pytest.mark.slow
 def test_headline_question_finds_the_belarus_side_passage(
-    real_index: Index, real: SentenceTransformerEmbedder
+    real_index: Index, real_embedder: SentenceTransformerEmbedder
 ) -> None:
-    hits = real_retriever(real_index, real).search(HEADLINE).hits
+    hits = real_retriever(real_index, real_embedder).search(HEADLINE).hits
     assert_well_formed(hits, 5)
     top3 = [(h.doc.id, h.chunk.text) for h in hits[:3]]
     assert any(d.startswith("001_") and KHRENIN in t for d, t in top3), top3
@@ -265,9 +258,9 @@ def test_headline_question_finds_the_belarus_side_passage(
 @pytest.mark.slow
 @pytest.mark.parametrize("fusion", ["rrf", "dense", "bm25"])
 def test_headline_passage_is_found_in_every_fusion_mode(
-    real_index: Index, real: SentenceTransformerEmbedder, fusion: str
+    real_index: Index, real_embedder: SentenceTransformerEmbedder, fusion: str
 ) -> None:
-    hits = real_retriever(real_index, real, fusion=fusion).search(HEADLINE).hits
+    hits = real_retriever(real_index, real_embedder, fusion=fusion).search(HEADLINE).hits
     assert any(h.doc.id.startswith("001_") and KHRENIN in h.chunk.text for h in hits)
     if fusion == "dense":
         assert all(h.bm25_score is None for h in hits)
@@ -284,30 +277,30 @@ UNRELATED = [
 
 @pytest.mark.slow
 def test_unrelated_questions_retrieve_nothing(
-    real_index: Index, real: SentenceTransformerEmbedder
+    real_index: Index, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     floor = Settings().retrieval.min_dense_score
     vectors = np.asarray(real_index.vectors)
-    best_related = float(np.max(vectors @ real.embed([HEADLINE])[0]))
+    best_related = float(np.max(vectors @ real_embedder.embed([HEADLINE])[0]))
     # The floor separates: the headline's best passage is far above it...
     assert best_related > floor + 0.2
     for query in UNRELATED:
-        best = float(np.max(vectors @ real.embed([query])[0]))
+        best = float(np.max(vectors @ real_embedder.embed([query])[0]))
         # ...and an unrelated question's best passage (by exact cosine) is well below it,
         assert best < floor - 0.05, (query, best)
         # so nothing is retrieved, though BM25 alone might match a word.
-        assert real_retriever(real_index, real).search(query).hits == ()
+        assert real_retriever(real_index, real_embedder).search(query).hits == ()
     # With the floor off, the same question does return passages: the floor is what stops it.
-    assert real_retriever(real_index, real, min_dense_score=-1.0).search(UNRELATED[0]).hits
+    assert real_retriever(real_index, real_embedder, min_dense_score=-1.0).search(UNRELATED[0]).hits
 
 
 @pytest.mark.slow
 def test_real_hits_respect_k_and_max_per_doc(
-    real_index: Index, real: SentenceTransformerEmbedder
+    real_index: Index, real_embedder: SentenceTransformerEmbedder
 ) -> None:
-    r = real_retriever(real_index, real, max_per_doc=1)
+    r = real_retriever(real_index, real_embedder, max_per_doc=1)
     hits = r.search("Rajnath Singh defence cooperation at the SCO meeting", 5).hits
     assert len(hits) == 5  # five articles, one passage each
     assert len({h.doc.id for h in hits}) == 5
-    hits = real_retriever(real_index, real).search("Rajnath Singh SCO Qingdao", 2).hits
+    hits = real_retriever(real_index, real_embedder).search("Rajnath Singh SCO Qingdao", 2).hits
     assert len(hits) == 2
