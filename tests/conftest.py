@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import EmbeddingSettings
+from qa.config import EmbeddingSettings, load_settings
 from qa.embed import SentenceTransformerEmbedder
+from qa.index import sync
+from qa.ingest import read_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -35,6 +37,18 @@ def real_embedder() -> SentenceTransformerEmbedder:
     embedder = SentenceTransformerEmbedder(EmbeddingSettings())
     embedder.model  # noqa: B018 - load now, not inside the first test's timing
     return embedder
+
+
+@pytest.fixture(scope="session")
+def corpus_index(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Path:
+    """A real FAISS index of corpus/ on disk, built once with the default settings.
+    Tests only read it; a test that changes an index builds its own."""
+    root = tmp_path_factory.mktemp("corpus-index") / "index"
+    settings = load_settings(overrides={"paths.index": str(root)}, env={})
+    sync(root, read_paths([CORPUS]).documents, real_embedder, settings)
+    return root
 
 
 @pytest.fixture(autouse=True)

@@ -33,16 +33,6 @@ def embedder(real_embedder: SentenceTransformerEmbedder) -> SentenceTransformerE
     return real_embedder
 
 
-@pytest.fixture(scope="module")
-def corpus_index(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
-) -> Path:
-    root = tmp_path_factory.mktemp("index")
-    settings = _settings(root)
-    sync(root, read_paths([CORPUS]).documents, embedder, settings)
-    return root
-
-
 def test_headline_question_is_answered_with_the_default_client(
     corpus_index: Path, embedder: SentenceTransformerEmbedder
 ) -> None:

@@ -7,14 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT
+from conftest import ROOT
 
 from qa import Assistant
 from qa.config import load_settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
 from qa.evaluate import compare, eval_gold, eval_realtimeqa, load_gold, load_report
-from qa.index import sync
-from qa.ingest import read_paths
 from qa.types import QAError
 
 
@@ -55,12 +53,8 @@ def test_the_project_gold_set_loads() -> None:
 
 
 @pytest.fixture(scope="module")
-def real_assistant(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
-) -> Assistant:
-    root = tmp_path_factory.mktemp("index")
-    settings = load_settings(overrides={"paths.index": str(root)}, env={})
-    sync(root, read_paths([CORPUS]).documents, real_embedder, settings)
+def real_assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) -> Assistant:
+    settings = load_settings(overrides={"paths.index": str(corpus_index)}, env={})
     return Assistant(settings, embedder=real_embedder)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.config import Settings, load_settings
-from qa.embed import create_embedder
+from qa.embed import SentenceTransformerEmbedder, create_embedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
@@ -53,10 +53,12 @@ def build_index(root: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) -> Assistant:
     """The real embedder and the extractive client over the bundled corpus."""
-    settings = build_index(tmp_path_factory.mktemp("index"), **{"llm.client": "extractive"})
-    return Assistant(settings)
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    return Assistant(settings, embedder=real_embedder)
 
 
 @pytest.fixture(scope="module")
