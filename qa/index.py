@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -29,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,7 @@ def sync(
 
         incoming: dict[str, Document] = {}
         for doc in documents:
+            doc = _distinct_id(doc, old_docs, in_scope)
             incoming.setdefault(doc.id, doc)
         fresh: list[Document] = []
         for doc_id, doc in incoming.items():
@@ -452,6 +454,19 @@ def sync(
         report.chunks_total = len(live)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _distinct_id(
+    doc: Document, old_docs: dict[str, dict[str, Any]], in_scope: Callable[[str], bool]
+) -> Document:
+    """Ids are paths relative to the folder ingested, so ``a/x.md`` and, in another run,
+    ``b/x.md`` are both ``x``. An indexed article of that id from outside this run's folders is
+    another article, not an older version: give the newcomer an id of its own."""
+    known = old_docs.get(doc.id)
+    if known is None or known["path"] == doc.path or in_scope(known["path"]):
+        return doc
+    digest = hashlib.sha1(doc.path.encode("utf-8")).hexdigest()[:8]
+    return replace(doc, id=f"{doc.id}@{digest}")
 
 
 def _open_for_update(root: Path, settings: Settings, embedder: Embedder) -> Index | None:

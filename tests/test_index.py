@@ -467,6 +467,27 @@ def test_ingesting_another_folder_keeps_the_first(tmp_path: Path) -> None:
     assert (report.removed, report.unchanged) == (0, 1)
 
 
+def test_same_name_in_another_folder_is_another_article(tmp_path: Path) -> None:
+    first = make_corpus(tmp_path / "first")
+    other = tmp_path / "other"
+    write(other, "alpha.md", article("A different alpha", "walrus"))
+    root = tmp_path / "index"
+    ingest(root, [first])
+
+    report = ingest(root, [other])
+    # Not an update of first/alpha.md: both articles stay, under distinct ids.
+    assert (report.added, report.updated, report.removed) == (1, 0, 0)
+    docs = consistent(root).manifest["docs"]
+    assert "alpha" in docs and docs["alpha"]["path"].startswith(str(first.resolve()))
+    newcomer = [d for d in docs if d.startswith("alpha@")]
+    assert len(newcomer) == 1 and docs[newcomer[0]]["path"].startswith(str(other.resolve()))
+    assert "walrus" in " ".join(doc_chunks(consistent(root), newcomer[0]))
+
+    # Ingesting the other folder again is stable: same id, nothing re-embedded.
+    report = ingest(root, [other])
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
+
+
 def test_old_generations_are_collected(fake_index: tuple[Path, Path]) -> None:
     root, corpus = fake_index
     for i in range(3):
