@@ -352,3 +352,23 @@ def test_headline_search_with_the_real_model(
     )
     assert result.exit_code == 0
     assert "No passage is relevant enough to this query." in result.stdout
+
+
+def test_serve_refuses_a_public_host_without_the_flag(runner: CliRunner) -> None:
+    result = run(runner, "serve", "--host", "0.0.0.0", "--port", "9")
+    assert result.exit_code == 1
+    assert "--public" in result.stderr
+
+
+def test_eval_reports_a_malformed_gold_file(runner: CliRunner, tmp_path: Path) -> None:
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "a", "question": "Q?"}\n{oops\n', encoding="utf-8")
+    result = run(runner, "eval", "--gold", gold)
+    assert result.exit_code == 1
+    assert "line 2: invalid JSON" in result.stderr
+
+
+def test_eval_compare_needs_real_reports(runner: CliRunner, tmp_path: Path) -> None:
+    result = run(runner, "eval", "--compare", tmp_path / "a", tmp_path / "b")
+    assert result.exit_code == 1
+    assert "no report at" in result.stderr
