@@ -82,8 +82,14 @@ def ingest(
     for item in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {escape(item.path)}: {escape(item.reason)}")
 
+    # A file that could not be read this time keeps what was indexed from it: a file that
+    # turned corrupt must not cost the article already stored.
+    unreadable = {item.path.split("#", 1)[0] for item in result.skipped}
+
     def in_scope(path: str) -> bool:
         file = Path(path.split("#", 1)[0])
+        if str(file) in unreadable:
+            return False
         return any(file == root or file.is_relative_to(root) for root in roots)
 
     progress = Progress(

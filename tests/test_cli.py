@@ -217,6 +217,26 @@ def test_empty_and_binary_files_are_reported_and_skipped(
     assert result.exit_code == 0 and "4 files skipped" in result.stdout
 
 
+def test_an_indexed_file_turned_corrupt_keeps_its_article(
+    runner: CliRunner, cfg: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "a.md").write_bytes((CORPUS / "001_b56badeed06a7e90.md").read_bytes())
+    (folder / "b.md").write_bytes((CORPUS / "002_065950e8789c274e.md").read_bytes())
+    assert as_json(run(runner, "ingest", folder, "--config", cfg, "--json"))["articles"] == 2
+
+    (folder / "b.md").write_bytes(b"\x00\x01\x02" * 100)  # overwritten with garbage
+    result = run(runner, "ingest", folder, "--config", cfg, "--json")
+    data = as_json(result)
+    assert [Path(p).name for p in data["skipped"]] == ["b.md"]
+    assert (data["removed"], data["articles"]) == (0, 2)
+
+    (folder / "b.md").unlink()  # really gone: now it is removed
+    data = as_json(run(runner, "ingest", folder, "--config", cfg, "--json"))
+    assert (data["removed"], data["articles"]) == (1, 1)
+
+
 def test_only_unreadable_files(runner: CliRunner, cfg: Path, tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
