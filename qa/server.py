@@ -40,7 +40,6 @@ are capped at ``server.max_body_bytes`` (413), with or without a Content-Length.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -60,10 +59,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from qa.assistant import Assistant
 from qa.config import Settings
+from qa.http_guard import APIError, GuardMiddleware, from_qa_error
 from qa.index import live_generation
 from qa.types import Answer, Citation, QAError
 
@@ -74,9 +74,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_K = 100
 MAX_CHOICES = 10
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-# Reachable without the API key: the page and what it loads, and the health check.
-OPEN_PATHS = frozenset({"/", "/index.html", "/healthz", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/",)
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -87,149 +84,6 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_STATUS_CODES = {
-    400: "invalid_request",
-    401: "invalid_api_key",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-    503: "no_index",
-}
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class APIError(Exception):
-    """An error returned as an OpenAI-style body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code or _STATUS_CODES.get(status)
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
-
-
-def _from_qa_error(exc: QAError, param: str | None = None) -> APIError:
-    """A QAError is the caller's fault (400) unless it says the index must be (re)built."""
-    message = str(exc)
-    if "qa ingest" in message:
-        return APIError(503, message, type="server_error", code="no_index")
-    return APIError(400, message, param=param)
-
-
-async def _send_error(send: Send, error: APIError) -> None:
-    body = json.dumps(error.body()).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if error.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    if error.status == 413:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-# --------------------------------------------------------------------------- middleware
-
-
-def _is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
-
-
-class GuardMiddleware:
-    """Bearer-token check, then the request body read in full with a size cap.
-
-    Runs before routing, so unauthenticated requests are refused without reading their body,
-    and no route ever sees more than ``max_body`` bytes (chunked bodies included).
-    """
-
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int) -> None:
-        self.app = app
-        self.api_key = api_key
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.api_key and not _is_open(scope["path"]):
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), self.api_key.encode()
-            ):
-                reason = (
-                    "invalid API key"
-                    if token.strip()
-                    else "missing API key: send the header 'Authorization: Bearer <QA_API_KEY>'"
-                )
-                await _send_error(send, APIError(401, reason))
-                return
-
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.strip().isdigit():
-                await _send_error(send, APIError(400, "invalid Content-Length header"))
-                return
-            if int(length) > self.max_body:
-                await _send_error(send, _too_large(self.max_body))
-                return
-
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away before sending its request
-            body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await _send_error(send, _too_large(self.max_body))
-                return
-            if not message.get("more_body", False):
-                break
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as usual
-
-        await self.app(scope, replay, send)
-
-
-def _too_large(limit: int) -> APIError:
-    return APIError(413, f"the request body is larger than {limit} bytes (server.max_body_bytes)")
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -385,7 +239,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
 
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> Response:
-        return _from_qa_error(exc).response()
+        return from_qa_error(exc).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -510,7 +364,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             try:
                 answer = await run_in_threadpool(assistant.chat, messages, k=k)
             except QAError as exc:
-                raise _from_qa_error(exc, "messages") from None
+                raise from_qa_error(exc, "messages") from None
             message = {
                 "role": "assistant",
                 "content": answer.text + sources_text(answer.citations),
@@ -538,7 +392,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             first = await run_in_threadpool(_next_or_none, pieces)
         except QAError as exc:
             _close(pieces)
-            raise _from_qa_error(exc, "messages") from None
+            raise from_qa_error(exc, "messages") from None
         events = _chat_events(pieces, first, completion_id, created)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -571,7 +425,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
         try:
             answer = await run_in_threadpool(assistant.ask, question, k=k, choices=tuple(choices))
         except QAError as exc:
-            raise _from_qa_error(exc, "question") from None
+            raise from_qa_error(exc, "question") from None
         return JSONResponse(answer.to_dict())
 
     @app.get("/api/articles/{doc_id:path}")
@@ -580,7 +434,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
         try:
             doc = await run_in_threadpool(assistant.document, doc_id)
         except QAError as exc:
-            raise _from_qa_error(exc) from None
+            raise from_qa_error(exc) from None
         if doc is None:
             raise APIError(404, f"no article with id {doc_id!r}", param="doc_id")
         return JSONResponse(
@@ -628,7 +482,7 @@ async def _chat_events(
             yield chunk({"draft": item})
             item = await run_in_threadpool(_next_or_none, pieces)
     except QAError as exc:
-        yield _sse(_from_qa_error(exc, "messages").body())
+        yield _sse(from_qa_error(exc, "messages").body())
         yield "data: [DONE]\n\n"
         return
     except Exception as exc:
