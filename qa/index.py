@@ -294,7 +294,7 @@ class Index:
         return Document(row[0], row[1], row[2], segments, row[4], row[5], row[6], row[7])
 
     def iter_chunks(self) -> Iterator[tuple[Chunk, DocInfo]]:
-        """Every chunk with its article, in store order (used by the eval oracle and tests)."""
+        """Every chunk with its article, in store order, for tools that walk the whole store."""
         cur = self.db.execute(
             "SELECT c.id, c.doc_id, c.ordinal, c.text, c.start, c.end, d.title, d.published, "
             "d.source, d.url FROM chunks c JOIN docs d ON d.id = c.doc_id ORDER BY c.row"
