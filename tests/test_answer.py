@@ -137,3 +137,17 @@ def test_prompt_numbers_passages_and_respects_the_window() -> None:
     window = fixed + 100 + 32 + 40
     used = sum(words(m["content"]) for m in tight.messages)
     assert used + 100 <= window
+
+
+def test_a_window_larger_than_the_bytes_skips_the_tokenizer() -> None:
+    def forbidden(text: str) -> int:
+        raise AssertionError("the tokenizer should not be needed")
+
+    prompt = build_prompt(
+        "What did Khrenin say?",
+        PASSAGES,
+        context_window=1_000_000,
+        max_answer_tokens=300,
+        count_tokens=forbidden,
+    )
+    assert len(prompt.passages) == 2
