@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_search.py --quick
 	$(BIN)/python bench/bench_ask.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) .qa runs
