@@ -44,15 +44,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def read_corpus(args: argparse.Namespace) -> tuple[list[Document], str]:
     """The documents to ingest and a description of where they came from."""
     if args.realtimeqa:
-        try:
-            from qa import realtimeqa
-        except ImportError:
-            sys.exit("qa.realtimeqa is not available in this checkout")
+        from qa import realtime_qa
+
         folder = Path(args.realtimeqa)
-        weeks = realtimeqa.list_weeks(folder)[: args.weeks]
+        weeks = realtime_qa.list_weeks(folder)[: args.weeks]
         if not weeks:
             sys.exit(f"no RealTime QA weeks found in {folder}")
-        _, documents = realtimeqa.load(folder, weeks)
+        _, documents = realtime_qa.load(folder, weeks)
         return documents, f"RealTime QA {folder} weeks {', '.join(weeks)}"
     result = read_paths([Path(args.corpus)])
     for skipped in result.skipped:

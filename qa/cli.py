@@ -375,14 +375,14 @@ def eval_realtimeqa(
 ) -> None:
     """Index the benchmark's articles (reused on later runs) and report answer recall@k beside
     the oracle, multiple-choice accuracy and free-text EM/F1."""
-    from qa import evaluate, realtimeqa
+    from qa import evaluate, realtime_qa
     from qa.assistant import Assistant
 
     settings = settings_for(config, **{"llm.client": llm})
     try:
         chosen: list[str] | None = None
         if weeks and weeks.strip().isdigit() and len(weeks.strip()) < 4:
-            chosen = realtimeqa.list_weeks(data)[: int(weeks)]
+            chosen = realtime_qa.list_weeks(data)[: int(weeks)]
         elif weeks:
             chosen = [w.strip() for w in weeks.split(",") if w.strip()]
         assistant = Assistant(settings)

@@ -205,11 +205,11 @@ def eval_realtimeqa(
 ) -> dict[str, Any]:
     """Index the benchmark's articles into their own index, then ask every question three ways:
     retrieval only (answer recall@k), with its choices, and free text."""
-    from qa import realtimeqa
+    from qa import realtime_qa
     from qa.index import sync
 
     try:
-        rt = realtimeqa.read(data, weeks)
+        rt = realtime_qa.read(data, weeks)
     except (ValueError, OSError) as exc:
         raise QAError(str(exc)) from None
     k = k or assistant.settings.retrieval.k

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa.realtimeqa import (
+from qa.realtime_qa import (
     doc_id_for_url,
     list_weeks,
     load,
