@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.assistant import Assistant
 from qa.config import EmbeddingSettings, load_settings
 from qa.embed import SentenceTransformerEmbedder
 from qa.index import sync
@@ -49,6 +50,15 @@ def corpus_index(
     settings = load_settings(overrides={"paths.index": str(root)}, env={})
     sync(root, read_paths([CORPUS]).documents, real_embedder, settings)
     return root
+
+
+@pytest.fixture(scope="session")
+def assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) -> Assistant:
+    """The shipped default (real model, extractive client) over the corpus index."""
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    return Assistant(settings, embedder=real_embedder)
 
 
 @pytest.fixture(autouse=True)

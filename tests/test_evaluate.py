@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from qa import Assistant
 from qa.config import load_settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.embed import FakeEmbedder
 from qa.evaluate import compare, eval_gold, eval_realtimeqa, load_gold, load_report
 from qa.types import QAError
 
@@ -52,17 +52,11 @@ def test_the_project_gold_set_loads() -> None:
     assert len(items) >= 60
 
 
-@pytest.fixture(scope="module")
-def real_assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) -> Assistant:
-    settings = load_settings(overrides={"paths.index": str(corpus_index)}, env={})
-    return Assistant(settings, embedder=real_embedder)
-
-
-def test_small_gold_run_with_the_real_model(real_assistant: Assistant, tmp_path: Path) -> None:
+def test_small_gold_run_with_the_real_model(assistant: Assistant, tmp_path: Path) -> None:
     items = [i for i in load_gold(ROOT / "eval" / "gold.jsonl") if i.id in ("g001", "g071")]
     assert [i.type for i in items] == ["single", "unanswerable"]
     out = tmp_path / "run"
-    report = eval_gold(real_assistant, items, out)
+    report = eval_gold(assistant, items, out)
 
     lines = (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
@@ -93,7 +87,7 @@ def test_small_gold_run_with_the_real_model(real_assistant: Assistant, tmp_path:
     assert load_report(out)["summary"]["n"] == 2
 
     with pytest.raises(FileExistsError):  # a run folder is never overwritten
-        eval_gold(real_assistant, items, out)
+        eval_gold(assistant, items, out)
 
 
 def test_compare_shows_both_runs_and_the_difference() -> None:

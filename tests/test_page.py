@@ -10,10 +10,6 @@ from typing import Any
 import pytest
 
 from qa.assistant import Assistant
-from qa.config import load_settings
-from qa.embed import create_embedder
-from qa.index import sync
-from qa.ingest import read_paths
 from qa.server import create_app, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,22 +29,6 @@ TIMEOUT_MS = 60_000
 SECRET = "page-secret"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    settings = load_settings(
-        overrides={
-            "paths.index": str(tmp_path_factory.mktemp("index")),
-            "llm.client": "extractive",
-        }
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        embedder = create_embedder(settings.embedding)
-        sync(settings.index_dir, read_paths([CORPUS]).documents, embedder, settings)
-    return Assistant(settings, embedder=embedder)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.config import Settings, load_settings
-from qa.embed import SentenceTransformerEmbedder, create_embedder
+from qa.embed import create_embedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
@@ -50,15 +50,6 @@ def build_index(root: Path, **overrides: Any) -> Settings:
         embedder = create_embedder(settings.embedding)
         sync(settings.index_dir, read_paths([CORPUS]).documents, embedder, settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) -> Assistant:
-    """The real embedder and the extractive client over the bundled corpus."""
-    settings = load_settings(
-        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
-    )
-    return Assistant(settings, embedder=real_embedder)
 
 
 @pytest.fixture(scope="module")
