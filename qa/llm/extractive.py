@@ -175,6 +175,8 @@ class ExtractiveLLM:
         sentences = split_sentences(prompt.passages)
         if not sentences:
             return CANNOT_ANSWER
+        if not prompt.choices and _focus_missing(prompt.question, prompt.passages):
+            return CANNOT_ANSWER
         question = prompt.question
         choices = tuple(c for c in prompt.choices)
         vectors = self._embed([question, *(s.text for s in sentences), *choices])
@@ -279,6 +281,64 @@ class ExtractiveLLM:
         # Sentence by sentence (each with its marker); the pieces join to the text.
         yield from re.findall(r".*?\][.!?]*\s*|.+$", completion.text, re.DOTALL)
         yield completion
+
+
+# Words that end the noun phrase after "which"/"what"/"how many".
+_FOCUS_STOP_WORDS = """did does do is are was were will would can could should has have had of in
+    on for to by at with from that and or the a an"""
+_FOCUS_STOP = frozenset(_FOCUS_STOP_WORDS.split())
+# Nouns that name the kind of answer rather than what it is about ("what year", "which word",
+# "what rank"): the passages need not contain them.
+_ANSWER_TYPE_NOUNS = """year years date dates day days month months time times period duration
+    age word words
+    term terms name names title titles kind kinds type types sort sorts number numbers amount
+    amounts size level rank ranks make model models brand version designation status position
+    price cost percentage share distance way ways thing things one ones person persons people
+    country countries place places city cities region regions area areas field fields sector
+    sectors subject subjects issue issues document documents event events part parts role roles
+    reason reasons"""
+ANSWER_TYPE_NOUNS = frozenset(_ANSWER_TYPE_NOUNS.split())
+
+
+def question_focus(question: str) -> str | None:
+    """The noun a "which X ..." / "what X ..." / "how many X ..." question asks about, unless
+    it only names the kind of answer. "Which Russian company will ..." -> "company"."""
+    words = re.findall(r"[\w'’-]+|[,;:?]", question.lower())
+    start = None
+    for i, word in enumerate(words[:3]):
+        if word in ("which", "what"):
+            start = i + 1
+            break
+        if word == "how" and i + 1 < len(words) and words[i + 1] in ("many", "much"):
+            start = i + 2
+            break
+    if start is None:
+        return None
+    if words[start : start + 1] in (["is"], ["was"], ["are"], ["were"]) and words[
+        start + 1 : start + 2
+    ] in (["the"], ["a"], ["an"]):
+        start += 2  # "what is the annual value of ..."
+    taken: list[str] = []
+    for word in words[start : start + 4]:
+        if word in _FOCUS_STOP or not word[0].isalnum() or (taken and word.endswith("ed")):
+            break
+        taken.append(word)
+    if not taken or taken[-1] in ANSWER_TYPE_NOUNS:
+        return None
+    return taken[-1]
+
+
+def _focus_missing(question: str, passages: Sequence[Hit]) -> bool:
+    """Whether the thing the question asks for ("which company") appears in no passage: then
+    the closest sentence would answer another question, so the client refuses instead."""
+    focus = question_focus(question)
+    if focus is None:
+        return False
+    wanted = content_terms(focus)
+    if not wanted:
+        return False
+    present = set().union(*(content_terms(f"{h.doc.title} {h.chunk.text}") for h in passages))
+    return not (wanted & present)
 
 
 @register("extractive")
