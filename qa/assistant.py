@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +207,6 @@ def _token_counter(model: str) -> Any:
 
 
 def _with_rewrite(answer: Answer, original: str, standalone: str) -> Answer:
-    from dataclasses import replace
-
     if standalone == original:
         return answer
     return replace(answer, question=original, rewritten_question=standalone)

@@ -12,9 +12,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.types import Chunk, Document
+
+if TYPE_CHECKING:
+    from qa.config import ChunkSettings
+    from qa.embed import Embedder
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -153,3 +157,16 @@ def _overlap(previous: list[Sentence], overlap_tokens: int, room: int) -> list[S
         kept.insert(0, sentence)
         used += sentence.tokens + 1
     return kept
+
+
+def chunks_for(doc: Document, embedder: Embedder, settings: ChunkSettings) -> list[Chunk]:
+    """The chunks the index stores for ``doc``: the configured budget, counted with the
+    embedder's own tokenizer and capped by what its model reads."""
+    return chunk_document(
+        doc,
+        embedder.count_tokens,
+        max_tokens=settings.max_tokens,
+        overlap_tokens=settings.overlap_tokens,
+        model_max_tokens=embedder.max_tokens,
+        with_title=settings.embed_title,
+    )

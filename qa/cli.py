@@ -54,6 +54,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def _bar(as_json: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    )
+
+
 @app.command()
 def ingest(
     paths: Annotated[
@@ -67,8 +81,6 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Index articles: only new or changed ones are embedded; vanished ones are removed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from qa import index as index_mod
     from qa.embed import create_embedder
     from qa.ingest import read_paths
@@ -82,25 +94,7 @@ def ingest(
     for item in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {escape(item.path)}: {escape(item.reason)}")
 
-    # A file that could not be read this time keeps what was indexed from it: a file that
-    # turned corrupt must not cost the article already stored.
-    unreadable = {item.path.split("#", 1)[0] for item in result.skipped}
-
-    def in_scope(path: str) -> bool:
-        file = Path(path.split("#", 1)[0])
-        if str(file) in unreadable:
-            return False
-        return any(file == root or file.is_relative_to(root) for root in roots)
-
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    )
+    progress = _bar(as_json)
     with progress:
         task = progress.add_task("embedding chunks", total=None)
 
@@ -113,7 +107,7 @@ def ingest(
                 result.documents,
                 create_embedder(settings.embedding),
                 settings,
-                in_scope=in_scope,
+                in_scope=index_mod.scope(roots, keep=[s.path for s in result.skipped]),
                 rebuild=rebuild,
                 progress=hook,
             )
@@ -285,20 +279,6 @@ def serve(
 
 eval_app = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")
 app.add_typer(eval_app, name="eval")
-
-
-def _bar(as_json: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    )
 
 
 def _finish_eval(report: dict[str, Any], out_dir: Path, as_json: bool) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from qa import vectors
-from qa.chunk import chunk_document, embed_text, embedded_title
+from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.types import Chunk, DocInfo, Document, QAError
@@ -343,13 +343,17 @@ def _writer_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(path: Path) -> None:
     for p in [*path.rglob("*"), path]:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(p)
 
 
 def _create_store(path: Path) -> sqlite3.Connection:
@@ -364,6 +368,22 @@ def _create_store(path: Path) -> sqlite3.Connection:
         """
     )
     return conn
+
+
+def scope(roots: Sequence[Path], keep: Iterable[str] = ()) -> Callable[[str], bool]:
+    """Which indexed articles an ingest of ``roots`` may remove: those read from a file under
+    one of the roots, except the files in ``keep`` (read this time without success: a file that
+    turned corrupt must not cost the article already stored)."""
+    resolved = [r.resolve() for r in roots]
+    kept = {k.split("#", 1)[0] for k in keep}
+
+    def in_scope(path: str) -> bool:
+        file = Path(path.split("#", 1)[0])
+        if str(file) in kept:
+            return False
+        return any(file == r or file.is_relative_to(r) for r in resolved)
+
+    return in_scope
 
 
 ProgressHook = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
@@ -421,14 +441,7 @@ def sync(
         t0 = time.perf_counter()
         new_chunks: list[tuple[Document, Chunk]] = []
         for doc in fresh:
-            for chunk in chunk_document(
-                doc,
-                embedder.count_tokens,
-                max_tokens=settings.chunking.max_tokens,
-                overlap_tokens=settings.chunking.overlap_tokens,
-                model_max_tokens=embedder.max_tokens,
-                with_title=settings.chunking.embed_title,
-            ):
+            for chunk in chunks_for(doc, embedder, settings.chunking):
                 new_chunks.append((doc, chunk))
         report.timings["chunk_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -600,19 +613,11 @@ def _write_generation(
         with open(pointer) as handle:
             os.fsync(handle.fileno())
         os.replace(pointer, root / CURRENT)
-        _fsync_tree_dir(root)
+        _fsync(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _collect_garbage(root, keep={final.name, old.path.name if old else ""})
-
-
-def _fsync_tree_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _collect_garbage(root: Path, keep: set[str]) -> None:

@@ -4,18 +4,46 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from qa.assistant import Assistant
-from qa.config import EmbeddingSettings, load_settings
+from qa.config import EmbeddingSettings, Settings, load_settings
 from qa.embed import SentenceTransformerEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
+
+# The keys of `qa ask --json` (Answer.to_dict), checked by the CLI, server and eval tests.
+ASK_JSON_KEYS = frozenset(
+    {
+        "question",
+        "answer",
+        "answered",
+        "citations",
+        "passages",
+        "model",
+        "usage",
+        "timings_ms",
+        "unsupported",
+    }
+)
+
+
+def fake_settings(max_tokens: int, overlap_tokens: int) -> Settings:
+    """Settings for fast tests: the hash-seeded fake embedder, small chunks, no floor."""
+    base = Settings()
+    return replace(
+        base,
+        embedding=replace(base.embedding, model="fake"),
+        chunking=replace(base.chunking, max_tokens=max_tokens, overlap_tokens=overlap_tokens),
+        retrieval=replace(base.retrieval, min_dense_score=0.0),
+    )
+
 
 _real_connect = socket.socket.connect
 

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,14 @@ from typing import Any
 import faiss
 import numpy as np
 import pytest
+from conftest import fake_settings
 
 import qa.index
 import qa.vectors
-from qa.chunk import chunk_document, embed_text, embedded_title
+from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
-from qa.index import SCHEMA_VERSION, Index, SyncReport, live_generation, sync
+from qa.index import SCHEMA_VERSION, Index, SyncReport, live_generation, scope, sync
 from qa.ingest import read_paths
 from qa.retrieve import Retriever
 from qa.types import Document, QAError
@@ -38,13 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 PYTHON = sys.executable
 
-FAKE = Settings()
-FAKE = replace(
-    FAKE,
-    embedding=replace(FAKE.embedding, model="fake"),
-    chunking=replace(FAKE.chunking, max_tokens=60, overlap_tokens=15),
-    retrieval=replace(FAKE.retrieval, min_dense_score=0.0),
-)
+FAKE = fake_settings(max_tokens=60, overlap_tokens=15)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -90,17 +85,6 @@ def make_corpus(folder: Path) -> Path:
     return folder
 
 
-def scope_of(roots: Sequence[Path]) -> Callable[[str], bool]:
-    """The same scope rule as `qa ingest`: the file lies under one of the roots."""
-    resolved = [r.resolve() for r in roots]
-
-    def in_scope(path: str) -> bool:
-        file = Path(path.split("#", 1)[0])
-        return any(file == r or file.is_relative_to(r) for r in resolved)
-
-    return in_scope
-
-
 def ingest(
     root: Path,
     folders: Sequence[Path],
@@ -115,7 +99,7 @@ def ingest(
         result.documents,
         embedder or FakeEmbedder(name="fake"),
         settings,
-        in_scope=scope_of(folders),
+        in_scope=scope(folders),
         rebuild=rebuild,
     )
 
@@ -195,17 +179,7 @@ def search(root: Path, query: str, settings: Settings = FAKE, embedder: Any = No
 
 
 def expected_chunks(doc: Document, settings: Settings = FAKE) -> int:
-    fake = FakeEmbedder(name="fake")
-    return len(
-        chunk_document(
-            doc,
-            fake.count_tokens,
-            max_tokens=settings.chunking.max_tokens,
-            overlap_tokens=settings.chunking.overlap_tokens,
-            model_max_tokens=fake.max_tokens,
-            with_title=settings.chunking.embed_title,
-        )
-    )
+    return len(chunks_for(doc, FakeEmbedder(name="fake"), settings.chunking))
 
 
 # ----------------------------------------------------------------------------- real model
@@ -217,7 +191,7 @@ def real_index(
 ) -> Iterator[tuple[Path, SyncReport, list[Document]]]:
     root = tmp_path_factory.mktemp("real") / "index"
     documents = read_paths([CORPUS]).documents
-    report = sync(root, documents, real_embedder, Settings(), in_scope=scope_of([CORPUS]))
+    report = sync(root, documents, real_embedder, Settings(), in_scope=scope([CORPUS]))
     yield root, report, documents
 
 
@@ -269,7 +243,7 @@ def test_reingest_unchanged_corpus_embeds_nothing_and_writes_nothing(
     before_current = (root / "CURRENT").read_text()
     counting = CountingEmbedder(real_embedder)
     report = sync(
-        root, read_paths([CORPUS]).documents, counting, Settings(), in_scope=scope_of([CORPUS])
+        root, read_paths([CORPUS]).documents, counting, Settings(), in_scope=scope([CORPUS])
     )
     assert counting.embedded == []
     assert report.chunks_embedded == 0
@@ -427,7 +401,7 @@ def test_deleting_everything_leaves_an_empty_searchable_index(
     root, corpus = fake_index
     for p in corpus.iterdir():
         p.unlink()
-    report = sync(root, [], FakeEmbedder(name="fake"), FAKE, in_scope=scope_of([corpus]))
+    report = sync(root, [], FakeEmbedder(name="fake"), FAKE, in_scope=scope([corpus]))
     assert report.removed == 3 and report.chunks_total == 0
     index = consistent(root)
     assert len(index) == 0 and search(root, "alpaca") == []

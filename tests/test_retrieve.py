@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fake_settings
 
 from qa.config import RetrievalSettings, Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
@@ -25,13 +26,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HEADLINE = "What did Khrenin say about India?"
 KHRENIN = "India is a significant focus within Belarus"
 
-FAKE = Settings()
-FAKE = replace(
-    FAKE,
-    embedding=replace(FAKE.embedding, model="fake"),
-    chunking=replace(FAKE.chunking, max_tokens=40, overlap_tokens=30),
-    retrieval=replace(FAKE.retrieval, min_dense_score=0.0),
-)
+FAKE = fake_settings(max_tokens=40, overlap_tokens=30)
 
 
 def doc(doc_id: str, title: str, text: str) -> Document:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from conftest import ASK_JSON_KEYS
 
 from qa.assistant import Assistant
 from qa.config import Settings, load_settings
@@ -27,17 +28,6 @@ from qa.types import Completion, Prompt, QAError
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HEADLINE = "What did Khrenin say about India?"
-ASK_JSON_KEYS = {
-    "question",
-    "answer",
-    "answered",
-    "citations",
-    "passages",
-    "model",
-    "usage",
-    "timings_ms",
-    "unsupported",
-}
 CITATION_KEYS = {"n", "chunk_id", "doc_id", "title", "published", "quote", "start", "end"}
 SECRET = "s3cret-token"
 
