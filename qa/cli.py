@@ -88,7 +88,7 @@ def ingest(
     settings = settings_for(config, **{"paths.index": index})
     roots = [p.resolve() for p in (paths or [settings.corpus_dir])]
     try:
-        result = read_paths(roots)
+        result = read_paths(roots, exclude=[settings.index_dir])
     except QAError as exc:
         fail(str(exc))
     for item in result.skipped:

@@ -457,13 +457,15 @@ def _is_readme(path: Path) -> bool:
     return path.name.split(".", 1)[0].upper() == "README"
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` in sorted order, skipping hidden entries and README files."""
+def _walk(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
+    """Files under ``root`` in sorted order, skipping hidden entries, README files and the
+    ``exclude``d folders."""
     for child in sorted(root.iterdir(), key=lambda p: p.name):
         if child.name.startswith("."):
             continue
         if child.is_dir():
-            yield from _walk(child)
+            if child.resolve() not in exclude:
+                yield from _walk(child, exclude)
         elif child.is_file() and not _is_readme(child):
             yield child
 
@@ -528,8 +530,9 @@ def _read_file(path: Path, doc_id: str, out: _Collector) -> None:
         out.skip(resolved, f"cannot read: {exc.strerror or exc}")
 
 
-def read_paths(paths: Sequence[Path]) -> ReadResult:
-    """Read every article under ``paths`` (files or folders).
+def read_paths(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> ReadResult:
+    """Read every article under ``paths`` (files or folders), never descending into the
+    ``exclude``d folders (the index itself may live inside the corpus folder).
 
     Ids are the path relative to the folder given, without extension and with ``/``
     separators (a file given directly uses its stem); records of ``.json``/``.jsonl`` files get
@@ -538,12 +541,13 @@ def read_paths(paths: Sequence[Path]) -> ReadResult:
     """
     out = _Collector()
     files: list[Path] = []
+    skip = frozenset(Path(p).resolve() for p in exclude)
     for root in paths:
         root = Path(root)
         if not root.exists():
             raise QAError(f"no such file or folder: {root}")
         if root.is_dir():
-            found = [(p, p.relative_to(root).with_suffix("").as_posix()) for p in _walk(root)]
+            found = [(p, p.relative_to(root).with_suffix("").as_posix()) for p in _walk(root, skip)]
         else:
             found = [(root, root.stem)]
         for path, doc_id in found:

@@ -237,6 +237,18 @@ def test_an_indexed_file_turned_corrupt_keeps_its_article(
     assert (data["removed"], data["articles"]) == (1, 1)
 
 
+def test_an_index_inside_the_corpus_folder_is_not_read_as_articles(
+    runner: CliRunner, cfg: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "a.md").write_bytes((CORPUS / "001_b56badeed06a7e90.md").read_bytes())
+    index = folder / "idx"
+    run(runner, "ingest", folder, "--config", cfg, "--index", index)
+    data = as_json(run(runner, "ingest", folder, "--config", cfg, "--index", index, "--json"))
+    assert data["skipped"] == [] and (data["unchanged"], data["articles"]) == (1, 1)
+
+
 def test_only_unreadable_files(runner: CliRunner, cfg: Path, tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
