@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from qa import prompts
 from qa.chunk import sentence_spans
-from qa.text import content_terms
+from qa.text import content_terms, words
 from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
@@ -29,6 +29,8 @@ REFUSAL = re.compile(
     re.IGNORECASE,
 )
 OPTION = re.compile(r"\boption\s*(\d+)", re.IGNORECASE)
+# The short-answer line (see prompts.SHORT_ANSWER_LABEL); "Short answer:" is accepted too.
+SHORT_ANSWER_LINE = re.compile(r"^\W*(?:short\s+)?answer\W*:\W*(.*)$", re.IGNORECASE)
 
 TokenCount = Callable[[str], int]
 DocLookup = Callable[[str], Document | None]
@@ -104,6 +106,8 @@ class CheckedAnswer:
     citations: tuple[Citation, ...]
     unsupported: tuple[str, ...]
     choice: int | None
+    short_answer: str = ""
+    short_citation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,21 @@ class _Window:
 def check_answer(
     raw: str, passages: Sequence[Hit], lookup: DocLookup, choices: Sequence[str] = ()
 ) -> CheckedAnswer:
-    """Keep the claims the passages support, each with a verified citation."""
+    """Keep the claims the passages support, each with a verified citation; keep the short
+    answer only when it occurs (on word boundaries) in a passage, preferring the cited one."""
+    short_line, raw = split_short_answer(raw)
     sentences = _answer_sentences(raw)
     spans = {n: _passage_sentences(hit, lookup) for n, hit in enumerate(passages, 1)}
     kept_sentences: list[str] = []
     unsupported: list[str] = []
     citations: dict[int, Citation] = {}
+    short, short_n = _verify_short(short_line, passages, spans)
+    if short_n is not None:
+        start, end, quote = _sentence_with(short, spans[short_n])
+        hit = passages[short_n - 1]
+        citations[short_n] = Citation(
+            short_n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published, quote, start, end
+        )
     for sentence in sentences:
         claim = MARKER.sub("", sentence).strip()
         cited = [
@@ -156,14 +169,66 @@ def check_answer(
         kept_sentences.append(_cite(claim, good))
 
     choice = _choice(raw, choices)
-    if not kept_sentences and choice is None:
+    if not kept_sentences and choice is None and short_n is None:
         return CheckedAnswer(prompts.CANNOT_ANSWER, False, (), tuple(unsupported), None)
+    if not kept_sentences and short_n is not None:
+        # Only the short answer came back: explain it with the sentence that holds it.
+        kept_sentences.append(_cite(" ".join(citations[short_n].quote.split()), [short_n]))
     text = " ".join(kept_sentences)
     if choice is not None and not OPTION.search(text):
         text = f"Option {choice + 1}: {choices[choice]}. {text}".strip()
     return CheckedAnswer(
-        text, True, tuple(sorted(citations.values(), key=lambda c: c.n)), tuple(unsupported), choice
+        text,
+        True,
+        tuple(sorted(citations.values(), key=lambda c: c.n)),
+        tuple(unsupported),
+        choice,
+        short,
+        short_n,
     )
+
+
+def split_short_answer(raw: str) -> tuple[str, str]:
+    """("<span> [n]", rest) when the reply opens with an "Answer: ..." line, else ("", raw)."""
+    text = raw.strip()
+    first, _, rest = text.partition("\n")
+    match = SHORT_ANSWER_LINE.match(first.strip())
+    if not match:
+        return "", raw
+    return match.group(1).strip(), rest
+
+
+def _phrase(text: str) -> str:
+    """Lower-cased words joined by single spaces, for word-boundary containment tests."""
+    return " ".join(words(text))
+
+
+def _verify_short(
+    line: str, passages: Sequence[Hit], spans: dict[int, list[tuple[int, int, str]]]
+) -> tuple[str, int | None]:
+    """The short answer and the passage that holds it, or ("", None) when no passage does."""
+    span = MARKER.sub("", line).strip().strip(" .;:,\"'“”")
+    if not span or REFUSAL.search(span) or prompts.CANNOT_ANSWER.lower() in span.lower():
+        return "", None
+    phrase = _phrase(span)
+    if not phrase:
+        return "", None
+    cited = [int(n) for group in MARKER.findall(line) for n in group.split(",") if n.strip()]
+    order = [n for n in dict.fromkeys(cited) if n in spans]
+    order += [n for n in spans if n not in order]
+    for n in order:
+        if any(f" {phrase} " in f" {_phrase(text)} " for _, _, text in spans[n]):
+            return span, n
+    return "", None
+
+
+def _sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int, int, str]:
+    """The first passage sentence that holds ``span`` (offsets in the article)."""
+    phrase = _phrase(span)
+    for start, end, text in sentences:
+        if f" {phrase} " in f" {_phrase(text)} ":
+            return start, end, text
+    return sentences[0] if sentences else (0, 0, "")
 
 
 def _cite(claim: str, numbers: Sequence[int]) -> str:

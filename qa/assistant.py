@@ -21,7 +21,7 @@ from qa.index import Index, live_generation
 from qa.llm.base import LLM, create
 from qa.retrieve import Retrieval, Retriever
 from qa.rewrite import rewrite
-from qa.types import Answer, Completion, Document, QAError
+from qa.types import Answer, Completion, Document, Filters, QAError
 
 # Friendly names accepted by ``Assistant.from_config`` next to dotted setting names.
 SHORTCUTS = {"llm": "llm.client", "k": "retrieval.k", "index": "paths.index"}
@@ -88,36 +88,61 @@ class Assistant:
             )
         return question
 
-    def retrieve(self, question: str, k: int | None = None) -> Retrieval:
-        return self.retriever().search(self.validate(question), k)
+    def retrieve(
+        self, question: str, k: int | None = None, *, filters: Filters | None = None
+    ) -> Retrieval:
+        return self.retriever().search(self.validate(question), k, filters=filters)
 
-    def ask(self, question: str, *, k: int | None = None, choices: Sequence[str] = ()) -> Answer:
-        """Answer one question from the index, with checked citations."""
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        choices: Sequence[str] = (),
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer one question from the index, with checked citations; ``filters`` limit the
+        articles it may draw on (as-of date, date bounds, sources)."""
         answer: Answer | None = None
-        for item in self._run(question, k, choices, streaming=False):
+        for item in self._run(question, k, choices, filters, streaming=False):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def stream(
-        self, question: str, *, k: int | None = None, choices: Sequence[str] = ()
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        choices: Sequence[str] = (),
+        filters: Filters | None = None,
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked ``Answer`` (whose text may
         differ: unsupported sentences are dropped and citations attached)."""
-        return self._run(question, k, choices, streaming=True)
+        return self._run(question, k, choices, filters, streaming=True)
 
-    def chat(self, messages: Sequence[dict[str, str]], *, k: int | None = None) -> Answer:
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
         """Answer the last user message of a conversation, rewritten to stand on its own."""
         standalone, original = self._standalone(messages)
-        answer = self.ask(standalone, k=k)
+        answer = self.ask(standalone, k=k, filters=filters)
         return _with_rewrite(answer, original, standalone)
 
     def stream_chat(
-        self, messages: Sequence[dict[str, str]], *, k: int | None = None
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
     ) -> Iterator[str | Answer]:
         standalone, original = self._standalone(messages)
-        for item in self.stream(standalone, k=k):
+        for item in self.stream(standalone, k=k, filters=filters):
             yield _with_rewrite(item, original, standalone) if isinstance(item, Answer) else item
 
     def _standalone(self, messages: Sequence[dict[str, str]]) -> tuple[str, str]:
@@ -132,21 +157,35 @@ class Assistant:
         return self.validate(rewrite(messages, self.llm)), original
 
     def _run(
-        self, question: str, k: int | None, choices: Sequence[str], streaming: bool
+        self,
+        question: str,
+        k: int | None,
+        choices: Sequence[str],
+        filters: Filters | None,
+        streaming: bool,
     ) -> Iterator[str | Answer]:
         question = self.validate(question)
         started = time.perf_counter()
         index = self.index
         # With options, retrieve for them too: the passage that decides between them names them.
         query = " ".join([question, *choices])
-        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(query, k)
+        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(
+            query, k, filters=filters
+        )
         timings = dict(retrieval.timings_ms)
         llm = self.llm
         if not retrieval.hits:
             # Nothing relevant: a normal "cannot answer", and no model call.
             timings["total"] = (time.perf_counter() - started) * 1000
             yield Answer(
-                question, prompts.CANNOT_ANSWER, False, (), (), llm.model, timings_ms=timings
+                question,
+                prompts.CANNOT_ANSWER,
+                False,
+                (),
+                (),
+                llm.model,
+                timings_ms=timings,
+                filters=filters,
             )
             return
 
@@ -197,6 +236,9 @@ class Assistant:
             timings_ms=timings,
             choice=checked.choice,
             unsupported=checked.unsupported,
+            short_answer=checked.short_answer,
+            short_citation=checked.short_citation,
+            filters=filters,
         )
 
 

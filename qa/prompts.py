@@ -5,6 +5,10 @@ from __future__ import annotations
 # The fixed refusal: the answer pipeline recognises it and returns answered=False.
 CANNOT_ANSWER = "I cannot answer this from the given articles."
 
+# Every client may open its reply with one line "Answer: <short span> [n]" (a name, number,
+# date or short phrase) before the cited explanation; qa.answer parses and verifies it.
+SHORT_ANSWER_LABEL = "Answer:"
+
 SYSTEM = f"""You answer questions about news articles using ONLY the numbered passages given.
 Rules:
 - After every sentence that states a fact, cite the passage(s) it comes from as [n],

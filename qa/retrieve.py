@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from qa.config import RetrievalSettings
 from qa.embed import Embedder
 from qa.index import Index
-from qa.types import Chunk, DocInfo, Hit
+from qa.types import Chunk, DocInfo, Filters, Hit
 
 # Two passages whose word sets overlap this much say the same thing (the corpus repeats itself).
 NEAR_DUPLICATE = 0.8
@@ -45,8 +45,11 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
 
-    def search(self, query: str, k: int | None = None) -> Retrieval:
-        """The best ``k`` passages for ``query``, best first, each from a distinct span."""
+    def search(
+        self, query: str, k: int | None = None, *, filters: Filters | None = None
+    ) -> Retrieval:
+        """The best ``k`` passages for ``query``, best first, each from a distinct span, drawn
+        only from the articles ``filters`` allow."""
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}

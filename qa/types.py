@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 
@@ -80,6 +81,38 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which articles a question may draw on, carried unchanged from the CLI, the API and the
+    page down to the index backend, so no layer re-parses dates.
+
+    ``as_of`` is the day the question is asked: articles published after it do not exist yet
+    (None: no limit). ``since``/``until`` bound the publication date (inclusive); ``sources``
+    keeps only those outlets (case-insensitive). Undated articles pass the date bounds only
+    when no ``since``/``until`` is set: an article with no date cannot be shown to fall in a
+    window, but it is not "from the future" either.
+    """
+
+    as_of: date | None = None
+    since: date | None = None
+    until: date | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def latest(self) -> date | None:
+        """The last publication day allowed: the earlier of ``as_of`` and ``until``."""
+        bounds = [d for d in (self.as_of, self.until) if d is not None]
+        return min(bounds) if bounds else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -132,11 +165,19 @@ class Answer:
     choice: int | None = None
     # Answer sentences no passage supports (kept out of ``text``' citations, listed for the UI).
     unsupported: tuple[str, ...] = ()
+    # The span that answers (a name, number, date or short phrase), verified to occur in the
+    # passage ``short_citation`` (its number n); "" when there is none.
+    short_answer: str = ""
+    short_citation: int | None = None
+    # The filters the question was asked with (as-of date, date bounds, sources).
+    filters: Filters | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape shared by ``qa ask --json``, the HTTP API and the eval files."""
         out: dict[str, Any] = {
             "question": self.question,
+            "short_answer": self.short_answer,
+            "short_answer_citation": self.short_citation,
             "answer": self.text,
             "answered": self.answered,
             "citations": [asdict(c) for c in self.citations],
@@ -147,6 +188,7 @@ class Answer:
                     "doc_id": h.doc.id,
                     "title": h.doc.title,
                     "published": h.doc.published,
+                    "source": h.doc.source,
                     "text": h.chunk.text,
                     "start": h.chunk.start,
                     "end": h.chunk.end,
@@ -163,6 +205,8 @@ class Answer:
             out["rewritten_question"] = self.rewritten_question
         if self.choice is not None:
             out["choice"] = self.choice
+        if self.filters is not None:
+            out["filters"] = self.filters.to_dict()
         return out
 
 
