@@ -17,6 +17,7 @@ A file read with anything but UTF-8 is reported by the caller, naming the encodi
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class Decoded:
 
 
 WESTERN = "cp1252"
+# Unicode category Cc (C0, DEL and C1 controls) except the whitespace \t \n \v \f \r; a regex
+# counts them at C speed (a 1 MB article in milliseconds, not a second).
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # In Western European prose at most about one letter in six is accented (Portuguese, French);
 # Cyrillic or Greek bytes read as cp1252 give almost only accented letters ("Ïðèâåò").
 _MAX_ACCENTED_SHARE = 0.3
@@ -96,7 +100,7 @@ def _western(data: bytes) -> str | None:
 def _check_text(text: str) -> str:
     """Refuse decoded text that is mostly control characters (a binary file that happened to
     decode)."""
-    controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v")
+    controls = len(_CONTROLS.findall(text))
     if controls > max(2, len(text) // 20):
         raise Skip("binary file")
     return text
