@@ -66,6 +66,16 @@ class RetrievalSettings:
     bm25_weight: float = 1.0
     max_per_doc: int = 2  # diversity: at most this many passages from one article
     min_dense_score: float = 0.2  # relevance floor on cosine similarity of the best passage
+    # Recency prior: a passage's fused score is multiplied by 1 + w * (2 * 0.5 ** (age / h) - 1)
+    # (age in days before the as-of date, h the half-life): news of the as-of day gets 1 + w,
+    # news h days old is neutral, old news tends to 1 - w; undated articles are neutral.
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+    # A period named in the question ("this week", "in March") resolved against the as-of
+    # date: "boost" multiplies the score of passages published in it by 1 + time_weight,
+    # "filter" keeps only those, "off" ignores the phrase.
+    time_phrase: str = "boost"
+    time_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,7 @@ def _set(obj: Any, head: str, rest: str, value: Any, dotted: str) -> Any:
 # Settings whose value must be one of a few names (model clients are checked by the registry).
 ALLOWED = {
     ("retrieval", "fusion"): ("rrf", "dense", "bm25"),
+    ("retrieval", "time_phrase"): ("boost", "filter", "off"),
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
 }
 
