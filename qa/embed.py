@@ -159,9 +159,9 @@ def model_fingerprint(folder: str) -> str:
 
 
 def embedder_identity(embedder: Embedder) -> str:
-    """What the index records as the model actually used: the embedder's own fingerprint when
-    it has one, else its name."""
-    return str(getattr(embedder, "identity", "") or embedder.name)
+    """The fingerprint of the model actually used, for the index to record and check; ""
+    for an embedder that has none (then only the configured name is checked)."""
+    return str(getattr(embedder, "identity", ""))
 
 
 class FakeEmbedder:

@@ -34,18 +34,19 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
 from qa import vectors
 from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
-from qa.embed import Embedder
+from qa.embed import Embedder, embedder_identity
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
+_T = TypeVar("_T")
 # A filter that keeps this few vectors is searched exactly when the approximate index finds
 # fewer than k of them (about 5 ms at 384 dims).
 EXACT_FILTERED_MAX = 50_000
@@ -55,24 +56,43 @@ EXACT_FILTERED_MAX = 50_000
 class BuildSettings:
     """What the stored vectors depend on; any change means the index must be rebuilt."""
 
-    embedding_model: str
-    dim: int
+    embedding_model: str  # the name in the settings
+    dim: int  # from the loaded model
     max_tokens: int
     overlap_tokens: int
     embed_title: bool
+    # Fingerprint of the weights actually loaded (qa.embed.model_fingerprint); empty in
+    # indexes written before it was recorded, which are then trusted by name.
+    model_fingerprint: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings, dim: int) -> BuildSettings:
+    def from_settings(cls, settings: Settings, dim: int, fingerprint: str = "") -> BuildSettings:
         return cls(
             embedding_model=settings.embedding.model,
             dim=dim,
             max_tokens=settings.chunking.max_tokens,
             overlap_tokens=settings.chunking.overlap_tokens,
             embed_title=settings.chunking.embed_title,
+            model_fingerprint=fingerprint,
         )
 
+    def differences(self, wanted: BuildSettings) -> list[str]:
+        """What differs, one phrase per setting ("" on either side: not recorded, not compared)."""
+        diffs = []
+        for key, have in asdict(self).items():
+            want = getattr(wanted, key)
+            if key == "model_fingerprint":
+                if have and want and have != want:
+                    diffs.append(
+                        f"model weights: index has {have}, the loaded model is {want} "
+                        "(another model under the same name)"
+                    )
+            elif have != want:
+                diffs.append(f"{key}: index has {have!r}, settings say {want!r}")
+        return diffs
+
     def compatible(self, other: BuildSettings) -> bool:
-        return self == other
+        return not self.differences(other)
 
 
 @dataclass
@@ -81,15 +101,18 @@ class SyncReport:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    restored: int = 0  # rebuild: re-embedded from the text stored, their folders not given
+    rebuilt: bool = False
     chunks_embedded: int = 0
     chunks_total: int = 0
     articles_total: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
 
     def summary(self) -> str:
         if not self.changed:
@@ -98,6 +121,13 @@ class SyncReport:
             head = (
                 f"{self.added} added, {self.updated} updated, {self.removed} removed, "
                 f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded"
+            )
+        if self.rebuilt:
+            head = f"rebuilt: {head}"
+        if self.restored:
+            head += (
+                f"; {self.restored} articles from folders not given re-embedded from the "
+                "text stored in the index"
             )
         return (
             f"{head}; index holds {self.articles_total} articles, {self.chunks_total} chunks "
@@ -146,6 +176,7 @@ class Index:
         self._vectors: np.ndarray | None = None
         self._ids: np.ndarray | None = None
         self._row_of: dict[int, int] | None = None
+        self._pin: IO[bytes] | None = None  # shared lock on the manifest while in use
         self._days: np.ndarray | None = None  # per position: YYYYMMDD published, 0 undated
         self._sources: np.ndarray | None = None  # per position: code of the lower-cased source
         self._source_codes: dict[str, int] = {}
@@ -154,36 +185,60 @@ class Index:
     # -- opening
 
     @classmethod
-    def open(cls, root: Path, settings: Settings | None = None, dim: int | None = None) -> Index:
-        """Open the live generation; with settings, refuse an index built differently."""
-        generation = live_generation(root)
-        if generation is None:
-            raise QAError(f"no index at {root}: run `qa ingest` first")
+    def open(
+        cls,
+        root: Path,
+        settings: Settings | None = None,
+        dim: int | None = None,
+        fingerprint: str = "",
+    ) -> Index:
+        """Open the live generation; with settings, refuse an index built differently.
+
+        The generation is pinned (a shared lock on its manifest) while this object lives, so a
+        writer's garbage collection never removes it under the reader (see collect_garbage).
+        """
+        for _ in range(5):  # the generation read from CURRENT may be collected before the pin
+            generation = live_generation(root)
+            if generation is None:
+                raise QAError(f"no index at {root}: run `qa ingest` first")
+            try:
+                pin = pin_generation(generation)
+            except FileNotFoundError:
+                continue
+            break
+        else:
+            raise QAError(f"the index at {root} keeps changing under this reader: try again")
         try:
-            manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            manifest = json.loads(pin.read().decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            pin.close()
             raise QAError(
                 f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`"
             ) from None
         if manifest.get("schema") != SCHEMA_VERSION:
+            pin.close()
             raise QAError(
                 f"index at {root} has schema {manifest.get('schema')}, this qa reads "
                 f"{SCHEMA_VERSION}: run `qa ingest --rebuild`"
             )
         index = cls(root, generation, manifest)
+        index._pin = pin
         if settings is not None:
-            index.check(settings, dim or index.build.dim)
+            index.check(settings, dim or index.build.dim, fingerprint)
         return index
 
-    def check(self, settings: Settings, dim: int) -> None:
+    def close(self) -> None:
+        """Release the generation (a writer may then collect it)."""
+        pin = getattr(self, "_pin", None)
+        if pin is not None:
+            pin.close()
+            self._pin = None
+
+    def check(self, settings: Settings, dim: int, fingerprint: str = "") -> None:
         """Raise a clear error when the index was built with another model or chunking."""
-        wanted = BuildSettings.from_settings(settings, dim)
-        if not self.build.compatible(wanted):
-            diffs = [
-                f"{k}: index has {v!r}, settings say {getattr(wanted, k)!r}"
-                for k, v in asdict(self.build).items()
-                if getattr(wanted, k) != v
-            ]
+        wanted = BuildSettings.from_settings(settings, dim, fingerprint)
+        diffs = self.build.differences(wanted)
+        if diffs:
             raise QAError(
                 "the index was built with other settings ("
                 + "; ".join(diffs)
@@ -192,13 +247,27 @@ class Index:
 
     # -- parts, loaded lazily
 
+    def _load(self, load: Callable[[], _T]) -> _T:
+        """``load()``, with one clear error when the generation vanished while in use (the
+        index folder deleted by hand while a command or `qa serve` ran)."""
+        try:
+            return load()
+        except (OSError, RuntimeError, sqlite3.Error):
+            if (self.path / "manifest.json").is_file():
+                raise
+            raise QAError(
+                f"the index at {self.root} was deleted or replaced while in use "
+                f"({self.path.name} is gone): run the command again, after `qa ingest` if "
+                "the index is missing"
+            ) from None
+
     @property
     def db(self) -> sqlite3.Connection:
         # One read-only connection per thread: sqlite connections must not be shared.
         conn = getattr(self._local, "db", None)
         if conn is None:
             uri = f"file:{self.path / 'store.sqlite'}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn = self._load(lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
             self._local.db = conn
         return conn
 
@@ -206,13 +275,13 @@ class Index:
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
             # Memory-mapped: a cold query reads only the rows it scores.
-            self._vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
+            self._vectors = self._load(lambda: np.load(self.path / "vectors.npy", mmap_mode="r"))
         return self._vectors
 
     @property
     def ids(self) -> np.ndarray:
         if self._ids is None:
-            self._ids = np.load(self.path / "ids.npy")
+            self._ids = self._load(lambda: np.load(self.path / "ids.npy"))
         return self._ids
 
     def row_of(self, chunk_row: int) -> int:
@@ -226,7 +295,7 @@ class Index:
     def faiss(self) -> Any:
         with self._lock:
             if self._faiss is None:
-                self._faiss = vectors.load(self.path / "dense.faiss")
+                self._faiss = self._load(lambda: vectors.load(self.path / "dense.faiss"))
         return self._faiss
 
     @property
@@ -235,8 +304,10 @@ class Index:
             if self._bm25 is None:
                 import bm25s
 
-                self._bm25 = bm25s.BM25.load(
-                    str(self.path / "bm25"), mmap=True, show_progress=False, verbosity=0
+                self._bm25 = self._load(
+                    lambda: bm25s.BM25.load(
+                        str(self.path / "bm25"), mmap=True, show_progress=False, verbosity=0
+                    )
                 )
         return self._bm25
 
@@ -462,10 +533,60 @@ def _create_store(path: Path) -> sqlite3.Connection:
     return conn
 
 
+# ---------------------------------------------------------------- paths and ids
+
+
+def stored_path(path: str, base: Path) -> str:
+    """How an article's path is stored: relative to ``base`` (the config file's folder) when
+    the file is under it, so a moved or re-cloned project finds its articles again; otherwise
+    absolute. A ``#record`` suffix is kept."""
+    file, mark, record = path.partition("#")
+    p = Path(file)
+    if p.is_absolute() and p.is_relative_to(base):
+        return p.relative_to(base).as_posix() + mark + record
+    return path
+
+
+def absolute_path(path: str, base: Path) -> str:
+    """The inverse of :func:`stored_path`."""
+    file, mark, record = path.partition("#")
+    return path if Path(file).is_absolute() else str(base / file) + mark + record
+
+
+def assign_ids(
+    documents: Iterable[Document], stored: dict[str, dict[str, Any]], base: Path
+) -> dict[str, Document]:
+    """The one id rule, the same for one run over several folders or several runs.
+
+    An article read from a path the index already holds keeps the id it has there. Otherwise
+    it takes the id it was read with (its path relative to the folder given), unless another
+    path holds that id, in the index or earlier in this run (``a/x.md`` then ``b/x.md``): then
+    it gets ``<id>@<8 hex digits of its stored path>``. A path read twice counts once. Returns
+    the documents by id, with their paths in stored form.
+    """
+    held = {d: stored_path(m["path"], base) for d, m in stored.items()}
+    id_of_path = {path: d for d, path in held.items()}
+    out: dict[str, Document] = {}
+    seen: set[str] = set()
+    for doc in documents:
+        path = stored_path(doc.path, base)
+        if path in seen:
+            continue
+        seen.add(path)
+        doc_id = id_of_path.get(path)
+        if doc_id is None:
+            doc_id = doc.id
+            if held.get(doc_id, path) != path or doc_id in out:
+                doc_id = f"{doc.id}@{hashlib.sha1(path.encode('utf-8')).hexdigest()[:8]}"
+            held[doc_id] = path
+        out[doc_id] = replace(doc, id=doc_id, path=path)
+    return out
+
+
 def scope(roots: Sequence[Path], keep: Iterable[str] = ()) -> Callable[[str], bool]:
     """Which indexed articles an ingest of ``roots`` may remove: those read from a file under
     one of the roots, except the files in ``keep`` (read this time without success: a file that
-    turned corrupt must not cost the article already stored)."""
+    turned corrupt must not cost the article already stored). Paths are absolute."""
     resolved = [r.resolve() for r in roots]
     kept = {k.split("#", 1)[0] for k in keep}
 
@@ -476,6 +597,9 @@ def scope(roots: Sequence[Path], keep: Iterable[str] = ()) -> Callable[[str], bo
         return any(file == r or file.is_relative_to(r) for r in resolved)
 
     return in_scope
+
+
+# ---------------------------------------------------------------- sync
 
 
 ProgressHook = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
@@ -493,92 +617,137 @@ def sync(
 ) -> SyncReport:
     """Bring the index at ``root`` in line with ``documents``.
 
-    Only new or changed articles are chunked and embedded. Indexed articles whose ``path`` is
-    ``in_scope`` (under the folders being ingested) but absent from ``documents`` are removed;
-    articles outside the scope are kept. Nothing is written when nothing changed.
+    Only new or changed articles are chunked and embedded. Indexed articles whose path is
+    ``in_scope`` (an absolute path under the folders being ingested) but absent from
+    ``documents`` are removed; articles outside the scope are kept. Nothing is written when
+    nothing changed.
+
+    ``rebuild`` re-embeds everything with the current model and chunking. Articles from
+    folders not given this time are not lost: they are re-embedded from the text the index
+    stores (``report.restored``). When the previous index cannot be read at all, only the
+    folders given are indexed and ``report.warnings`` says so.
     """
     started = time.perf_counter()
-    report = SyncReport()
+    report = SyncReport(rebuilt=rebuild)
+    base = settings.root.resolve()
     with _writer_lock(root):
-        old = None if rebuild else _open_for_update(root, settings, embedder)
-        old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old else {}
+        # Reading these loads the model: what is recorded is what was loaded.
+        build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
+        old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
+        try:
+            return _sync_locked(
+                root, documents, embedder, settings, old, in_scope, base, build, report,
+                progress, started,
+            )
+        finally:
+            if old is not None:
+                old.close()
 
-        incoming: dict[str, Document] = {}
-        for doc in documents:
-            doc = _distinct_id(doc, old_docs, in_scope)
-            incoming.setdefault(doc.id, doc)
-        fresh: list[Document] = []
-        for doc_id, doc in incoming.items():
-            known = old_docs.get(doc_id)
-            if known is None:
-                report.added += 1
-                fresh.append(doc)
-            elif known["hash"] != doc.content_hash:
-                report.updated += 1
-                fresh.append(doc)
-            else:
-                report.unchanged += 1
-        gone = {d for d, meta in old_docs.items() if d not in incoming and in_scope(meta["path"])}
-        report.removed = len(gone)
-        replaced = gone | {doc.id for doc in fresh}
-        kept_docs = {d: m for d, m in old_docs.items() if d not in replaced}
 
-        if old is not None and not report.changed:
-            report.articles_total = len(old_docs)
-            report.chunks_total = len(old)
-            report.seconds = time.perf_counter() - started
-            return report
+def _sync_locked(
+    root: Path,
+    documents: Iterable[Document],
+    embedder: Embedder,
+    settings: Settings,
+    old: Index | None,
+    in_scope: Callable[[str], bool],
+    base: Path,
+    build: BuildSettings,
+    report: SyncReport,
+    progress: ProgressHook | None,
+    started: float,
+) -> SyncReport:
+    old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old else {}
+    incoming = assign_ids(documents, old_docs, base)
+    fresh: list[Document] = []
+    for doc_id, doc in incoming.items():
+        known = old_docs.get(doc_id)
+        if known is None:
+            report.added += 1
+        elif known["hash"] != doc.content_hash:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+            if not report.rebuilt:
+                continue
+        fresh.append(doc)
+    outside = {d for d in old_docs if d not in incoming}
+    gone = {d for d in outside if in_scope(absolute_path(old_docs[d]["path"], base))}
+    report.removed = len(gone)
+    replaced = gone | {doc.id for doc in fresh}
+    kept_docs = {d: m for d, m in old_docs.items() if d not in replaced}
+    if report.rebuilt and old is not None:
+        # Vectors of the old build are not reused: re-embed the articles from folders not
+        # given, from the text stored, rather than drop them.
+        for doc_id in sorted(outside - gone):
+            stored = old.document(doc_id)
+            if stored is not None:
+                fresh.append(stored)
+                report.restored += 1
+        kept_docs = {}
+        old.close()
+        old = None  # nothing is copied from the previous generation
 
-        # Chunk and embed only what is new or changed.
-        t0 = time.perf_counter()
-        new_chunks: list[tuple[Document, Chunk]] = []
-        for doc in fresh:
-            for chunk in chunks_for(doc, embedder, settings.chunking):
-                new_chunks.append((doc, chunk))
-        report.timings["chunk_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        # Long titles are cut as chunk_document budgeted them, so no input is truncated.
-        titles = {d.id: embedded_title(d.title, embedder.count_tokens) for d in fresh}
-        new_vectors = _embed_batched(
-            embedder,
-            [
-                embed_text(titles[d.id], c.text, settings.chunking.embed_title)
-                for d, c in new_chunks
-            ],
-            progress,
-        )
-        report.timings["embed_s"] = time.perf_counter() - t0
-        report.chunks_embedded = len(new_chunks)
+    if old is not None and not report.changed:
+        report.articles_total = len(old_docs)
+        report.chunks_total = len(old)
+        report.seconds = time.perf_counter() - started
+        return report
 
-        t0 = time.perf_counter()
-        build = BuildSettings.from_settings(settings, embedder.dim)
-        _write_generation(root, old, kept_docs, fresh, new_chunks, new_vectors, build, settings)
-        report.timings["write_s"] = time.perf_counter() - t0
-        live = Index.open(root)
-        report.articles_total = live.manifest["counts"]["articles"]
-        report.chunks_total = len(live)
+    # Chunk and embed only what is new or changed.
+    t0 = time.perf_counter()
+    new_chunks: list[tuple[Document, Chunk]] = []
+    for doc in fresh:
+        for chunk in chunks_for(doc, embedder, settings.chunking):
+            new_chunks.append((doc, chunk))
+    report.timings["chunk_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # Long titles are cut as chunk_document budgeted them, so no input is truncated.
+    titles = {d.id: embedded_title(d.title, embedder.count_tokens) for d in fresh}
+    new_vectors = _embed_batched(
+        embedder,
+        [embed_text(titles[d.id], c.text, settings.chunking.embed_title) for d, c in new_chunks],
+        progress,
+    )
+    report.timings["embed_s"] = time.perf_counter() - t0
+    report.chunks_embedded = len(new_chunks)
+
+    t0 = time.perf_counter()
+    live = _write_generation(root, old, kept_docs, fresh, new_chunks, new_vectors, build, settings)
+    report.timings["write_s"] = time.perf_counter() - t0
+    if old is not None:
+        old.close()  # let the collector remove the generation just replaced
+    collect_garbage(root, live=live)
+    index = Index.open(root)
+    report.articles_total = index.manifest["counts"]["articles"]
+    report.chunks_total = len(index)
+    index.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _distinct_id(
-    doc: Document, old_docs: dict[str, dict[str, Any]], in_scope: Callable[[str], bool]
-) -> Document:
-    """Ids are paths relative to the folder ingested, so ``a/x.md`` and, in another run,
-    ``b/x.md`` are both ``x``. An indexed article of that id from outside this run's folders is
-    another article, not an older version: give the newcomer an id of its own."""
-    known = old_docs.get(doc.id)
-    if known is None or known["path"] == doc.path or in_scope(known["path"]):
-        return doc
-    digest = hashlib.sha1(doc.path.encode("utf-8")).hexdigest()[:8]
-    return replace(doc, id=f"{doc.id}@{digest}")
+def _previous(root: Path, report: SyncReport) -> Index | None:
+    """For a rebuild: the previous generation when it can be read (its settings may differ)."""
+    if live_generation(root) is None:
+        return None
+    try:
+        return Index.open(root)
+    except QAError as exc:
+        report.warnings.append(
+            f"the previous index could not be read ({exc}); only the folders given are indexed"
+        )
+        return None
 
 
-def _open_for_update(root: Path, settings: Settings, embedder: Embedder) -> Index | None:
+def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> Index | None:
     if live_generation(root) is None:
         return None
     index = Index.open(root)
-    index.check(settings, embedder.dim)  # vectors of another model must never mix in
+    try:  # vectors of another model must never mix in
+        index.check(settings, build.dim, build.model_fingerprint)
+    except QAError:
+        index.close()
+        raise
     return index
 
 
@@ -597,6 +766,9 @@ def _embed_batched(
     return np.vstack(parts).astype(np.float32)
 
 
+# ---------------------------------------------------------------- one generation, committed
+
+
 def _write_generation(
     root: Path,
     old: Index | None,
@@ -606,7 +778,8 @@ def _write_generation(
     new_vectors: np.ndarray,
     build: BuildSettings,
     settings: Settings,
-) -> None:
+) -> str:
+    """Write a complete generation beside the live one and commit it; returns its name."""
     number = 1 + max(
         (int(p.name.split("-")[1]) for p in root.glob("gen-*") if p.name.split("-")[1].isdigit()),
         default=0,
@@ -636,16 +809,8 @@ def _write_generation(
         conn.executemany(
             "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (
-                    d.id,
-                    d.title,
-                    d.text,
-                    json.dumps(d.segments),
-                    d.published,
-                    d.source,
-                    d.url,
-                    d.path,
-                )
+                (d.id, d.title, d.text, json.dumps(d.segments), d.published, d.source, d.url,
+                 d.path)
                 for d in fresh
             ],
         )
@@ -698,27 +863,92 @@ def _write_generation(
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _fsync_tree(tmp)
-        os.replace(tmp, final)
-        # The switch: one atomic rename of a one-line file.
-        pointer = root / f".{CURRENT}.tmp"
-        pointer.write_text(final.name + "\n", encoding="utf-8")
-        with open(pointer) as handle:
-            os.fsync(handle.fileno())
-        os.replace(pointer, root / CURRENT)
-        _fsync(root)
+        commit(root, tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _collect_garbage(root, keep={final.name, old.path.name if old else ""})
+    return final.name
 
 
-def _collect_garbage(root: Path, keep: set[str]) -> None:
-    """Remove generations other than the live one and the one just replaced (a process may
-    still be reading it), and any temporary folder a killed writer left behind."""
-    for p in root.iterdir():
-        if p.is_dir() and (p.name.startswith(("gen-", ".tmp-gen-"))) and p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
+def commit(root: Path, tmp: Path, final: Path) -> None:
+    """Make a fully written (and fsynced) generation the live one. Each step leaves an index
+    that opens and is consistent, whatever happens next (tests/test_index_crash.py kills a
+    writer after each one):
 
+    1. rename ``tmp`` into place as ``final``, then fsync the index folder, so that the name
+       is on disk before anything points at it (without this, after a power loss CURRENT
+       could name a folder that is not there);
+    2. write ``.CURRENT.tmp`` naming ``final`` and fsync it;
+    3. rename it over CURRENT (atomic: readers see the old or the new name, never half);
+    4. fsync the index folder again, so the switch itself survives a power loss.
+    """
+    os.replace(tmp, final)
+    _fsync(root)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(final.name + "\n", encoding="utf-8")
+    _fsync(pointer)
+    os.replace(pointer, root / CURRENT)
+    _fsync(root)
+
+
+# ---------------------------------------------------------------- garbage collection
+
+
+def pin_generation(generation: Path) -> IO[bytes]:
+    """Open a generation's manifest with a shared lock, held while a reader uses it.
+
+    Raises FileNotFoundError when the generation was collected (or is being collected)
+    between reading CURRENT and pinning: the caller reads CURRENT again.
+    """
+    handle = open(generation / "manifest.json", "rb")  # noqa: SIM115 - held by the reader
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)  # waits out a collector's brief exclusive lock
+        # The collector renames a generation away while holding the exclusive lock: if the
+        # path no longer leads to the file locked, it is gone.
+        if os.fstat(handle.fileno()).st_ino != os.stat(generation / "manifest.json").st_ino:
+            raise FileNotFoundError(generation)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def collect_garbage(root: Path, live: str) -> list[str]:
+    """Remove generations other than ``live`` that no reader holds, the temporary folder a
+    killed writer left behind, and trash an interrupted collection left; returns the names of
+    the generations removed.
+
+    A generation in use by a reader (``qa serve``, a running ``qa ask``) carries a shared lock
+    on its manifest (:func:`pin_generation`) and is skipped; the next ingest collects it. One
+    that is free is locked exclusively, renamed to a ``.trash-`` name (atomic: a reader never
+    sees a half-removed generation under its own name) and only then deleted.
+    """
+    removed = []
+    for p in sorted(root.iterdir()):
+        if not p.is_dir() or p.name == live:
+            continue
+        if p.name.startswith((".tmp-gen-", ".trash-")):
+            shutil.rmtree(p, ignore_errors=True)  # only a dead writer or collector made these
+        elif p.name.startswith("gen-") and _trash_unless_pinned(root, p):
+            removed.append(p.name)
+    return removed
+
+
+def _trash_unless_pinned(root: Path, generation: Path) -> bool:
+    trash = root / f".trash-{generation.name}-{os.getpid()}"
+    try:
+        handle = open(generation / "manifest.json", "rb")  # noqa: SIM115
+    except FileNotFoundError:  # no manifest: never complete, nobody can read it
+        os.replace(generation, trash)
+    else:
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader holds it
+            os.replace(generation, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 def _bm25_corpus(conn: sqlite3.Connection, ids: np.ndarray) -> list[list[str]]:
     # Titles and dates are indexed with the passage: news questions often name the event.

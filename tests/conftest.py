@@ -89,6 +89,22 @@ def assistant(corpus_index: Path, real_embedder: SentenceTransformerEmbedder) ->
     return Assistant(settings, embedder=real_embedder)
 
 
+@pytest.fixture
+def fake_index(tmp_path: Path) -> tuple[Path, Path]:
+    """Three generated articles in tmp_path/corpus, indexed with the fake embedder in
+    tmp_path/index (the index tests' starting point)."""
+    from index_helpers import consistent, ingest, make_corpus
+
+    from qa.embed import FakeEmbedder
+
+    corpus = make_corpus(tmp_path / "corpus")
+    root = tmp_path / "index"
+    report = ingest(root, [corpus])
+    assert report.added == 3 and report.chunks_total == report.chunks_embedded
+    consistent(root, FakeEmbedder(name="fake"))
+    return root, corpus
+
+
 @pytest.fixture(autouse=True)
 def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)

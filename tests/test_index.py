@@ -11,176 +11,43 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import faiss
 import numpy as np
 import pytest
-from conftest import fake_settings
+from index_helpers import (
+    CORPUS,
+    FAKE,
+    PYTHON,
+    CountingEmbedder,
+    article,
+    consistent,
+    doc_chunks,
+    expected_chunks,
+    generations,
+    ingest,
+    make_corpus,
+    search,
+    write,
+)
 
-import qa.index
-import qa.vectors
-from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
-from qa.index import SCHEMA_VERSION, Index, SyncReport, live_generation, scope, sync
+from qa.index import (
+    SCHEMA_VERSION,
+    Index,
+    SyncReport,
+    live_generation,
+    scope,
+    stored_path,
+    sync,
+)
 from qa.ingest import read_paths
-from qa.retrieve import Retriever
 from qa.types import Document, QAError
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpus"
-PYTHON = sys.executable
-
-FAKE = fake_settings(max_tokens=60, overlap_tokens=15)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-class CountingEmbedder:
-    """Wraps an embedder and records how many texts it was asked to embed."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.dim = inner.dim
-        self.max_tokens = inner.max_tokens
-        self.embedded: list[str] = []
-
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        self.embedded.extend(texts)
-        return self.inner.embed(texts, progress=progress)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
-
-
-def article(title: str, topic: str, n: int = 12, extra: str = "") -> str:
-    body = " ".join(
-        f"Report {i} about {topic} notes that the {topic} talks continued on day {i}."
-        for i in range(n)
-    )
-    return f'---\ntitle: "{title}"\ndate: 2025-06-2{n % 10}\n---\n{body}\n\n{extra}\n'
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def make_corpus(folder: Path) -> Path:
-    write(folder, "alpha.md", article("Alpha summit", "alpaca", extra="A walrus was seen."))
-    write(folder, "bravo.md", article("Bravo treaty", "badger"))
-    write(folder, "charlie.md", article("Charlie trade", "cheetah", n=20))
-    return folder
-
-
-def ingest(
-    root: Path,
-    folders: Sequence[Path],
-    embedder: Any = None,
-    settings: Settings = FAKE,
-    rebuild: bool = False,
-) -> SyncReport:
-    result = read_paths(list(folders))
-    assert result.skipped == []
-    return sync(
-        root,
-        result.documents,
-        embedder or FakeEmbedder(name="fake"),
-        settings,
-        in_scope=scope(folders),
-        rebuild=rebuild,
-    )
-
-
-def generations(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir())
-
-
-def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> Index:
-    """Open the live generation and check that every part holds exactly the same chunks."""
-    index = Index.open(root)
-    m = index.manifest
-    db = index.db
-    rows = [r for (r,) in db.execute("SELECT row FROM chunks ORDER BY row")]
-    chunk_ids = [c for (c,) in db.execute("SELECT id FROM chunks")]
-    n = len(rows)
-    assert len(set(chunk_ids)) == n, "duplicate chunk ids"
-    assert m["counts"]["chunks"] == len(index) == n
-    assert index.vectors.shape == (n, m["build"]["dim"])
-    assert index.vectors.dtype == np.float32
-    ids = index.ids.tolist()
-    assert len(ids) == len(set(ids)) == n
-    assert sorted(ids) == rows
-    assert index.faiss.ntotal == n
-    assert sorted(faiss.vector_to_array(index.faiss.id_map).tolist()) == rows
-    assert m["vector_index"]["n"] == n
-    if n:
-        assert index.bm25.scores["num_docs"] == n
-        assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-4)
-    assert m["next_row"] > max(rows, default=0)
-    docs = sorted(d for (d,) in db.execute("SELECT id FROM docs"))
-    assert docs == sorted(m["docs"]) and m["counts"]["articles"] == len(docs)
-    per_doc = dict(db.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id").fetchall())
-    assert per_doc == {d: meta["chunks"] for d, meta in m["docs"].items() if meta["chunks"]}
-    for doc_id in docs:  # ordinals 0..k-1 and ids "doc:ordinal"
-        got = db.execute(
-            "SELECT id, ordinal FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
-        ).fetchall()
-        assert got == [(f"{doc_id}:{i}", i) for i in range(len(got))]
-    if embedder is not None and n:
-        # Row i of vectors.npy really is the embedding of chunk ids[i].
-        by_row = {r: (t, title) for r, t, title in _chunk_texts(index)}
-        check = ids if sample is None else ids[:: max(1, n // sample)]
-        texts = [
-            embed_text(
-                embedded_title(by_row[r][1], embedder.count_tokens),
-                by_row[r][0],
-                m["build"]["embed_title"],
-            )
-            for r in check
-        ]
-        again = embedder.embed(texts)
-        stored = np.asarray(index.vectors[[index.row_of(r) for r in check]])
-        assert np.allclose(again, stored, atol=1e-4)
-    return index
-
-
-def _chunk_texts(index: Index) -> list[tuple[int, str, str]]:
-    return index.db.execute(
-        "SELECT c.row, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc_id"
-    ).fetchall()
-
-
-def doc_chunks(index: Index, doc_id: str) -> list[str]:
-    return [
-        t
-        for (t,) in index.db.execute(
-            "SELECT text FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
-        )
-    ]
-
-
-def search(root: Path, query: str, settings: Settings = FAKE, embedder: Any = None) -> list[str]:
-    index = Index.open(root, settings, (embedder or FakeEmbedder(name="fake")).dim)
-    retriever = Retriever(index, embedder or FakeEmbedder(name="fake"), settings.retrieval)
-    return [h.chunk.id for h in retriever.search(query, 5).hits]
-
-
-def expected_chunks(doc: Document, settings: Settings = FAKE) -> int:
-    return len(chunks_for(doc, FakeEmbedder(name="fake"), settings.chunking))
-
 
 # ----------------------------------------------------------------------------- real model
 
@@ -215,14 +82,17 @@ def test_ingest_bundled_corpus_with_the_real_model(
         "max_tokens": 200,
         "overlap_tokens": 40,
         "embed_title": True,
+        "model_fingerprint": real_embedder.identity,  # of the weights loaded
     }
+    assert re.fullmatch(r"[0-9a-f]{16}", m["build"]["model_fingerprint"])
     assert m["vector_index"]["kind"] == "flat" and m["vector_index"]["dim"] == 384
     assert m["counts"] == {"articles": 5, "chunks": report.chunks_total}
     for doc in documents:
         meta = m["docs"][doc.id]
         assert re.fullmatch(r"[0-9a-f]{64}", meta["hash"])
         assert meta["hash"] == doc.content_hash
-        assert meta["path"] == str((CORPUS / f"{doc.id}.md").resolve())
+        # Stored relative to the settings' folder (here the working directory, the repo).
+        assert meta["path"] == stored_path(str((CORPUS / f"{doc.id}.md").resolve()), Path.cwd())
         assert meta["chunks"] >= 1
         stored = index.document(doc.id)
         assert stored is not None and stored.text == doc.text and stored.segments == doc.segments
@@ -288,7 +158,8 @@ def test_fake_index_rebuilt_with_the_real_model(
     assert counting.embedded == []  # refused before embedding anything
 
     report = ingest(root, [corpus], counting, Settings(), rebuild=True)
-    assert report.added == 1 and report.chunks_embedded == len(counting.embedded) > 0
+    assert (report.added, report.unchanged) == (0, 1) and report.rebuilt
+    assert report.chunks_embedded == len(counting.embedded) > 0
     index = consistent(root, real_embedder)
     assert index.build.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert index.build.dim == 384
@@ -296,16 +167,6 @@ def test_fake_index_rebuilt_with_the_real_model(
 
 
 # ----------------------------------------------------------------------------- incremental
-
-
-@pytest.fixture
-def fake_index(tmp_path: Path) -> tuple[Path, Path]:
-    corpus = make_corpus(tmp_path / "corpus")
-    root = tmp_path / "index"
-    report = ingest(root, [corpus])
-    assert report.added == 3 and report.chunks_total == report.chunks_embedded
-    consistent(root, FakeEmbedder(name="fake"))
-    return root, corpus
 
 
 def test_unchanged_corpus_embeds_nothing(fake_index: tuple[Path, Path]) -> None:
@@ -469,134 +330,7 @@ def test_old_generations_are_collected(fake_index: tuple[Path, Path]) -> None:
         ingest(root, [corpus])
     gens = [g for g in generations(root) if g.startswith("gen-")]
     live = live_generation(root)
-    assert live is not None and live.name == max(gens)
-    assert len(gens) == 2  # the live one and the one a reader may still have open
-
-
-# ----------------------------------------------------------------------------- crash safety
-
-
-def _boom(*args: Any, **kwargs: Any) -> None:
-    raise RuntimeError("disk on fire")
-
-
-@pytest.mark.parametrize(
-    "target",
-    [
-        (qa.vectors, "save"),
-        (qa.index, "_save_bm25"),
-        (qa.index, "_fsync_tree"),  # everything written, just before the switch
-    ],
-    ids=["vectors.save", "_save_bm25", "_fsync_tree"],
-)
-def test_failed_save_keeps_the_previous_index(
-    fake_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
-) -> None:
-    root, corpus = fake_index
-    before = Index.open(root)
-    counts = dict(before.manifest["counts"])
-    results = search(root, "badger treaty")
-    current = (root / "CURRENT").read_text()
-    write(corpus, "delta.md", article("Delta pact", "dolphin"))
-    (corpus / "bravo.md").unlink()
-
-    with monkeypatch.context() as m:
-        m.setattr(*target, _boom)
-        with pytest.raises(RuntimeError, match="disk on fire"):
-            ingest(root, [corpus])
-
-    assert (root / "CURRENT").read_text() == current
-    after = consistent(root, FakeEmbedder(name="fake"))
-    assert after.path == before.path and after.manifest["counts"] == counts
-    assert search(root, "badger treaty") == results
-    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-gen-")]
-
-    report = ingest(root, [corpus])  # the lock was released, the next ingest works
-    assert (report.added, report.removed) == (1, 1)
-    index = consistent(root, FakeEmbedder(name="fake"))
-    assert "delta" in index.manifest["docs"] and "bravo" not in index.manifest["docs"]
-
-
-KILL_SCRIPT = textwrap.dedent(
-    """
-    import os, signal, sys
-    from dataclasses import replace
-    from pathlib import Path
-
-    import qa.index
-    from qa.config import Settings
-    from qa.embed import FakeEmbedder
-    from qa.ingest import read_paths
-
-    root, corpus, where = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-
-    def die(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    if where == "bm25":
-        qa.index._save_bm25 = die
-    else:  # after the new generation is renamed into place, before CURRENT points at it
-        real_replace = os.replace
-
-        def replace_then_die(src, dst):
-            real_replace(src, dst)
-            if Path(dst).name.startswith("gen-"):
-                die()
-
-        qa.index.os.replace = replace_then_die
-    s = Settings()
-    s = replace(
-        s,
-        embedding=replace(s.embedding, model="fake"),
-        chunking=replace(s.chunking, max_tokens=60, overlap_tokens=15),
-        retrieval=replace(s.retrieval, min_dense_score=0.0),
-    )
-    docs = read_paths([corpus]).documents
-    qa.index.sync(root, docs, FakeEmbedder(name="fake"), s)
-    print("not killed")
-    """
-)
-
-
-@pytest.mark.parametrize("where", ["bm25", "before_switch"])
-def test_writer_killed_mid_ingest(fake_index: tuple[Path, Path], where: str) -> None:
-    root, corpus = fake_index
-    before = Index.open(root)
-    counts = dict(before.manifest["counts"])
-    results = search(root, "cheetah trade")
-    current = (root / "CURRENT").read_text()
-    write(corpus, "delta.md", article("Delta pact", "dolphin"))
-
-    script = root.parent / "kill.py"
-    script.write_text(KILL_SCRIPT)
-    proc = subprocess.run(
-        [PYTHON, str(script), str(root), str(corpus), where],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
-
-    # The killed writer left its work behind, but readers still see the previous index.
-    leftovers = sorted(p.name for p in root.iterdir())
-    if where == "bm25":
-        assert [p for p in root.iterdir() if p.name.startswith(".tmp-gen-")], leftovers
-    else:
-        assert len([p for p in root.iterdir() if p.name.startswith("gen-")]) == 2, leftovers
-    assert (root / "CURRENT").read_text() == current
-    after = consistent(root, FakeEmbedder(name="fake"))
-    assert after.path == before.path and after.manifest["counts"] == counts
-    assert search(root, "cheetah trade") == results
-
-    # The lock died with the writer: the next ingest succeeds and cleans up.
-    report = ingest(root, [corpus])
-    assert report.added == 1
-    index = consistent(root, FakeEmbedder(name="fake"))
-    assert "delta" in index.manifest["docs"]
-    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-gen-")]
-    assert sorted(p.name for p in root.iterdir() if p.name.startswith("gen-")) == sorted(
-        [before.path.name, index.path.name]
-    )
+    assert live is not None and gens == [live.name]  # no reader holds an older one
 
 
 # ----------------------------------------------------------------------------- mismatch
@@ -615,7 +349,8 @@ def test_changed_chunking_needs_rebuild(fake_index: tuple[Path, Path]) -> None:
 
     old_chunks = len(Index.open(root))
     report = ingest(root, [corpus], settings=smaller, rebuild=True)
-    assert report.added == 3 and report.chunks_embedded == report.chunks_total > old_chunks
+    assert (report.added, report.unchanged) == (0, 3)
+    assert report.chunks_embedded == report.chunks_total > old_chunks
     assert consistent(root).build.max_tokens == 30
     Index.open(root, smaller, 64)
 
