@@ -689,6 +689,8 @@ def _sync_locked(
         old = None  # nothing is copied from the previous generation
 
     if old is not None and not report.changed:
+        # Nothing to write; still clear what a killed writer or collector left behind.
+        collect_garbage(root, live=old.path.name)
         report.articles_total = len(old_docs)
         report.chunks_total = len(old)
         report.seconds = time.perf_counter() - started
