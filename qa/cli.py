@@ -111,12 +111,28 @@ def ingest(
 
     settings = settings_for(config, **{"paths.index": index})
     roots = [p.resolve() for p in (paths or [settings.corpus_dir])]
-    try:
-        result = read_paths(roots, exclude=[settings.index_dir])
-    except QAError as exc:
-        fail(str(exc))
+    progress = _bar(as_json)
+    with progress:
+        reading = progress.add_task("reading", total=None)
+
+        def show(done: int, total: int, path: Path) -> None:
+            name = path.name if len(path.name) <= 40 else path.name[:39] + "…"
+            progress.update(reading, completed=done, total=total, description=f"reading {name}")
+
+        try:
+            result = read_paths(
+                roots,
+                exclude=[settings.index_dir],
+                max_file_bytes=settings.ingest.max_file_bytes,
+                progress=show,
+            )
+        except QAError as exc:
+            fail(str(exc))
+        progress.remove_task(reading)
     for item in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {escape(item.path)}: {escape(item.reason)}")
+    for note in result.decoded:
+        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {escape(note.path)}")
 
     progress = _bar(as_json)
     with progress:
@@ -137,6 +153,8 @@ def ingest(
             )
         except QAError as exc:
             fail(str(exc))
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if as_json:
         print_json(
             {
@@ -144,7 +162,10 @@ def ingest(
                 "updated": report.updated,
                 "removed": report.removed,
                 "unchanged": report.unchanged,
+                "restored": report.restored,
                 "skipped": [s.path for s in result.skipped],
+                "decoded": {d.path: d.encoding for d in result.decoded},
+                "warnings": report.warnings,
                 "chunks_embedded": report.chunks_embedded,
                 "articles": report.articles_total,
                 "chunks": report.chunks_total,
