@@ -565,11 +565,14 @@ def assign_ids(
     the documents by id, with their paths in stored form.
     """
     held = {d: stored_path(m["path"], base) for d, m in stored.items()}
-    id_of_path = {path: d for d, path in held.items()}
+    id_of_path = {path: d for d, path in held.items() if path}
     out: dict[str, Document] = {}
     seen: set[str] = set()
     for doc in documents:
         path = stored_path(doc.path, base)
+        if not path:  # built in code, read from no file: its id is all there is
+            out.setdefault(doc.id, doc)
+            continue
         if path in seen:
             continue
         seen.add(path)
