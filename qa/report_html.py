@@ -67,19 +67,19 @@ padding:0 1rem}h1{font-size:1.5rem;margin:0 0 .3rem}h2{font-size:1.15rem;margin:
 .settings td,.settings th{border:1px solid #d1d9e0;padding:.2rem .5rem;text-align:left;
 vertical-align:top}.settings code{white-space:pre-wrap;word-break:break-all}
 .row{display:grid;grid-template-columns:17rem 1fr;gap:.8rem;align-items:center;margin:.35rem 0}
-.row.pair{grid-template-columns:17rem 1fr 8rem}.name{font-weight:600}
+.row.pair{grid-template-columns:17rem 1fr 9.5rem}.name{font-weight:600}
 .meaning{display:block;font-weight:400;font-size:.8rem;color:#59636e}
 .dir{font-weight:400;font-size:.8rem;color:#59636e;white-space:nowrap}
 .track{position:relative;background:#f0f2f4;height:1.5rem;border-radius:3px;display:flex;
-align-items:center}.track+.track{margin-top:3px}
-.bar{height:100%;background:#2f6fd0;border-radius:3px;display:flex;align-items:center;
-justify-content:flex-end;min-width:0}.bar.a{background:#8c959f}
+align-items:center}.ab{display:grid;grid-template-columns:1rem 1fr;gap:3px .3rem;
+align-items:center}.bar{height:100%;background:#2f6fd0;border-radius:3px;display:flex;
+align-items:center;justify-content:flex-end;flex-shrink:0}.bar.a{background:#8c959f}
 .value{font-size:.8rem;font-weight:600;padding:0 .4rem;white-space:nowrap}
-.bar .value{color:#fff}.run{font-size:.75rem;color:#59636e;padding-left:.4rem;white-space:nowrap}
+.bar .value{color:#fff}.run{font-size:.75rem;font-weight:600;color:#59636e}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem}
 .card{border:1px solid #d1d9e0;border-radius:6px;padding:.6rem .8rem}
 .card h3{font-size:1rem;margin:0}.card .row{grid-template-columns:8rem 1fr}
-.diff{font-weight:700;font-size:.9rem}.better{color:#1a7f37}.worse{color:#cf222e}
+.diff{font-weight:700;font-size:.9rem;white-space:nowrap}.better{color:#1a7f37}.worse{color:#cf222e}
 .same{color:#59636e}.legend span{margin-right:1.2rem}.sw{display:inline-block;width:.9rem;
 height:.9rem;border-radius:2px;vertical-align:middle;margin-right:.3rem}
 """
@@ -110,9 +110,7 @@ def _name_cell(key: str, *, explain: bool = True) -> str:
     )
 
 
-def _bar(
-    value: float | None, scale: float, *, ms: bool = False, cls: str = "", run: str = ""
-) -> str:
+def _bar(value: float | None, scale: float, *, ms: bool = False, cls: str = "") -> str:
     """One horizontal bar, its width value/scale, the value printed inside it when it is wide
     enough to hold the number and just after it otherwise."""
     text = escape(_fmt(value, ms=ms))
@@ -121,10 +119,9 @@ def _bar(
     label = f'<span class="value">{text}</span>'
     # Inside when a third of the track is filled, so the number fits even in a narrow card.
     inside, after = (label, "") if width >= 33 else ("", label)
-    tag = f'<span class="run">{escape(run)}</span>' if run else ""
     return (
         f'<div class="track"{number}><div class="bar {cls}" style="width:{width:.2f}%">'
-        f"{inside}</div>{after}{tag}</div>"
+        f"{inside}</div>{after}</div>"
     )
 
 
@@ -252,7 +249,8 @@ def _pair_row(key: str, a: float | None, b: float | None, *, explain: bool = Tru
     cls, text = _verdict(key, a, b)
     return (
         f'<div class="row pair" data-metric="{escape(key)}">{_name_cell(key, explain=explain)}'
-        + f"<div>{_bar(a, scale, ms=ms, cls='a', run='A')}{_bar(b, scale, ms=ms, cls='b', run='B')}"
+        + f'<div class="ab"><span class="run">A</span>{_bar(a, scale, ms=ms, cls="a")}'
+        + f'<span class="run">B</span>{_bar(b, scale, ms=ms, cls="b")}'
         + f'</div><div class="diff {cls}">{escape(text)}</div></div>'
     )
 
@@ -295,8 +293,8 @@ def render_compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str])
             if rows:
                 n = f"n={int(ta[t].get('n', 0))} / {int(tb[t].get('n', 0))}"
                 parts.append(
-                    f'<h3 data-group="{escape(t)}">{escape(t)} <span class="dir">'
-                    f"{n}</span></h3>{''.join(rows)}"
+                    f'<div data-group="{escape(t)}"><h3>{escape(t)} <span class="dir">{n}</span>'
+                    f"</h3>{''.join(rows)}</div>"
                 )
         parts.append("</div>")
     return _page(f"qa eval {names[0]} vs {names[1]}", "".join(parts))
