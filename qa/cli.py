@@ -335,7 +335,10 @@ def eval_gold(
     gold: Annotated[Path | None, typer.Option("--gold", help="gold file (eval/gold.jsonl)")] = None,
     llm: LLMOpt = None,
     k: KOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="run folder to write (with --compare: the page or its folder)"),
+    ] = None,
     compare: Annotated[
         tuple[Path, Path] | None, typer.Option("--compare", help="two run folders to compare")
     ] = None,
@@ -353,11 +356,19 @@ def eval_gold(
 
     try:
         if compare:
+            from qa.report_html import run_name, write_compare_page
+
             a, b = (evaluate.load_report(p) for p in compare)
+            names = (run_name(compare[0]), run_name(compare[1]))
+            if out_dir is None:
+                settings = settings_for(config)
+                out_dir = evaluate.new_run_dir(settings.resolve(settings.paths.runs), "compare")
+            page = write_compare_page(a, b, names, out_dir)
             if as_json:
-                print_json({"a": a, "b": b})
+                print_json({"a": a, "b": b, "page": str(page)})
             else:
-                out.print(evaluate.compare(a, b, (compare[0].name, compare[1].name)), markup=False)
+                out.print(evaluate.compare(a, b, names), markup=False)
+                out.print(f"written to {escape(str(page))}")
             return
         settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
         filters = filters_for(as_of, None, None, None)
