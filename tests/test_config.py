@@ -252,5 +252,5 @@ def test_list_settings_from_file_and_environment(tmp_path: Path) -> None:
     s = load_settings(config, env=env)
     assert s.server.cors_origins == ("http://a.example", "http://b.example")
     bad = write(tmp_path / "bad", "[server]\nallowed_hosts = [1]\n")
-    with pytest.raises(QAError, match="server.allowed_hosts = \\[1\\] is not a valid tuple"):
+    with pytest.raises(QAError, match=r"server\.allowed_hosts = \[1\] is not a valid tuple"):
         load_settings(bad, env={})
