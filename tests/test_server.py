@@ -5,6 +5,7 @@ test_server_security.py."""
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Iterator
@@ -28,11 +29,12 @@ from server_helpers import (
     user,
 )
 
+from qa.answer import MARKER
 from qa.assistant import Assistant
 from qa.config import Settings, load_settings
 from qa.llm.fake import FakeLLM
 from qa.prompts import CANNOT_ANSWER
-from qa.server import create_app, serve_in_thread, sources_text
+from qa.server import STATIC, create_app, serve_in_thread, sources_text
 from qa.types import Filters
 
 
@@ -77,18 +79,27 @@ def test_page_and_static_files(url: str) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "/static/app.js" in page.text
-    for name, kind in (("app.js", "javascript"), ("app.css", "text/css")):
+    names = sorted(p.name for p in STATIC.iterdir() if p.suffix in (".js", ".css"))
+    assert {"app.js", "app.css", "render.js"} <= set(names)
+    texts = [page.text]
+    for name in names:
         asset = httpx.get(f"{url}/static/{name}")
         assert asset.status_code == 200
+        kind = "javascript" if name.endswith(".js") else "text/css"
         assert kind in asset.headers["content-type"]
+        texts.append(asset.text)
     # Nothing on the page comes from another host.
-    for text in (
-        page.text,
-        httpx.get(f"{url}/static/app.js").text,
-        httpx.get(f"{url}/static/app.css").text,
-    ):
+    for text in texts:
         assert "http://" not in text.replace("http://127.0.0.1", "")
         assert "//cdn" not in text and "fonts.googleapis" not in text
+
+
+def test_page_gets_the_one_citation_marker_rule(url: str) -> None:
+    """The page finds [n] markers with the checker's own regex, not a copy of it."""
+    page = httpx.get(f"{url}/").text
+    assert f'data-marker-pattern="{html.escape(MARKER.pattern, quote=True)}"' in page
+    scripts = "".join(p.read_text(encoding="utf-8") for p in STATIC.glob("*.js"))
+    assert "\\[(\\d+" not in scripts and "markerPattern" in scripts
 
 
 # ----------------------------------------------------------------------------- chat completions
