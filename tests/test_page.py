@@ -214,9 +214,11 @@ def sent_bodies(page: Any) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     page.on(
         "request",
-        lambda r: bodies.append(json.loads(r.post_data or "{}"))
-        if r.url.endswith("/v1/chat/completions")
-        else None,
+        lambda r: (
+            bodies.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/v1/chat/completions")
+            else None
+        ),
     )
     return bodies
 
