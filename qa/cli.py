@@ -56,6 +56,16 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def utf8_text(value: str) -> str:
+    """A question or query typed on the command line. Bytes that are not UTF-8 reach Python as
+    lone surrogates, which no model can read; refuse them in one line, not a traceback."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("the text is not valid UTF-8 (check the terminal's encoding)")
+    return value
+
+
 def settings_for(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, overrides)
@@ -158,7 +168,7 @@ def ingest(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="what to look for")],
+    query: Annotated[str, typer.Argument(help="what to look for", callback=utf8_text)],
     k: KOpt = None,
     as_of: AsOfOpt = None,
     since: SinceOpt = None,
@@ -186,17 +196,9 @@ def search(
                 "hits": [
                     {
                         "rank": h.rank,
-                        "score": round(h.score, 6),
+                        **h.to_dict(),
                         "dense_score": h.dense_score,
                         "bm25_score": h.bm25_score,
-                        "chunk_id": h.chunk.id,
-                        "doc_id": h.doc.id,
-                        "title": h.doc.title,
-                        "published": h.doc.published,
-                        "source": h.doc.source,
-                        "start": h.chunk.start,
-                        "end": h.chunk.end,
-                        "text": h.chunk.text,
                     }
                     for h in retrieval.hits
                 ],
@@ -244,7 +246,7 @@ def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = 
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="the question")],
+    question: Annotated[str, typer.Argument(help="the question", callback=utf8_text)],
     k: KOpt = None,
     llm: LLMOpt = None,
     choices: Annotated[
