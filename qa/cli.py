@@ -56,6 +56,16 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def utf8_text(value: str) -> str:
+    """A question or query typed on the command line. Bytes that are not UTF-8 reach Python as
+    lone surrogates, which no model can read; refuse them in one line, not a traceback."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("the text is not valid UTF-8 (check the terminal's encoding)")
+    return value
+
+
 def settings_for(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, overrides)
@@ -179,7 +189,7 @@ def ingest(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="what to look for")],
+    query: Annotated[str, typer.Argument(help="what to look for", callback=utf8_text)],
     k: KOpt = None,
     as_of: AsOfOpt = None,
     since: SinceOpt = None,
@@ -207,17 +217,9 @@ def search(
                 "hits": [
                     {
                         "rank": h.rank,
-                        "score": round(h.score, 6),
+                        **h.to_dict(),
                         "dense_score": h.dense_score,
                         "bm25_score": h.bm25_score,
-                        "chunk_id": h.chunk.id,
-                        "doc_id": h.doc.id,
-                        "title": h.doc.title,
-                        "published": h.doc.published,
-                        "source": h.doc.source,
-                        "start": h.chunk.start,
-                        "end": h.chunk.end,
-                        "text": h.chunk.text,
                     }
                     for h in retrieval.hits
                 ],
@@ -265,7 +267,7 @@ def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = 
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="the question")],
+    question: Annotated[str, typer.Argument(help="the question", callback=utf8_text)],
     k: KOpt = None,
     llm: LLMOpt = None,
     choices: Annotated[
@@ -356,7 +358,10 @@ def eval_gold(
     gold: Annotated[Path | None, typer.Option("--gold", help="gold file (eval/gold.jsonl)")] = None,
     llm: LLMOpt = None,
     k: KOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="run folder to write (with --compare: the page or its folder)"),
+    ] = None,
     compare: Annotated[
         tuple[Path, Path] | None, typer.Option("--compare", help="two run folders to compare")
     ] = None,
@@ -374,11 +379,19 @@ def eval_gold(
 
     try:
         if compare:
+            from qa.report_html import run_name, write_compare_page
+
             a, b = (evaluate.load_report(p) for p in compare)
+            names = (run_name(compare[0]), run_name(compare[1]))
+            if out_dir is None:
+                settings = settings_for(config)
+                out_dir = evaluate.new_run_dir(settings.resolve(settings.paths.runs), "compare")
+            page = write_compare_page(a, b, names, out_dir)
             if as_json:
-                print_json({"a": a, "b": b})
+                print_json({"a": a, "b": b, "page": str(page)})
             else:
-                out.print(evaluate.compare(a, b, (compare[0].name, compare[1].name)), markup=False)
+                out.print(evaluate.compare(a, b, names), markup=False)
+                out.print(f"written to {escape(str(page))}")
             return
         settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
         filters = filters_for(as_of, None, None, None)

@@ -1,7 +1,8 @@
 """The eval runs: the project's gold set, and the RealTime QA benchmark.
 
 Both call the same ``Assistant`` that ``qa ask`` uses, write ``predictions.jsonl``,
-``report.json`` and ``report.md`` into a run folder, and record the settings that produced them.
+``report.json``, ``report.md`` and ``report.html`` (bar charts, ``qa.report_html``) into a run
+folder, and record the settings that produced them.
 Metric definitions live in ``qa.metrics``.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from qa import metrics
 from qa.assistant import Assistant
+from qa.report_html import render_report
 from qa.types import Answer, Filters, QAError
 
 TYPES = ("single", "multi", "unanswerable")
@@ -354,6 +356,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 def write_report(out: Path, report: dict[str, Any]) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    (out / "report.html").write_text(render_report(report, out.name), encoding="utf-8")
 
 
 def load_report(run: Path) -> dict[str, Any]:
