@@ -400,9 +400,9 @@ LOCK_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from qa.index import _writer_lock
+    from qa.index import writer_lock
 
-    with _writer_lock(Path(sys.argv[1])):
+    with writer_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.readline()
     """

@@ -1,6 +1,6 @@
 """Crash safety of the index writer and garbage collection against running readers.
 
-The commit of a new generation is a sequence of steps (qa.index.commit); a writer is killed
+The commit of a new generation is a sequence of steps (qa.index.store.commit); a writer is killed
 (SIGKILL, in a subprocess) after each one, and during garbage collection, and every time the
 index must open consistent (the old or the new generation, never a mix) and the next ingest
 must converge with nothing lost. A reader holding a generation keeps it, whatever ingests run.
@@ -19,7 +19,9 @@ import pytest
 from index_helpers import PYTHON, article, consistent, generations, ingest, search, write
 from typer.testing import CliRunner
 
-import qa.index
+import qa.index.bm25
+import qa.index.local
+import qa.index.store
 import qa.vectors
 from qa.embed import FakeEmbedder
 from qa.index import Index, live_generation
@@ -34,10 +36,10 @@ def _boom(*args: Any, **kwargs: Any) -> None:
     "target",
     [
         (qa.vectors, "save"),
-        (qa.index, "_save_bm25"),
-        (qa.index, "_fsync_tree"),  # everything written, just before the switch
+        (qa.index.bm25, "save"),
+        (qa.index.store, "fsync_tree"),  # everything written, just before the switch
     ],
-    ids=["vectors.save", "_save_bm25", "_fsync_tree"],
+    ids=["vectors.save", "bm25.save", "store.fsync_tree"],
 )
 def test_failed_save_keeps_the_previous_index(
     fake_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
@@ -87,7 +89,7 @@ KILL_SCRIPT = textwrap.dedent(
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    real_replace, real_fsync, renamed = os.replace, qa.index._fsync, []
+    real_replace, real_fsync, renamed = os.replace, qa.index.store._fsync, []
 
     def replace_then_maybe_die(src, dst):
         src, dst = Path(src), Path(dst)
@@ -109,9 +111,9 @@ KILL_SCRIPT = textwrap.dedent(
                 die()  # the new name is durable, CURRENT not yet written
 
     if step == "bm25":
-        qa.index._save_bm25 = die
-    qa.index.os.replace = replace_then_maybe_die
-    qa.index._fsync = fsync_then_maybe_die
+        qa.index.bm25.save = die
+    qa.index.store.os.replace = replace_then_maybe_die
+    qa.index.store._fsync = fsync_then_maybe_die
     s = Settings()
     s = replace(
         s,
@@ -180,7 +182,7 @@ def test_the_folder_is_synced_between_each_rename(
     """After a power loss CURRENT must never name a generation whose own rename was lost."""
     root, corpus = fake_index
     events: list[str] = []
-    real_replace, real_fsync = qa.index.os.replace, qa.index._fsync
+    real_replace, real_fsync = qa.index.store.os.replace, qa.index.store._fsync
 
     def replace(src: Any, dst: Any) -> None:
         real_replace(src, dst)
@@ -191,8 +193,8 @@ def test_the_folder_is_synced_between_each_rename(
         if Path(path) == root:
             events.append("sync folder")
 
-    monkeypatch.setattr(qa.index.os, "replace", replace)
-    monkeypatch.setattr(qa.index, "_fsync", fsync)
+    monkeypatch.setattr(qa.index.store.os, "replace", replace)
+    monkeypatch.setattr(qa.index.store, "_fsync", fsync)
     write(corpus, "delta.md", article("Delta pact", "dolphin"))
     ingest(root, [corpus])
     commit = [e for e in events if not e.endswith(".tra")]  # collection comes after
@@ -240,7 +242,7 @@ def test_a_reader_opening_while_its_generation_is_collected_reads_current_again(
     ingest(root, [corpus])  # stale is collected: nobody held it
     assert stale is not None and not stale.exists()
     answers = iter([stale, live_generation(root)])  # CURRENT read just before the switch
-    monkeypatch.setattr(qa.index, "live_generation", lambda root: next(answers))
+    monkeypatch.setattr(qa.index.local, "live_generation", lambda root: next(answers))
     index = Index.open(root)
     assert "delta" in index.manifest["docs"]
 

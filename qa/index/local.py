@@ -1,0 +1,343 @@
+"""The local index reader: one generation of FAISS + bm25s + SQLite, opened read-only, its parts
+loaded on first use and shared by threads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import numpy as np
+
+from qa import vectors
+from qa.config import Settings
+from qa.index.bm25 import bm25_tokens
+from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
+from qa.types import Chunk, DocInfo, Document, Filters, QAError
+
+_T = TypeVar("_T")
+# A filter that keeps this few vectors is searched exactly when the approximate index finds
+# fewer than k of them (about 5 ms at 384 dims).
+EXACT_FILTERED_MAX = 50_000
+
+
+class Index:
+    """A read-only view of one generation; parts load on first use and are shared by threads."""
+
+    def __init__(self, root: Path, generation: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.path = generation
+        self.manifest = manifest
+        self.build = BuildSettings(**manifest["build"])
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._faiss: Any = None
+        self._bm25: Any = None
+        self._vectors: np.ndarray | None = None
+        self._ids: np.ndarray | None = None
+        self._row_of: dict[int, int] | None = None
+        self._pin: IO[bytes] | None = None  # shared lock on the manifest while in use
+        self._days: np.ndarray | None = None  # per position: YYYYMMDD published, 0 undated
+        self._sources: np.ndarray | None = None  # per position: code of the lower-cased source
+        self._source_codes: dict[str, int] = {}
+        self._masks: dict[Filters, np.ndarray | None] = {}
+
+    # -- opening
+
+    @classmethod
+    def open(
+        cls,
+        root: Path,
+        settings: Settings | None = None,
+        dim: int | None = None,
+        fingerprint: str = "",
+    ) -> Index:
+        """Open the live generation; with settings, refuse an index built differently.
+
+        The generation is pinned (a shared lock on its manifest) while this object lives, so a
+        writer's garbage collection never removes it under the reader (see collect_garbage).
+        """
+        for _ in range(5):  # the generation read from CURRENT may be collected before the pin
+            generation = live_generation(root)
+            if generation is None:
+                raise QAError(f"no index at {root}: run `qa ingest` first")
+            try:
+                pin = pin_generation(generation)
+            except FileNotFoundError:
+                continue
+            break
+        else:
+            raise QAError(f"the index at {root} keeps changing under this reader: try again")
+        try:
+            manifest = json.loads(pin.read().decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            pin.close()
+            raise QAError(
+                f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`"
+            ) from None
+        if manifest.get("schema") != SCHEMA_VERSION:
+            pin.close()
+            raise QAError(
+                f"index at {root} has schema {manifest.get('schema')}, this qa reads "
+                f"{SCHEMA_VERSION}: run `qa ingest --rebuild`"
+            )
+        index = cls(root, generation, manifest)
+        index._pin = pin
+        if settings is not None:
+            index.check(settings, dim or index.build.dim, fingerprint)
+        return index
+
+    def close(self) -> None:
+        """Release the generation (a writer may then collect it)."""
+        pin = getattr(self, "_pin", None)
+        if pin is not None:
+            pin.close()
+            self._pin = None
+
+    def check(self, settings: Settings, dim: int, fingerprint: str = "") -> None:
+        """Raise a clear error when the index was built with another model or chunking."""
+        wanted = BuildSettings.from_settings(settings, dim, fingerprint)
+        diffs = self.build.differences(wanted)
+        if diffs:
+            raise QAError(
+                "the index was built with other settings ("
+                + "; ".join(diffs)
+                + "): run `qa ingest --rebuild` to re-embed the corpus"
+            )
+
+    # -- parts, loaded lazily
+
+    def _load(self, load: Callable[[], _T]) -> _T:
+        """``load()``, with one clear error when the generation vanished while in use (the
+        index folder deleted by hand while a command or `qa serve` ran)."""
+        try:
+            return load()
+        except (OSError, RuntimeError, sqlite3.Error):
+            if (self.path / "manifest.json").is_file():
+                raise
+            raise QAError(
+                f"the index at {self.root} was deleted or replaced while in use "
+                f"({self.path.name} is gone): run the command again, after `qa ingest` if "
+                "the index is missing"
+            ) from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        # One read-only connection per thread: sqlite connections must not be shared.
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            uri = f"file:{self.path / 'store.sqlite'}?mode=ro"
+            conn = self._load(lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+            self._local.db = conn
+        return conn
+
+    @property
+    def vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            # Memory-mapped: a cold query reads only the rows it scores.
+            self._vectors = self._load(lambda: np.load(self.path / "vectors.npy", mmap_mode="r"))
+        return self._vectors
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = self._load(lambda: np.load(self.path / "ids.npy"))
+        return self._ids
+
+    def row_of(self, chunk_row: int) -> int:
+        """Position of a chunk row id in vectors/ids/BM25."""
+        with self._lock:
+            if self._row_of is None:
+                self._row_of = {int(r): i for i, r in enumerate(self.ids)}
+        return self._row_of[chunk_row]
+
+    @property
+    def faiss(self) -> Any:
+        with self._lock:
+            if self._faiss is None:
+                self._faiss = self._load(lambda: vectors.load(self.path / "dense.faiss"))
+        return self._faiss
+
+    @property
+    def bm25(self) -> Any:
+        with self._lock:
+            if self._bm25 is None:
+                import bm25s
+
+                self._bm25 = self._load(
+                    lambda: bm25s.BM25.load(
+                        str(self.path / "bm25"), mmap=True, show_progress=False, verbosity=0
+                    )
+                )
+        return self._bm25
+
+    def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
+        """Publication day and source of every position, read once from the chunk store: the
+        filters and the recency prior work on these arrays, not on fetched rows."""
+        with self._lock:
+            if self._days is None or self._sources is None:
+                meta = {
+                    row: (published, (source or "").strip().lower())
+                    for row, published, source in self.db.execute(
+                        "SELECT c.row, d.published, d.source FROM chunks c "
+                        "JOIN docs d ON d.id = c.doc_id"
+                    )
+                }
+                days = np.zeros(len(self.ids), dtype=np.int32)
+                sources = np.zeros(len(self.ids), dtype=np.int32)
+                codes: dict[str, int] = {}
+                for pos, row in enumerate(self.ids):
+                    published, source = meta[int(row)]
+                    days[pos] = day_number(published)
+                    sources[pos] = codes.setdefault(source, len(codes))
+                self._days, self._sources, self._source_codes = days, sources, codes
+            return self._days, self._sources
+
+    def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
+        """YYYYMMDD publication day of each chunk's article (0 when undated)."""
+        days, _ = self._metadata()
+        return [int(days[self.row_of(r)]) for r in chunk_rows]
+
+    def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Which positions ``filters`` let through, as a boolean mask; None when all pass (the
+        common case costs nothing at search time)."""
+        if filters is None or len(self) == 0:
+            return None
+        with self._lock:
+            if filters in self._masks:
+                return self._masks[filters]
+        days, sources = self._metadata()
+        mask = np.ones(len(days), dtype=bool)
+        if filters.as_of is not None:  # undated articles are not from the future
+            mask &= (days == 0) | (days <= day_number(filters.as_of))
+        if filters.until is not None:  # a window needs a date to fall in it
+            mask &= (days > 0) & (days <= day_number(filters.until))
+        if filters.since is not None:
+            mask &= days >= day_number(filters.since)
+        if filters.sources:
+            codes = [self._source_codes[s] for s in filters.sources if s in self._source_codes]
+            mask &= np.isin(sources, codes)
+        result = None if mask.all() else mask
+        with self._lock:
+            if len(self._masks) > 64:
+                self._masks.clear()
+            self._masks[filters] = result
+        return result
+
+    # -- queries
+
+    def __len__(self) -> int:
+        return int(self.manifest["counts"]["chunks"])
+
+    def dense_search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk row id, cosine) of the nearest chunks among the ``allowed`` positions."""
+        if len(self) == 0:
+            return []
+        if allowed is None:
+            scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
+        else:
+            positions = np.flatnonzero(allowed)
+            if positions.size == 0:
+                return []
+            # The filter runs inside FAISS (an id selector), so the k best allowed chunks come
+            # back however few the filter keeps.
+            scores, ids = vectors.search(
+                self.faiss, query.reshape(1, -1), k, allowed_ids=self.ids[positions]
+            )
+            found = int((ids[0] >= 0).sum())
+            if found < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
+                # An approximate index probes a few lists; a narrow filter can leave them
+                # nearly empty. Few allowed vectors are cheap to score exactly.
+                cos = np.asarray(self.vectors[positions]) @ query.reshape(-1)
+                best = np.argsort(-cos, kind="stable")[:k]
+                return [(int(self.ids[positions[b]]), float(cos[b])) for b in best]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def bm25_search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk row id, BM25 score) of the best keyword matches with a positive score among
+        the ``allowed`` positions (a mask on the scores, inside bm25s)."""
+        tokens = bm25_tokens(query)
+        if not tokens or len(self) == 0:
+            return []
+        mask = None if allowed is None else allowed.astype(np.float32)
+        positions, scores = self.bm25.retrieve(
+            [tokens], k=min(k, len(self)), show_progress=False, n_threads=1, weight_mask=mask
+        )
+        return [
+            (int(self.ids[p]), float(s))
+            for p, s in zip(positions[0], scores[0], strict=True)
+            if s > 0
+        ]
+
+    def cosine(self, query: np.ndarray, chunk_rows: Sequence[int]) -> list[float]:
+        """Exact cosine of the query with stored chunk vectors (for hits BM25 found)."""
+        rows = [self.row_of(r) for r in chunk_rows]
+        return [float(v) for v in np.asarray(self.vectors[rows]) @ query.reshape(-1)]
+
+    def chunks(self, chunk_rows: Sequence[int]) -> dict[int, tuple[Chunk, DocInfo]]:
+        """Chunks and their article metadata by row id."""
+        if not chunk_rows:
+            return {}
+        marks = ",".join("?" * len(chunk_rows))
+        rows = self.db.execute(
+            "SELECT c.row, c.id, c.doc_id, c.ordinal, c.text, c.start, c.end, "
+            "d.title, d.published, d.source, d.url FROM chunks c JOIN docs d ON d.id = c.doc_id "
+            f"WHERE c.row IN ({marks})",
+            list(chunk_rows),
+        ).fetchall()
+        return {
+            r[0]: (
+                Chunk(r[1], r[2], r[3], r[4], r[5], r[6]),
+                DocInfo(r[2], r[7], r[8], r[9], r[10]),
+            )
+            for r in rows
+        }
+
+    def document(self, doc_id: str) -> Document | None:
+        """The stored article (text as stored, so citation offsets can be checked)."""
+        row = self.db.execute(
+            "SELECT id, title, text, segments, published, source, url, path FROM docs WHERE id=?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        segments = tuple((int(s), int(e)) for s, e in json.loads(row[3]))
+        return Document(row[0], row[1], row[2], segments, row[4], row[5], row[6], row[7])
+
+    def iter_chunks(self) -> Iterator[tuple[Chunk, DocInfo]]:
+        """Every chunk with its article, in store order, for tools that walk the whole store."""
+        cur = self.db.execute(
+            "SELECT c.id, c.doc_id, c.ordinal, c.text, c.start, c.end, d.title, d.published, "
+            "d.source, d.url FROM chunks c JOIN docs d ON d.id = c.doc_id ORDER BY c.row"
+        )
+        for r in cur:
+            yield Chunk(r[0], r[1], r[2], r[3], r[4], r[5]), DocInfo(r[1], r[6], r[7], r[8], r[9])
+
+    def status(self) -> dict[str, Any]:
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return {
+            "index": str(self.root),
+            "generation": self.path.name,
+            "articles": self.manifest["counts"]["articles"],
+            "chunks": self.manifest["counts"]["chunks"],
+            "build": self.manifest["build"],
+            "vector_index": self.manifest.get("vector_index", {}),
+            "bytes_on_disk": size,
+            "created": self.manifest.get("created"),
+        }
+
+
+def day_number(published: str | date) -> int:
+    """ "2024-01-05" (or that date) -> 20240105; 0 for an undated or unparseable article."""
+    if isinstance(published, date):
+        return published.year * 10000 + published.month * 100 + published.day
+    digits = published[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0

@@ -1,0 +1,213 @@
+"""The index folder on disk: its layout, the build settings in the manifest, the writer's lock,
+the commit of a new generation and the collection of old ones.
+
+Layout of the index folder::
+
+    CURRENT          name of the live generation (replaced atomically with os.replace)
+    LOCK             held while a writer builds a new generation
+    gen-000007/      one complete, immutable generation
+        manifest.json   schema, embedding model, dimension and weights fingerprint, chunking,
+                        a content hash and stored path per article; readers hold a shared lock
+                        on it while they use the generation
+        store.sqlite    articles (with their stored text) and chunks
+        vectors.npy     float32 rows, row i belongs to chunk row id ids[i]; the source of truth
+        ids.npy         int64 chunk row ids, in the same order
+        dense.faiss     FAISS structure over the vectors (exact or approximate, see qa.vectors)
+        bm25/           bm25s index over title + chunk text, positions in the same order as ids
+    .tmp-gen-*/      a generation being written (or left by a killed writer)
+    .trash-gen-*/    a generation being deleted by the collector
+
+A writer builds a whole new generation beside the live one and only then points CURRENT at it
+(:func:`commit`), so a crash or kill at any moment leaves a loadable, consistent index: the
+vectors, the chunk store and BM25 can never fall out of step (the failure mem0 #7117 reports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from qa.config import Settings
+from qa.types import QAError
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What the stored vectors depend on; any change means the index must be rebuilt."""
+
+    embedding_model: str  # the name in the settings
+    dim: int  # from the loaded model
+    max_tokens: int
+    overlap_tokens: int
+    embed_title: bool
+    # Fingerprint of the weights actually loaded (qa.embed.model_fingerprint); empty in
+    # indexes written before it was recorded, which are then trusted by name.
+    model_fingerprint: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dim: int, fingerprint: str = "") -> BuildSettings:
+        return cls(
+            embedding_model=settings.embedding.model,
+            dim=dim,
+            max_tokens=settings.chunking.max_tokens,
+            overlap_tokens=settings.chunking.overlap_tokens,
+            embed_title=settings.chunking.embed_title,
+            model_fingerprint=fingerprint,
+        )
+
+    def differences(self, wanted: BuildSettings) -> list[str]:
+        """What differs, one phrase per setting ("" on either side: not recorded, not compared)."""
+        diffs = []
+        for key, have in asdict(self).items():
+            want = getattr(wanted, key)
+            if key == "model_fingerprint":
+                if have and want and have != want:
+                    diffs.append(
+                        f"model weights: index has {have}, the loaded model is {want} "
+                        "(another model under the same name)"
+                    )
+            elif have != want:
+                diffs.append(f"{key}: index has {have!r}, settings say {want!r}")
+        return diffs
+
+    def compatible(self, other: BuildSettings) -> bool:
+        return not self.differences(other)
+
+
+def live_generation(root: Path) -> Path | None:
+    """The generation CURRENT points at, or None when there is no complete index."""
+    try:
+        name = (root / CURRENT).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    generation = root / name
+    return generation if (generation / "manifest.json").is_file() else None
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "LOCK", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise QAError(f"another `qa ingest` is writing the index at {root}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    for p in [*path.rglob("*"), path]:
+        _fsync(p)
+
+
+def create_store(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE docs (id TEXT PRIMARY KEY, title TEXT, text TEXT, segments TEXT,
+                           published TEXT, source TEXT, url TEXT, path TEXT);
+        CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, ordinal INTEGER,
+                             text TEXT, start INTEGER, end INTEGER);
+        CREATE INDEX chunks_doc ON chunks(doc_id);
+        """
+    )
+    return conn
+
+
+def commit(root: Path, tmp: Path, final: Path) -> None:
+    """Make a fully written (and fsynced) generation the live one. Each step leaves an index
+    that opens and is consistent, whatever happens next (tests/test_index_crash.py kills a
+    writer after each one):
+
+    1. rename ``tmp`` into place as ``final``, then fsync the index folder, so that the name
+       is on disk before anything points at it (without this, after a power loss CURRENT
+       could name a folder that is not there);
+    2. write ``.CURRENT.tmp`` naming ``final`` and fsync it;
+    3. rename it over CURRENT (atomic: readers see the old or the new name, never half);
+    4. fsync the index folder again, so the switch itself survives a power loss.
+    """
+    os.replace(tmp, final)
+    _fsync(root)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(final.name + "\n", encoding="utf-8")
+    _fsync(pointer)
+    os.replace(pointer, root / CURRENT)
+    _fsync(root)
+
+
+def pin_generation(generation: Path) -> IO[bytes]:
+    """Open a generation's manifest with a shared lock, held while a reader uses it.
+
+    Raises FileNotFoundError when the generation was collected (or is being collected)
+    between reading CURRENT and pinning: the caller reads CURRENT again.
+    """
+    handle = open(generation / "manifest.json", "rb")  # noqa: SIM115 - held by the reader
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)  # waits out a collector's brief exclusive lock
+        # The collector renames a generation away while holding the exclusive lock: if the
+        # path no longer leads to the file locked, it is gone.
+        if os.fstat(handle.fileno()).st_ino != os.stat(generation / "manifest.json").st_ino:
+            raise FileNotFoundError(generation)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def collect_garbage(root: Path, live: str) -> list[str]:
+    """Remove generations other than ``live`` that no reader holds, the temporary folder a
+    killed writer left behind, and trash an interrupted collection left; returns the names of
+    the generations removed.
+
+    A generation in use by a reader (``qa serve``, a running ``qa ask``) carries a shared lock
+    on its manifest (:func:`pin_generation`) and is skipped; the next ingest collects it. One
+    that is free is locked exclusively, renamed to a ``.trash-`` name (atomic: a reader never
+    sees a half-removed generation under its own name) and only then deleted.
+    """
+    removed = []
+    for p in sorted(root.iterdir()):
+        if not p.is_dir() or p.name == live:
+            continue
+        if p.name.startswith((".tmp-gen-", ".trash-")):
+            shutil.rmtree(p, ignore_errors=True)  # only a dead writer or collector made these
+        elif p.name.startswith("gen-") and _trash_unless_pinned(root, p):
+            removed.append(p.name)
+    return removed
+
+
+def _trash_unless_pinned(root: Path, generation: Path) -> bool:
+    trash = root / f".trash-{generation.name}-{os.getpid()}"
+    try:
+        handle = open(generation / "manifest.json", "rb")  # noqa: SIM115
+    except FileNotFoundError:  # no manifest: never complete, nobody can read it
+        os.replace(generation, trash)
+    else:
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader holds it
+            os.replace(generation, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return True

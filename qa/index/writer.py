@@ -1,0 +1,332 @@
+"""The index writer: bring the index in line with the articles read, embedding only what is new
+or changed, and commit the result as a new generation (see qa.index.store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import vectors
+from qa.chunk import chunks_for, embed_text, embedded_title
+from qa.config import Settings
+from qa.embed import Embedder, embedder_identity
+from qa.index import bm25, store
+from qa.index.local import Index
+from qa.index.paths import absolute_path, assign_ids
+from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation
+from qa.types import Chunk, Document, QAError
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    restored: int = 0  # rebuild: re-embedded from the text stored, their folders not given
+    rebuilt: bool = False
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    articles_total: int = 0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+    def summary(self) -> str:
+        if not self.changed:
+            head = f"nothing to embed: {self.unchanged} articles unchanged"
+        else:
+            head = (
+                f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+                f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded"
+            )
+        if self.rebuilt:
+            head = f"rebuilt: {head}"
+        if self.restored:
+            head += (
+                f"; {self.restored} articles from folders not given re-embedded from the "
+                "text stored in the index"
+            )
+        return (
+            f"{head}; index holds {self.articles_total} articles, {self.chunks_total} chunks "
+            f"({self.seconds:.1f} s)"
+        )
+
+
+ProgressHook = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+
+
+def sync(
+    root: Path,
+    documents: Iterable[Document],
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    in_scope: Callable[[str], bool] = lambda path: True,
+    rebuild: bool = False,
+    progress: ProgressHook | None = None,
+) -> SyncReport:
+    """Bring the index at ``root`` in line with ``documents``.
+
+    Only new or changed articles are chunked and embedded. Indexed articles whose path is
+    ``in_scope`` (an absolute path under the folders being ingested) but absent from
+    ``documents`` are removed; articles outside the scope are kept. Nothing is written when
+    nothing changed.
+
+    ``rebuild`` re-embeds everything with the current model and chunking. Articles from
+    folders not given this time are not lost: they are re-embedded from the text the index
+    stores (``report.restored``). When the previous index cannot be read at all, only the
+    folders given are indexed and ``report.warnings`` says so.
+    """
+    started = time.perf_counter()
+    report = SyncReport(rebuilt=rebuild)
+    base = settings.root.resolve()
+    with store.writer_lock(root):
+        # Reading these loads the model: what is recorded is what was loaded.
+        build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
+        old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
+        try:
+            return _sync_locked(
+                root, documents, embedder, settings, old, in_scope, base, build, report,
+                progress, started,
+            )
+        finally:
+            if old is not None:
+                old.close()
+
+
+def _sync_locked(
+    root: Path,
+    documents: Iterable[Document],
+    embedder: Embedder,
+    settings: Settings,
+    old: Index | None,
+    in_scope: Callable[[str], bool],
+    base: Path,
+    build: BuildSettings,
+    report: SyncReport,
+    progress: ProgressHook | None,
+    started: float,
+) -> SyncReport:
+    old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old else {}
+    incoming = assign_ids(documents, old_docs, base)
+    fresh: list[Document] = []
+    for doc_id, doc in incoming.items():
+        known = old_docs.get(doc_id)
+        if known is None:
+            report.added += 1
+        elif known["hash"] != doc.content_hash:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+            if not report.rebuilt:
+                continue
+        fresh.append(doc)
+    outside = {d for d in old_docs if d not in incoming}
+    gone = {d for d in outside if in_scope(absolute_path(old_docs[d]["path"], base))}
+    report.removed = len(gone)
+    replaced = gone | {doc.id for doc in fresh}
+    kept_docs = {d: m for d, m in old_docs.items() if d not in replaced}
+    if report.rebuilt and old is not None:
+        # Vectors of the old build are not reused: re-embed the articles from folders not
+        # given, from the text stored, rather than drop them.
+        for doc_id in sorted(outside - gone):
+            stored = old.document(doc_id)
+            if stored is not None:
+                fresh.append(stored)
+                report.restored += 1
+        kept_docs = {}
+        old.close()
+        old = None  # nothing is copied from the previous generation
+
+    if old is not None and not report.changed:
+        # Nothing to write; still clear what a killed writer or collector left behind.
+        store.collect_garbage(root, live=old.path.name)
+        report.articles_total = len(old_docs)
+        report.chunks_total = len(old)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # Chunk and embed only what is new or changed.
+    t0 = time.perf_counter()
+    new_chunks: list[tuple[Document, Chunk]] = []
+    for doc in fresh:
+        for chunk in chunks_for(doc, embedder, settings.chunking):
+            new_chunks.append((doc, chunk))
+    report.timings["chunk_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # Long titles are cut as chunk_document budgeted them, so no input is truncated.
+    titles = {d.id: embedded_title(d.title, embedder.count_tokens) for d in fresh}
+    new_vectors = _embed_batched(
+        embedder,
+        [embed_text(titles[d.id], c.text, settings.chunking.embed_title) for d, c in new_chunks],
+        progress,
+    )
+    report.timings["embed_s"] = time.perf_counter() - t0
+    report.chunks_embedded = len(new_chunks)
+
+    t0 = time.perf_counter()
+    live = _write_generation(root, old, kept_docs, fresh, new_chunks, new_vectors, build, settings)
+    report.timings["write_s"] = time.perf_counter() - t0
+    if old is not None:
+        old.close()  # let the collector remove the generation just replaced
+    store.collect_garbage(root, live=live)
+    index = Index.open(root)
+    report.articles_total = index.manifest["counts"]["articles"]
+    report.chunks_total = len(index)
+    index.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _previous(root: Path, report: SyncReport) -> Index | None:
+    """For a rebuild: the previous generation when it can be read (its settings may differ)."""
+    if live_generation(root) is None:
+        return None
+    try:
+        return Index.open(root)
+    except QAError as exc:
+        report.warnings.append(
+            f"the previous index could not be read ({exc}); only the folders given are indexed"
+        )
+        return None
+
+
+def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> Index | None:
+    if live_generation(root) is None:
+        return None
+    index = Index.open(root)
+    try:  # vectors of another model must never mix in
+        index.check(settings, build.dim, build.model_fingerprint)
+    except QAError:
+        index.close()
+        raise
+    return index
+
+
+def _embed_batched(
+    embedder: Embedder, texts: list[str], progress: ProgressHook | None
+) -> np.ndarray:
+    """Embed in slices so a progress bar can follow long runs."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    step = 256
+    parts = []
+    for begin in range(0, len(texts), step):
+        parts.append(embedder.embed(texts[begin : begin + step]))
+        if progress:
+            progress(min(begin + step, len(texts)), len(texts))
+    return np.vstack(parts).astype(np.float32)
+
+
+def _write_generation(
+    root: Path,
+    old: Index | None,
+    kept_docs: dict[str, dict[str, Any]],
+    fresh: list[Document],
+    new_chunks: list[tuple[Document, Chunk]],
+    new_vectors: np.ndarray,
+    build: BuildSettings,
+    settings: Settings,
+) -> str:
+    """Write a complete generation beside the live one and commit it; returns its name."""
+    number = 1 + max(
+        (int(p.name.split("-")[1]) for p in root.glob("gen-*") if p.name.split("-")[1].isdigit()),
+        default=0,
+    )
+    final = root / f"gen-{number:06d}"
+    tmp = root / f".tmp-gen-{number:06d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        conn = store.create_store(tmp / "store.sqlite")
+        next_row = old.manifest["next_row"] if old else 1
+        kept_rows: list[int] = []
+        if old is not None:
+            # Copy the kept articles and their chunks; their vectors are reused, not re-embedded.
+            conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path / 'store.sqlite'}?mode=ro",))
+            conn.execute("CREATE TEMP TABLE keep (id TEXT PRIMARY KEY)")
+            conn.executemany("INSERT INTO keep VALUES (?)", [(d,) for d in kept_docs])
+            conn.execute(
+                "INSERT INTO docs SELECT * FROM old.docs WHERE id IN (SELECT id FROM keep)"
+            )
+            conn.execute(
+                "INSERT INTO chunks SELECT * FROM old.chunks WHERE doc_id IN (SELECT id FROM keep)"
+            )
+            conn.commit()
+            conn.execute("DETACH DATABASE old")
+            kept_rows = [r for (r,) in conn.execute("SELECT row FROM chunks ORDER BY row")]
+        conn.executemany(
+            "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (d.id, d.title, d.text, json.dumps(d.segments), d.published, d.source, d.url,
+                 d.path)
+                for d in fresh
+            ],
+        )
+        new_rows = list(range(next_row, next_row + len(new_chunks)))
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (row, c.id, c.doc_id, c.ordinal, c.text, c.start, c.end)
+                for row, (_, c) in zip(new_rows, new_chunks, strict=True)
+            ],
+        )
+        conn.commit()
+
+        # Vectors: the kept rows in the order the store lists them, then the new ones.
+        if old is not None and kept_rows:
+            positions = [old.row_of(r) for r in kept_rows]
+            kept_vectors = np.asarray(old.vectors[positions], dtype=np.float32)
+        else:
+            kept_vectors = np.zeros((0, build.dim), dtype=np.float32)
+        all_vectors = np.vstack([kept_vectors, new_vectors.reshape(-1, build.dim)])
+        all_ids = np.asarray(kept_rows + new_rows, dtype=np.int64)
+        np.save(tmp / "vectors.npy", all_vectors)
+        np.save(tmp / "ids.npy", all_ids)
+        dense = vectors.build(all_vectors, all_ids, settings.index.kind)
+        vectors.save(dense, tmp / "dense.faiss")
+
+        # BM25 has no incremental update; re-indexing token lists is cheap next to embedding.
+        texts = bm25.corpus_tokens(conn, all_ids)
+        conn.close()
+        bm25.save(texts, tmp / "bm25")
+
+        doc_meta = dict(kept_docs)
+        chunk_counts: dict[str, int] = {}
+        for _, chunk in new_chunks:
+            chunk_counts[chunk.doc_id] = chunk_counts.get(chunk.doc_id, 0) + 1
+        for d in fresh:
+            doc_meta[d.id] = {
+                "hash": d.content_hash,
+                "path": d.path,
+                "chunks": chunk_counts.get(d.id, 0),
+            }
+        manifest = {
+            "schema": SCHEMA_VERSION,
+            "build": asdict(build),
+            "vector_index": vectors.describe(dense),
+            "counts": {"articles": len(doc_meta), "chunks": len(all_ids)},
+            "next_row": next_row + len(new_chunks),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "docs": doc_meta,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        store.fsync_tree(tmp)
+        store.commit(root, tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final.name
