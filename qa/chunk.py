@@ -56,12 +56,12 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _split_long(
-    text: str, span: tuple[int, int], budget: int, count: TokenCounter
+    text: str, span: tuple[int, int], budget: int, count: TokenCounter, known: dict[str, int]
 ) -> list[Sentence]:
     """Cut a sentence longer than the budget at word boundaries into pieces that fit (or keep
-    it whole when it fits)."""
+    it whole when it fits). ``known`` caches word sizes across the sentences of a document."""
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
-    sizes = word_sizes([text[span[0] + s : span[0] + e] for s, e in words], count)
+    sizes = word_sizes([text[span[0] + s : span[0] + e] for s, e in words], count, known)
     pieces: list[Sentence] = []
     first, used = 0, 0
     for i, size in enumerate(sizes):
@@ -75,15 +75,18 @@ def _split_long(
     return pieces
 
 
-def word_sizes(words: Sequence[str], count: TokenCounter) -> list[int]:
+def word_sizes(
+    words: Sequence[str], count: TokenCounter, known: dict[str, int] | None = None
+) -> list[int]:
     """Tokens of each whitespace-free word, counting each distinct word once.
 
     A word-piece tokenizer splits text at whitespace first, so a run of words has the sum of
     their sizes. Prose repeats its words (a 1 MB line holds ~170k words but ~15k distinct ones),
     and one tokenizer call per word, not per occurrence, keeps a long line linear and fast.
     """
-    distinct = list(dict.fromkeys(words))
-    size_of = dict(zip(distinct, count(distinct), strict=True))
+    size_of = {} if known is None else known
+    new = [w for w in dict.fromkeys(words) if w not in size_of]
+    size_of.update(zip(new, count(new), strict=True))
     return [size_of[w] for w in words]
 
 
@@ -133,10 +136,11 @@ def chunk_document(
     short = [span for span in spans if span[1] - span[0] <= LONG_CHARS]
     size_of = dict(zip(short, count([doc.text[s:e] for s, e in short]), strict=True))
     sentences: list[Sentence] = []
+    known: dict[str, int] = {}
     for span in spans:
         size = size_of.get(span)
         if size is None or size > budget:
-            sentences.extend(_split_long(doc.text, span, budget, count))
+            sentences.extend(_split_long(doc.text, span, budget, count, known))
         else:
             sentences.append(Sentence(span[0], span[1], size))
 

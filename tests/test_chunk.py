@@ -296,9 +296,13 @@ def test_chunking_is_deterministic_and_empty_segments_give_no_chunks() -> None:
 
 
 def one_line_doc(words: int) -> Document:
-    """An article that is a single line of prose without a full stop (issue #13: 1 MB of it)."""
+    """An article that is a single line (issue #13: 1 MB of it): sentences of 1,500 words, each
+    far longer than any chunk."""
     vocabulary = [f"{w}{i % 40}" for i, w in enumerate(["minister", "talks", "trade"] * 40)]
-    text = " ".join(vocabulary[(i * 7) % len(vocabulary)] for i in range(words))
+    text = " ".join(
+        vocabulary[(i * 7) % len(vocabulary)] + ("." if i % 1500 == 1499 else "")
+        for i in range(words)
+    )
     return Document("one-line", "One line", text, ((0, len(text)),))
 
 
@@ -323,7 +327,7 @@ def test_a_long_line_is_never_tokenized_whole_and_each_word_once() -> None:
         seen.append((longest, texts))
     (longest_small, texts_small), (longest_big, texts_big) = seen
     assert longest_big <= 4096 and longest_big == longest_small  # bounded, not the whole line
-    assert texts_big == texts_small  # distinct words only: 4x the line, no more calls
+    assert texts_big == texts_small  # distinct words only: 4x the line, no more words counted
 
 
 def test_a_1mb_line_is_chunked_in_seconds_with_the_real_tokenizer(
