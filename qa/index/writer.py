@@ -98,28 +98,51 @@ def sync(
         build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
         old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
         try:
-            return _sync_locked(
-                root, documents, embedder, settings, old, in_scope, base, build, report,
-                progress, started,
-            )
+            plan = _plan(documents, old, in_scope, base, report)
+            if rebuild and old is not None:
+                old.close()
+                old = None  # nothing is copied: the old build's vectors are not reused
+            if old is not None and not report.changed:
+                # Nothing to write; still clear what a killed writer or collector left behind.
+                store.collect_garbage(root, live=old.path.name)
+                report.articles_total, report.chunks_total = len(plan.kept), len(old)
+            else:
+                new_chunks, new_vectors = _chunk_and_embed(
+                    plan.fresh, embedder, settings, progress, report
+                )
+                t0 = time.perf_counter()
+                live = _write_generation(
+                    root, old, plan.kept, plan.fresh, new_chunks, new_vectors, build, settings
+                )
+                report.timings["write_s"] = time.perf_counter() - t0
+                if old is not None:
+                    old.close()  # let the collector remove the generation just replaced
+                store.collect_garbage(root, live=live)
+                index = Index.open(root)
+                report.articles_total = index.manifest["counts"]["articles"]
+                report.chunks_total = len(index)
+                index.close()
         finally:
             if old is not None:
                 old.close()
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def _sync_locked(
-    root: Path,
+@dataclass(frozen=True)
+class _Plan:
+    fresh: list[Document]  # to chunk and embed
+    kept: dict[str, dict[str, Any]]  # manifest entries copied as they are, vectors reused
+
+
+def _plan(
     documents: Iterable[Document],
-    embedder: Embedder,
-    settings: Settings,
     old: Index | None,
     in_scope: Callable[[str], bool],
     base: Path,
-    build: BuildSettings,
     report: SyncReport,
-    progress: ProgressHook | None,
-    started: float,
-) -> SyncReport:
+) -> _Plan:
+    """Which articles are new, changed, unchanged, gone or kept; counted in ``report``."""
     old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old else {}
     incoming = assign_ids(documents, old_docs, base)
     fresh: list[Document] = []
@@ -137,34 +160,30 @@ def _sync_locked(
     outside = {d for d in old_docs if d not in incoming}
     gone = {d for d in outside if in_scope(absolute_path(old_docs[d]["path"], base))}
     report.removed = len(gone)
-    replaced = gone | {doc.id for doc in fresh}
-    kept_docs = {d: m for d, m in old_docs.items() if d not in replaced}
     if report.rebuilt and old is not None:
-        # Vectors of the old build are not reused: re-embed the articles from folders not
-        # given, from the text stored, rather than drop them.
+        # A rebuild re-embeds the articles of folders not given from the text stored, rather
+        # than drop them.
         for doc_id in sorted(outside - gone):
             stored = old.document(doc_id)
             if stored is not None:
                 fresh.append(stored)
                 report.restored += 1
-        kept_docs = {}
-        old.close()
-        old = None  # nothing is copied from the previous generation
+        return _Plan(fresh, {})
+    replaced = gone | {doc.id for doc in fresh}
+    return _Plan(fresh, {d: m for d, m in old_docs.items() if d not in replaced})
 
-    if old is not None and not report.changed:
-        # Nothing to write; still clear what a killed writer or collector left behind.
-        store.collect_garbage(root, live=old.path.name)
-        report.articles_total = len(old_docs)
-        report.chunks_total = len(old)
-        report.seconds = time.perf_counter() - started
-        return report
 
-    # Chunk and embed only what is new or changed.
+def _chunk_and_embed(
+    fresh: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    progress: ProgressHook | None,
+    report: SyncReport,
+) -> tuple[list[tuple[Document, Chunk]], np.ndarray]:
     t0 = time.perf_counter()
-    new_chunks: list[tuple[Document, Chunk]] = []
-    for doc in fresh:
-        for chunk in chunks_for(doc, embedder, settings.chunking):
-            new_chunks.append((doc, chunk))
+    new_chunks = [
+        (doc, chunk) for doc in fresh for chunk in chunks_for(doc, embedder, settings.chunking)
+    ]
     report.timings["chunk_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # Long titles are cut as chunk_document budgeted them, so no input is truncated.
@@ -176,19 +195,7 @@ def _sync_locked(
     )
     report.timings["embed_s"] = time.perf_counter() - t0
     report.chunks_embedded = len(new_chunks)
-
-    t0 = time.perf_counter()
-    live = _write_generation(root, old, kept_docs, fresh, new_chunks, new_vectors, build, settings)
-    report.timings["write_s"] = time.perf_counter() - t0
-    if old is not None:
-        old.close()  # let the collector remove the generation just replaced
-    store.collect_garbage(root, live=live)
-    index = Index.open(root)
-    report.articles_total = index.manifest["counts"]["articles"]
-    report.chunks_total = len(index)
-    index.close()
-    report.seconds = time.perf_counter() - started
-    return report
+    return new_chunks, new_vectors
 
 
 def _previous(root: Path, report: SyncReport) -> Index | None:
