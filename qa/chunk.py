@@ -24,6 +24,9 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # Titles longer than this (in tokens) are cut in the embedded text, never the passage itself.
 MAX_TITLE_TOKENS = 48
+# Text longer than this (in characters) is never counted in one tokenizer call (see below);
+# a budget of 256 word pieces is rarely more than ~2,000 characters.
+LONG_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,10 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _split_long(
     text: str, span: tuple[int, int], budget: int, count: TokenCounter
 ) -> list[Sentence]:
-    """Cut a sentence longer than the budget at word boundaries into pieces that fit."""
+    """Cut a sentence longer than the budget at word boundaries into pieces that fit (or keep
+    it whole when it fits)."""
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
-    sizes = count([text[span[0] + s : span[0] + e] for s, e in words])
+    sizes = word_sizes([text[span[0] + s : span[0] + e] for s, e in words], count)
     pieces: list[Sentence] = []
     first, used = 0, 0
     for i, size in enumerate(sizes):
@@ -71,13 +75,25 @@ def _split_long(
     return pieces
 
 
+def word_sizes(words: Sequence[str], count: TokenCounter) -> list[int]:
+    """Tokens of each whitespace-free word, counting each distinct word once.
+
+    A word-piece tokenizer splits text at whitespace first, so a run of words has the sum of
+    their sizes. Prose repeats its words (a 1 MB line holds ~170k words but ~15k distinct ones),
+    and one tokenizer call per word, not per occurrence, keeps a long line linear and fast.
+    """
+    distinct = list(dict.fromkeys(words))
+    size_of = dict(zip(distinct, count(distinct), strict=True))
+    return [size_of[w] for w in words]
+
+
 def embedded_title(title: str, count: TokenCounter) -> str:
     """The title as embedded: cut at a word boundary to at most MAX_TITLE_TOKENS word pieces."""
-    if not title or count([title])[0] <= MAX_TITLE_TOKENS:
+    if not title or (len(title) <= LONG_CHARS and count([title])[0] <= MAX_TITLE_TOKENS):
         return title
     words = list(re.finditer(r"\S+", title))
     end, used = 0, 0
-    for word, size in zip(words, count([w.group() for w in words]), strict=True):
+    for word, size in zip(words, word_sizes([w.group() for w in words], count), strict=True):
         if used + size > MAX_TITLE_TOKENS:
             break
         end, used = word.end(), used + size
@@ -112,10 +128,14 @@ def chunk_document(
     budget = max(16, limit - title_tokens)
 
     spans = [span for s, e in doc.segments for span in sentence_spans(doc.text, s, e)]
-    sizes = count([doc.text[s:e] for s, e in spans])
+    # Very long "sentences" (a line without full stops) are never handed to the tokenizer
+    # whole: its cost grows faster than the length. They are measured word by word instead.
+    short = [span for span in spans if span[1] - span[0] <= LONG_CHARS]
+    size_of = dict(zip(short, count([doc.text[s:e] for s, e in short]), strict=True))
     sentences: list[Sentence] = []
-    for span, size in zip(spans, sizes, strict=True):
-        if size > budget:
+    for span in spans:
+        size = size_of.get(span)
+        if size is None or size > budget:
             sentences.extend(_split_long(doc.text, span, budget, count))
         else:
             sentences.append(Sentence(span[0], span[1], size))

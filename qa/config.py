@@ -25,6 +25,13 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    # A file larger than this is skipped with a message (an article is rarely over 1 MB; a
+    # .jsonl bundle of articles may be larger). Guards against a stray huge file.
+    max_file_bytes: int = 20_000_000
+
+
+@dataclass(frozen=True)
 class EmbeddingSettings:
     # The name recorded in the index manifest; an index built with another name is refused.
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -113,6 +120,7 @@ class LimitSettings:
 @dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     index: IndexSettings = field(default_factory=IndexSettings)

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -28,8 +29,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 class Embedder(Protocol):
     name: str
-    dim: int
-    max_tokens: int  # word pieces the model reads, special tokens included
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the vectors, as the loaded model gives them."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, special tokens included."""
+        ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Normalised vectors, one row per text."""
@@ -59,10 +68,31 @@ class SentenceTransformerEmbedder:
         self.path = settings.path or ""
         self.batch_size = settings.batch_size
         self.device = settings.device
-        self.dim = 384
-        self.max_tokens = 256
+        self._dim = 0
+        self._max_tokens = 0
+        self._identity = ""
         self._model: Any = None
         self._lock = threading.Lock()
+
+    # What the index records and checks is what was loaded, not what the settings say: a
+    # 768-dimensional model (or other weights under the same name) must never mix with an index
+    # of another model. Reading these loads the model.
+
+    @property
+    def dim(self) -> int:
+        self.model  # noqa: B018
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        self.model  # noqa: B018
+        return self._max_tokens
+
+    @property
+    def identity(self) -> str:
+        """A fingerprint of the loaded weights (see :func:`model_fingerprint`)."""
+        self.model  # noqa: B018
+        return self._identity
 
     @property
     def model(self) -> Any:
@@ -78,8 +108,9 @@ class SentenceTransformerEmbedder:
                 if not os.path.isdir(path):
                     raise QAError(f"embedding model folder not found: {path}")
                 self._model = SentenceTransformer(path, device=self.device)
-                self.dim = int(self._model.get_embedding_dimension())
-                self.max_tokens = int(self._model.max_seq_length)
+                self._dim = int(self._model.get_embedding_dimension())
+                self._max_tokens = int(self._model.max_seq_length)
+                self._identity = model_fingerprint(path)
         return self._model
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -104,6 +135,35 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in encoded]
 
 
+def model_fingerprint(folder: str) -> str:
+    """A short hash of a model folder's weight files: names, sizes, first and last MiB.
+
+    Cheap (2 MiB read per file) and independent of where the folder lives, so a moved
+    virtualenv keeps its index while other weights under the same model name are told apart.
+    """
+    digest = hashlib.sha1()
+    root = Path(folder)
+    weights = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".safetensors", ".bin", ".onnx", ".pt") and p.is_file()
+    )
+    for path in weights:
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root).as_posix()}:{size}".encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, size - (1 << 20)))
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def embedder_identity(embedder: Embedder) -> str:
+    """What the index records as the model actually used: the embedder's own fingerprint when
+    it has one, else its name."""
+    return str(getattr(embedder, "identity", "") or embedder.name)
+
+
 class FakeEmbedder:
     """Deterministic bag-of-words vectors from hashed, lower-cased words.
 
@@ -115,6 +175,7 @@ class FakeEmbedder:
         self.name = name
         self.dim = dim
         self.max_tokens = max_tokens
+        self.identity = f"{name}:{dim}"
         self.calls: list[int] = []  # batch sizes, so tests can check what was (re)embedded
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -288,3 +290,52 @@ def test_chunking_is_deterministic_and_empty_segments_give_no_chunks() -> None:
     assert chunks_of(doc, fake) == chunks_of(doc, fake)
     empty = Document("empty", "Title", "   \n", ())
     assert chunks_of(empty, fake) == []
+
+
+# ----------------------------------------------------------------------------- one long line
+
+
+def one_line_doc(words: int) -> Document:
+    """An article that is a single line of prose without a full stop (issue #13: 1 MB of it)."""
+    vocabulary = [f"{w}{i % 40}" for i, w in enumerate(["minister", "talks", "trade"] * 40)]
+    text = " ".join(vocabulary[(i * 7) % len(vocabulary)] for i in range(words))
+    return Document("one-line", "One line", text, ((0, len(text)),))
+
+
+def test_a_long_line_is_never_tokenized_whole_and_each_word_once() -> None:
+    """The tokenizer's cost grows faster than its input, and one call per word dominated:
+    the work handed to it must not grow with the length of the line."""
+    fake = FakeEmbedder()
+    calls: list[list[str]] = []
+
+    def recording(texts: Sequence[str]) -> list[int]:
+        calls.append(list(texts))
+        return fake.count_tokens(texts)
+
+    seen = []
+    for words in (20_000, 80_000):
+        calls.clear()
+        doc = one_line_doc(words)
+        chunks = chunk_document(doc, recording, max_tokens=200, overlap_tokens=40)
+        assert_nothing_lost(doc, chunks)
+        longest = max(len(t) for call in calls for t in call)
+        texts = sum(len(call) for call in calls)
+        seen.append((longest, texts))
+    (longest_small, texts_small), (longest_big, texts_big) = seen
+    assert longest_big <= 4096 and longest_big == longest_small  # bounded, not the whole line
+    assert texts_big == texts_small  # distinct words only: 4x the line, no more calls
+
+
+def test_a_1mb_line_is_chunked_in_seconds_with_the_real_tokenizer(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
+    # Before the fix: about 20 s and +350 MB on the shared 2-core machine; after: about 1 s.
+    doc = one_line_doc(120_000)
+    assert len(doc.text) > 1_000_000
+    started = time.perf_counter()
+    chunks = chunks_of(doc, real_embedder)
+    assert time.perf_counter() - started < 10
+    assert_nothing_lost(doc, chunks)
+    for chunk in chunks[:: max(1, len(chunks) // 20)]:
+        text = embedded(doc, chunk, real_embedder)
+        assert model_tokens(real_embedder, text) <= SETTINGS.max_tokens + 2

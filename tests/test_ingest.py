@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest import ReadResult, Skipped, clean, normalize_date, read_paths
-from qa.types import Document, QAError
+from qa.ingest import ReadResult, clean, normalize_date, read_paths
+from qa.types import Document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -302,86 +302,6 @@ def test_html_extracted_offline(tmp_path: Path) -> None:
     )
     segs = kept(doc)
     assert segs[0] == para and "Share this" not in segs and doc.title not in segs
-
-
-# ----------------------------------------------------------------------------- walking, ids
-
-
-def test_folder_walk_ids_hidden_readme_unsupported(tmp_path: Path) -> None:
-    (tmp_path / "sub" / "deep").mkdir(parents=True)
-    (tmp_path / ".hidden").mkdir()
-    (tmp_path / "b.txt").write_text("B\nbody\n")
-    (tmp_path / "sub" / "article.md").write_text("# A\nbody\n")
-    (tmp_path / "sub" / "deep" / "x.y.txt").write_text("X\nbody\n")
-    (tmp_path / ".hidden" / "c.txt").write_text("C\nbody\n")
-    (tmp_path / ".dot.txt").write_text("D\nbody\n")
-    (tmp_path / "README.md").write_text("# Readme\nhow to\n")
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
-    result = read_paths([tmp_path])
-    assert [d.id for d in result.documents] == ["b", "sub/article", "sub/deep/x.y"]
-    assert result.files == [
-        (tmp_path / p).resolve() for p in ("b.txt", "sub/article.md", "sub/deep/x.y.txt")
-    ]
-    assert result.skipped == [
-        Skipped(str((tmp_path / "notes.pdf").resolve()), "unsupported file type .pdf")
-    ]
-
-
-def test_duplicate_ids_first_wins(tmp_path: Path) -> None:
-    (tmp_path / "a.md").write_text("# From md\nmd body\n")
-    (tmp_path / "a.txt").write_text("From txt\ntxt body\n")
-    result = read_paths([tmp_path, tmp_path / "a.txt"])
-    assert [d.title for d in result.documents] == ["From md"]
-    assert len(result.skipped) == 2
-    assert all("duplicate id 'a'" in s.reason for s in result.skipped)
-
-
-def test_nonexistent_path_raises(tmp_path: Path) -> None:
-    missing = tmp_path / "nope"
-    with pytest.raises(QAError, match="nope"):
-        read_paths([missing])
-
-
-# ----------------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize(
-    ("name", "data", "reason"),
-    [
-        ("empty.txt", b"", "empty"),
-        ("blank.md", b"  \n\n\t\n", "empty"),
-        ("title_only.txt", b"Just a title\n", "empty"),
-        ("boiler.txt", b"Title\nPost a Comment\n-\n", "empty"),
-        ("nul.txt", b"abc\x00def\x00" * 20, "binary"),
-        ("controls.txt", bytes(range(1, 9)) * 40, "binary"),
-        ("latin.txt", "Café".encode("latin-1"), "undecodable"),
-        ("high.txt", bytes(range(0x80, 0x100)) * 4, "undecodable"),
-        ("broken.json", b'{"text": "unterminated', "invalid JSON"),
-        ("notext.json", b'{"title": "only a title"}', "no 'text'"),
-    ],
-)
-def test_bad_file_skipped_with_reason(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
-    (tmp_path / name).write_bytes(data)
-    (tmp_path / "zz_good.txt").write_text("Good\nGood body.\n")
-    result = read_paths([tmp_path])
-    assert [d.id for d in result.documents] == ["zz_good"]
-    assert len(result.skipped) == 1
-    assert result.skipped[0].path == str((tmp_path / name).resolve())
-    assert reason in result.skipped[0].reason
-
-
-def test_encodings_accepted(tmp_path: Path) -> None:
-    body = (
-        "Le ministre a déclaré que la coopération était très importante pour les deux pays, "
-        "et que les négociations se poursuivraient l'année prochaine à Genève."
-    )
-    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfTitle\n" + body.encode("utf-8"))
-    (tmp_path / "u16.txt").write_bytes(("Titre\n" + body).encode("utf-16"))
-    (tmp_path / "legacy.txt").write_bytes(("Titre\n" + body + "\n" + body).encode("cp1252"))
-    docs = {d.id: d for d in read_paths([tmp_path]).documents}
-    assert docs["bom"].title == "Title" and kept(docs["bom"]) == [body]
-    assert kept(docs["u16"]) == [body]
-    assert "coopération" in kept(docs["legacy"])[0]
 
 
 @pytest.mark.parametrize(
