@@ -741,3 +741,42 @@ def _save_bm25(tokens: list[list[str]], path: Path) -> None:
         retriever.save(str(path), show_progress=False)
     else:
         path.mkdir()
+
+
+# ---------------------------------------------------------------- articles (qa articles)
+
+
+def documents_info(index: Index) -> list[tuple[DocInfo, str, int]]:
+    """Every indexed article: its metadata, the file it was read from and its chunk count,
+    in id order (for `qa articles list`)."""
+    docs = index.manifest["docs"]
+    rows = index.db.execute(
+        "SELECT id, title, published, source, url, path FROM docs ORDER BY id"
+    ).fetchall()
+    return [(DocInfo(r[0], r[1], r[2], r[3], r[4]), r[5], docs[r[0]]["chunks"]) for r in rows]
+
+
+def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport:
+    """Drop articles from the index by id, in a new generation like any sync. Nothing is
+    embedded, so no model is loaded; unknown ids raise :class:`QAError` and change nothing."""
+    started = time.perf_counter()
+    wanted = set(doc_ids)
+    with _writer_lock(root):
+        if live_generation(root) is None:
+            raise QAError(f"no index at {root}: run `qa ingest` first")
+        old = Index.open(root)
+        old_docs: dict[str, dict[str, Any]] = old.manifest["docs"]
+        missing = sorted(wanted - old_docs.keys())
+        if missing:
+            raise QAError(f"no article with id {', '.join(missing)} in the index")
+        kept = {d: m for d, m in old_docs.items() if d not in wanted}
+        empty = np.zeros((0, old.build.dim), dtype=np.float32)
+        _write_generation(root, old, kept, [], [], empty, old.build, settings)
+        live = Index.open(root)
+    return SyncReport(
+        removed=len(wanted),
+        unchanged=len(kept),
+        articles_total=live.manifest["counts"]["articles"],
+        chunks_total=len(live),
+        seconds=time.perf_counter() - started,
+    )
