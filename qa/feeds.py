@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from qa import index as index_mod
 from qa.config import Settings
@@ -168,7 +169,7 @@ class Collector:
 
     def entry(self, entry: FeedEntry, *, feed_url: str, outlet: str) -> None:
         try:
-            link = normalize_url(entry.link)
+            link = normalize_url(urljoin(feed_url, entry.link))  # links may be relative
         except FetchError as exc:
             self.note(entry.link, FAILED, str(exc), feed_url)
             return

@@ -55,11 +55,20 @@ def extract(
     fallback: WebArticle | None = None,
 ) -> WebArticle:
     """The article in an HTML page, with title, date, author and outlet extracted offline by
-    trafilatura; ``fallback`` (what a feed entry said) fills what the page does not give.
+    trafilatura; ``fallback`` (what a feed entry said) fills what the page does not give, and
+    its date, when it has one, wins.
     Raises :class:`FetchError` when the page holds no article of at least ``min_words``."""
     import trafilatura  # late: lxml and friends load only when a page is read
 
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False)
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        # Dates from the page's metadata and URL only: the extensive search takes any date in
+        # the text, such as "Copyright 2025" in a footer, as the publication day.
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )
     text = "" if doc is None or isinstance(doc, dict) else (doc.text or "")
     words = len(text.split())
     if words < min_words:
@@ -72,7 +81,8 @@ def extract(
         url=url,
         title=_one_line(doc.title) or back.title or _one_line(text.split("\n", 1)[0]),
         text=text,
-        published=normalize_date(doc.date) or back.published,
+        # A feed's date is the publisher's own statement; the page's comes from heuristics.
+        published=back.published or normalize_date(doc.date),
         source=_one_line(doc.sitename) or back.source or (urlsplit(url).hostname or ""),
         author=_one_line(doc.author) or back.author,
     )

@@ -72,7 +72,7 @@ def test_robots_txt_is_honoured() -> None:
     with serve(routes) as site, Fetcher(SETTINGS) as fetcher:
         assert fetcher.get(site.url("/public/a")).body == b"open"
         for path in ("/private/a", "/to-private"):  # a redirect is checked hop by hop
-            with pytest.raises(FetchError, match="disallowed by robots.txt"):
+            with pytest.raises(FetchError, match=r"disallowed by robots\.txt"):
                 fetcher.get(site.url(path))
         assert site.hits("/private/a") == 0
 
