@@ -17,6 +17,7 @@ from typing import Any
 
 from qa import index as index_mod
 from qa.config import Settings
+from qa.pages import remember_removed
 from qa.types import Document, QAError
 
 
@@ -85,7 +86,8 @@ def get_article(root: Path, doc_id: str) -> tuple[ArticleInfo, Document]:
 
 
 def remove_article(settings: Settings, doc_id: str) -> Removed:
-    """Remove an article from the index and delete the file it was read from.
+    """Remove an article from the index and delete the file it was read from; its URL is
+    remembered so that no feed or later `qa ingest URL` fetches it again.
 
     An article that is one record of a ``.json``/``.jsonl`` file holding others is refused:
     deleting the file would lose them, and keeping it would bring the article back.
@@ -112,4 +114,6 @@ def remove_article(settings: Settings, doc_id: str) -> Removed:
         raise
     if moved:
         parked.unlink(missing_ok=True)
+    if info.url:  # a feed still listing it must not bring it back
+        remember_removed(settings.corpus_dir, info.url)
     return Removed(info, moved, report.articles_total, report.chunks_total)

@@ -137,8 +137,8 @@ class Collector:
     def url(self, url: str, *, feed_only: bool = False, state: FeedState | None = None) -> None:
         """Fetch one URL given by the user: a feed (its new entries are collected) or, unless
         ``feed_only``, an article page."""
-        if where := self.catalog.url_seen(url):
-            self.note(url, DUPLICATE, f"already stored as {where}")
+        if reason := self.catalog.url_seen(url):
+            self.note(url, DUPLICATE, reason)
             return
         validators = state.validators(url) if state else ("", "")
         try:
@@ -173,8 +173,8 @@ class Collector:
         except FetchError as exc:
             self.note(entry.link, FAILED, str(exc), feed_url)
             return
-        if where := self.catalog.url_seen(link):
-            self.note(link, DUPLICATE, f"already stored as {where}", feed_url)
+        if reason := self.catalog.url_seen(link):
+            self.note(link, DUPLICATE, reason, feed_url)
             return
         fallback = WebArticle(
             url=link,
@@ -270,7 +270,7 @@ def collect(
     """Fetch ``urls`` (feeds or pages) and ``feeds`` (feeds only) and store every new article
     in the corpus; nothing is indexed. ``state`` makes feed requests conditional."""
     if catalog is None:
-        catalog = Catalog(read_corpus(settings).documents)
+        catalog = Catalog.of_corpus(settings.corpus_dir, read_corpus(settings).documents)
     own = fetcher is None
     client = fetcher or Fetcher(settings.fetch)
     try:
@@ -337,5 +337,7 @@ def add_text(
         author=author,
     )
     corpus = read_corpus(settings)
-    path = store(settings.corpus_dir, article, Catalog(corpus.documents))
+    path = store(
+        settings.corpus_dir, article, Catalog.of_corpus(settings.corpus_dir, corpus.documents)
+    )
     return path, reindex(settings, embedder)

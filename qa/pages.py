@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from qa.ingest.readers import normalize_date
 from qa.types import Document
 
 WEB_FOLDER = "web"  # under the corpus folder
+REMOVED_FILE = ".removed.json"  # under WEB_FOLDER; hidden, so never read as an article
 TEXT_FOLDER = "text"  # under WEB_FOLDER: articles posted as text, with no URL
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -147,39 +149,67 @@ def write_atomically(path: Path, content: str) -> None:
 
 class Catalog:
     """The articles already in the corpus, by normalised URL and by text, so an article met
-    again (in the same run, another feed, or a later poll) is neither fetched nor stored."""
+    again (in the same run, another feed, or a later poll) is neither fetched nor stored; and
+    the URLs removed with `qa articles remove`, so a feed does not bring them back."""
 
-    def __init__(self, documents: Iterable[Document] = ()) -> None:
-        self.by_url: dict[str, str] = {}
+    def __init__(self, documents: Iterable[Document] = (), removed: Iterable[str] = ()) -> None:
+        self.by_url: dict[str, str] = {}  # normalised URL -> why it is not fetched again
         self.by_text: dict[str, str] = {}
+        for url in removed:
+            self._add_url(url, f"removed earlier (listed in {WEB_FOLDER}/{REMOVED_FILE})")
         for doc in documents:
             self.add(doc.url, doc.text, doc.path)
 
+    @classmethod
+    def of_corpus(cls, corpus: Path, documents: Iterable[Document]) -> Catalog:
+        return cls(documents, removed_urls(corpus))
+
+    def _add_url(self, url: str, reason: str) -> None:
+        # A user's file may carry any string as url.
+        with contextlib.suppress(FetchError):
+            self.by_url.setdefault(normalize_url(url), reason)
+
     def add(self, url: str, text: str, path: str) -> None:
         if url:
-            # A user's file may carry any string as url.
-            with contextlib.suppress(FetchError):
-                self.by_url.setdefault(normalize_url(url), path)
-        self.by_text.setdefault(text_key(text), path)
+            self._add_url(url, f"already stored as {path}")
+        self.by_text.setdefault(text_key(text), f"same text as {path}")
 
     def url_seen(self, url: str) -> str:
-        """Path of the stored article with this URL, or ""."""
+        """Why an article at this URL is not fetched again, or "" when it is new."""
         try:
             return self.by_url.get(normalize_url(url), "")
         except FetchError:
             return ""
 
     def text_seen(self, text: str) -> str:
+        """Why an article with this text is not stored again, or ""."""
         return self.by_text.get(text_key(text), "")
+
+
+def removed_urls(corpus: Path) -> list[str]:
+    """URLs of articles removed with `qa articles remove` (``<corpus>/web/.removed.json``)."""
+    try:
+        data = json.loads((corpus / WEB_FOLDER / REMOVED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [u for u in data if isinstance(u, str)] if isinstance(data, list) else []
+
+
+def remember_removed(corpus: Path, url: str) -> None:
+    """Record a removed article's URL, so no feed or later ingest fetches it again."""
+    urls = removed_urls(corpus)
+    if url not in urls:
+        write_atomically(corpus / WEB_FOLDER / REMOVED_FILE, json.dumps([*urls, url], indent=1))
 
 
 def store(corpus: Path, article: WebArticle, catalog: Catalog) -> Path:
     """Write ``article`` into the corpus and the catalog; raises :class:`FetchError` for a
     duplicate (same URL or same text as a stored article)."""
-    if article.url and (where := catalog.url_seen(article.url)):
-        raise FetchError(f"duplicate: already stored as {where}")
-    if where := catalog.text_seen(article.text):
-        raise FetchError(f"duplicate: same text as {where}")
+    reason = (catalog.url_seen(article.url) if article.url else "") or catalog.text_seen(
+        article.text
+    )
+    if reason:
+        raise FetchError(f"duplicate: {reason}")
     path = file_for(corpus, article)
     write_atomically(path, render(article))
     catalog.add(article.url, article.text, str(path))

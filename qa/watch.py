@@ -64,7 +64,7 @@ def watch(
     stop = stop or threading.Event()
     schedules = [Schedule(url) for url in dict.fromkeys(feeds)]
     state = FeedState.for_corpus(settings.corpus_dir)
-    catalog = Catalog(read_corpus(settings).documents)
+    catalog = Catalog.of_corpus(settings.corpus_dir, read_corpus(settings).documents)
     client = fetcher or Fetcher(settings.fetch)
     pending = False  # articles stored but not yet indexed (a sync failed)
     number = 0
@@ -90,7 +90,7 @@ def watch(
                 try:
                     corpus = read_corpus(settings)
                     cycle.sync = reindex(settings, embedder, corpus)
-                    catalog = Catalog(corpus.documents)
+                    catalog = Catalog.of_corpus(settings.corpus_dir, corpus.documents)
                     pending = False
                 except QAError as exc:
                     cycle.error, pending = str(exc), True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
-from news_site import Route, article_page, rss, serve, story
+from news_site import Route, Site, article_page, rss, serve, story
 from typer.testing import CliRunner
 
 import qa.cli
@@ -75,14 +75,19 @@ def site_routes() -> dict[str, Route]:
     }
 
 
-def test_ingest_urls_then_list_show_remove(project: Path) -> None:
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve(site_routes()) as running:
+        yield running
+
+
+def test_ingest_urls_then_list_show_remove(project: Path, site: Site) -> None:
     assert cli("ingest")[0] == 0  # the user's own article first
-    with serve(site_routes()) as site:
-        feeds = project / "feeds.txt"
-        feeds.write_text(f"# local news\n{site.url('/feed.xml')}\n\n", encoding="utf-8")
-        code, stdout, stderr = cli(
-            "ingest", site.url("/news/stadium"), site.url("/missing"), "--feeds", str(feeds)
-        )
+    feeds = project / "feeds.txt"
+    feeds.write_text(f"# local news\n{site.url('/feed.xml')}\n\n", encoding="utf-8")
+    code, stdout, stderr = cli(
+        "ingest", site.url("/news/stadium"), site.url("/missing"), "--feeds", str(feeds)
+    )
     assert code == 1, stderr  # one URL failed; the others went in
     assert f"failed {site.url('/missing')}: HTTP 404" in stderr
     assert stdout.startswith("2 articles stored, 1 URLs failed; 2 added")
@@ -121,6 +126,16 @@ def test_ingest_urls_then_list_show_remove(project: Path) -> None:
     # The corpus and the index agree: a plain re-ingest changes nothing.
     code, stdout, _ = cli("ingest", "--json")
     assert json.loads(stdout)["added"] == 0 and json.loads(stdout)["removed"] == 0
+
+    # A feed or a user giving its URL again does not bring it back.
+    fetched = site.hits("/news/stadium")
+    code, stdout, _ = cli("ingest", site.url("/news/stadium"), "--json")
+    assert site.hits("/news/stadium") == fetched
+    outcome = json.loads(stdout)["outcomes"][0]
+    assert (outcome["status"], outcome["detail"]) == (
+        "duplicate",
+        "removed earlier (listed in web/.removed.json)",
+    )
 
     code, _, stderr = cli("articles", "show", "no/such/id")
     assert code == 1 and "no article with id 'no/such/id'" in stderr
