@@ -164,6 +164,165 @@ def ingest(
         out.print(report.summary() + skipped)
 
 
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    k: KOpt = None,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages that best match a query (dense and BM25, fused), published by the
+    as-of date and within the given dates and sources."""
+    from qa.assistant import Assistant
+
+    settings = settings_for(config, **{"paths.index": index})
+    filters = filters_for(as_of, since, until, sources)
+    try:
+        retrieval = Assistant(settings).retrieve(query, k, filters=filters)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "query": query,
+                "filters": filters.to_dict(),
+                "hits": [
+                    {
+                        "rank": h.rank,
+                        "score": round(h.score, 6),
+                        "dense_score": h.dense_score,
+                        "bm25_score": h.bm25_score,
+                        "chunk_id": h.chunk.id,
+                        "doc_id": h.doc.id,
+                        "title": h.doc.title,
+                        "published": h.doc.published,
+                        "source": h.doc.source,
+                        "start": h.chunk.start,
+                        "end": h.chunk.end,
+                        "text": h.chunk.text,
+                    }
+                    for h in retrieval.hits
+                ],
+                "timings_ms": retrieval.timings_ms,
+            }
+        )
+        return
+    if not retrieval.hits:
+        out.print("No passage is relevant enough to this query.")
+    for h in retrieval.hits:
+        dense = f"{h.dense_score:.3f}" if h.dense_score is not None else "-"
+        out.print(
+            f"[bold]{h.rank}. {escape(h.doc.title)}[/bold] ({h.doc.published or 'undated'}) "
+            f"score {h.score:.4f} cosine {dense} chars {h.chunk.start}-{h.chunk.end} "
+            f"[dim]{h.chunk.id}[/dim]"
+        )
+        out.print(f"   {escape(_clip(h.chunk.text, 400))}\n")
+
+
+@app.command()
+def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Articles, chunks, model, settings and size on disk of the index."""
+    from qa.index import Index
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        info = Index.open(settings.index_dir).status()
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(info)
+        return
+    build = info["build"]
+    out.print(f"index      {info['index']} ({info['generation']})")
+    out.print(f"articles   {info['articles']}")
+    out.print(f"chunks     {info['chunks']}")
+    out.print(f"model      {build['embedding_model']} ({build['dim']} dims)")
+    out.print(
+        f"chunking   {build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
+        f"title embedded: {build['embed_title']}"
+    )
+    out.print(f"vectors    {info['vector_index']}")
+    out.print(f"on disk    {info['bytes_on_disk'] / 1e6:.1f} MB, built {info['created']}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question")],
+    k: KOpt = None,
+    llm: LLMOpt = None,
+    choices: Annotated[
+        list[str] | None, typer.Option("--choice", help="a multiple-choice option (repeat)")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="print text as it is written")] = False,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed articles, citing the passages that support it.
+    Only articles published by the as-of date (today by default) are used."""
+    from qa.assistant import Assistant
+
+    settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+    filters = filters_for(as_of, since, until, sources)
+    assistant = Assistant(settings)
+    try:
+        if stream and not as_json:
+            answer = None
+            for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+            sys.stdout.write("\n\n")
+            assert answer is not None
+            if answer.text:
+                out.print("[bold]Checked answer:[/bold]")
+        else:
+            answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(answer.to_dict())
+    else:
+        print_answer(answer)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="address (default 127.0.0.1)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="port (default 8000)")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="allow listening beyond this machine")
+    ] = False,
+    llm: LLMOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
+    from qa.server import serve as run_server
+
+    settings = settings_for(
+        config,
+        **{"paths.index": index, "llm.client": llm, "server.host": host, "server.port": port},
+    )
+    try:
+        run_server(settings, host, port, allow_public=public)
+    except QAError as exc:
+        fail(str(exc))
+
+
 def ingest_web(
     settings: Settings, urls: list[str], feeds: Path | None, others: list[str], as_json: bool
 ) -> None:
@@ -363,165 +522,6 @@ def articles_remove(
         f"removed {escape(doc_id)}{escape(deleted)}; index holds {removed.articles_left} "
         f"articles, {removed.chunks_left} chunks"
     )
-
-
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help="what to look for")],
-    k: KOpt = None,
-    as_of: AsOfOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    sources: SourceOpt = None,
-    config: ConfigOpt = None,
-    index: IndexOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show the passages that best match a query (dense and BM25, fused), published by the
-    as-of date and within the given dates and sources."""
-    from qa.assistant import Assistant
-
-    settings = settings_for(config, **{"paths.index": index})
-    filters = filters_for(as_of, since, until, sources)
-    try:
-        retrieval = Assistant(settings).retrieve(query, k, filters=filters)
-    except QAError as exc:
-        fail(str(exc))
-    if as_json:
-        print_json(
-            {
-                "query": query,
-                "filters": filters.to_dict(),
-                "hits": [
-                    {
-                        "rank": h.rank,
-                        "score": round(h.score, 6),
-                        "dense_score": h.dense_score,
-                        "bm25_score": h.bm25_score,
-                        "chunk_id": h.chunk.id,
-                        "doc_id": h.doc.id,
-                        "title": h.doc.title,
-                        "published": h.doc.published,
-                        "source": h.doc.source,
-                        "start": h.chunk.start,
-                        "end": h.chunk.end,
-                        "text": h.chunk.text,
-                    }
-                    for h in retrieval.hits
-                ],
-                "timings_ms": retrieval.timings_ms,
-            }
-        )
-        return
-    if not retrieval.hits:
-        out.print("No passage is relevant enough to this query.")
-    for h in retrieval.hits:
-        dense = f"{h.dense_score:.3f}" if h.dense_score is not None else "-"
-        out.print(
-            f"[bold]{h.rank}. {escape(h.doc.title)}[/bold] ({h.doc.published or 'undated'}) "
-            f"score {h.score:.4f} cosine {dense} chars {h.chunk.start}-{h.chunk.end} "
-            f"[dim]{h.chunk.id}[/dim]"
-        )
-        out.print(f"   {escape(_clip(h.chunk.text, 400))}\n")
-
-
-@app.command()
-def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Articles, chunks, model, settings and size on disk of the index."""
-    from qa.index import Index
-
-    settings = settings_for(config, **{"paths.index": index})
-    try:
-        info = Index.open(settings.index_dir).status()
-    except QAError as exc:
-        fail(str(exc))
-    if as_json:
-        print_json(info)
-        return
-    build = info["build"]
-    out.print(f"index      {info['index']} ({info['generation']})")
-    out.print(f"articles   {info['articles']}")
-    out.print(f"chunks     {info['chunks']}")
-    out.print(f"model      {build['embedding_model']} ({build['dim']} dims)")
-    out.print(
-        f"chunking   {build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
-        f"title embedded: {build['embed_title']}"
-    )
-    out.print(f"vectors    {info['vector_index']}")
-    out.print(f"on disk    {info['bytes_on_disk'] / 1e6:.1f} MB, built {info['created']}")
-
-
-@app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="the question")],
-    k: KOpt = None,
-    llm: LLMOpt = None,
-    choices: Annotated[
-        list[str] | None, typer.Option("--choice", help="a multiple-choice option (repeat)")
-    ] = None,
-    stream: Annotated[bool, typer.Option("--stream", help="print text as it is written")] = False,
-    as_of: AsOfOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    sources: SourceOpt = None,
-    config: ConfigOpt = None,
-    index: IndexOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Answer a question from the indexed articles, citing the passages that support it.
-    Only articles published by the as-of date (today by default) are used."""
-    from qa.assistant import Assistant
-
-    settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
-    filters = filters_for(as_of, since, until, sources)
-    assistant = Assistant(settings)
-    try:
-        if stream and not as_json:
-            answer = None
-            for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
-                if isinstance(piece, Answer):
-                    answer = piece
-                else:
-                    sys.stdout.write(piece)
-                    sys.stdout.flush()
-            sys.stdout.write("\n\n")
-            assert answer is not None
-            if answer.text:
-                out.print("[bold]Checked answer:[/bold]")
-        else:
-            answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
-    except QAError as exc:
-        fail(str(exc))
-    if as_json:
-        print_json(answer.to_dict())
-    else:
-        print_answer(answer)
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option("--host", help="address (default 127.0.0.1)")] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", min=0, max=65535, help="port (default 8000)")
-    ] = None,
-    public: Annotated[
-        bool, typer.Option("--public", help="allow listening beyond this machine")
-    ] = False,
-    llm: LLMOpt = None,
-    config: ConfigOpt = None,
-    index: IndexOpt = None,
-) -> None:
-    """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
-    from qa.server import serve as run_server
-
-    settings = settings_for(
-        config,
-        **{"paths.index": index, "llm.client": llm, "server.host": host, "server.port": port},
-    )
-    try:
-        run_server(settings, host, port, allow_public=public)
-    except QAError as exc:
-        fail(str(exc))
 
 
 eval_app = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")
