@@ -3,14 +3,16 @@
 Every request: a clear User-Agent, a timeout, a size cap read while streaming (a server that
 lies about or omits Content-Length still cannot make us hold 50 MB), redirects followed by hand
 up to a bound (each hop checked against robots.txt and for its scheme), and conditional GETs
-(ETag / Last-Modified) for feeds polled again. robots.txt is fetched once per origin and
-honoured as RFC 9309 says: missing (4xx) allows everything, unreachable (5xx, network error)
-disallows everything until it can be read.
+(ETag / Last-Modified) for feeds polled again. robots.txt is fetched once per origin (its
+``Crawl-delay`` kept between two requests to the site) and honoured as RFC 9309 says: missing
+(4xx) allows everything, unreachable (5xx, network error) disallows everything until it can
+be read.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import urllib.robotparser
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -21,6 +23,7 @@ from qa.config import FetchSettings
 from qa.types import QAError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_CRAWL_DELAY = 60.0  # seconds; a robots.txt Crawl-delay is honoured up to this
 
 
 class FetchError(QAError):
@@ -83,6 +86,7 @@ class Fetcher:
             transport=transport,
         )
         self._robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = {}
+        self._last_request: dict[str, float] = {}  # origin -> when we last asked it
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -105,6 +109,7 @@ class Fetcher:
             conditional["If-Modified-Since"] = last_modified
         for _ in range(self.settings.max_redirects + 1):
             self._check_robots(current)
+            self._keep_crawl_delay(current)
             status, headers, body = self._read(current, conditional)
             if status in REDIRECTS and headers.get("location"):
                 current = normalize_url(urljoin(current, headers["location"]))
@@ -150,8 +155,7 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch: {exc.__class__.__name__}: {exc}") from None
 
-    def _check_robots(self, url: str) -> None:
-        origin = _origin(url)
+    def _rules(self, origin: str) -> urllib.robotparser.RobotFileParser:
         with self._lock:
             rules = self._robots.get(origin)
         if rules is None:
@@ -160,8 +164,25 @@ class Fetcher:
                 self._robots[origin] = rules
         if isinstance(rules, FetchError):
             raise rules
-        if not rules.can_fetch(self.settings.user_agent, url):
+        return rules
+
+    def _check_robots(self, url: str) -> None:
+        if not self._rules(_origin(url)).can_fetch(self.settings.user_agent, url):
             raise FetchError("disallowed by robots.txt")
+
+    def _keep_crawl_delay(self, url: str) -> None:
+        """Wait out the site's ``Crawl-delay`` since our last request to it (at most
+        MAX_CRAWL_DELAY: a site asking for an hour between pages would stall every feed)."""
+        origin = _origin(url)
+        delay = self._rules(origin).crawl_delay(self.settings.user_agent)
+        if not delay:
+            return
+        with self._lock:
+            last = self._last_request.get(origin)
+            now = time.monotonic()
+            start = now if last is None else max(now, last + min(float(delay), MAX_CRAWL_DELAY))
+            self._last_request[origin] = start  # reserved, so threads queue up in turn
+        time.sleep(start - now)
 
     def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | FetchError:
         parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")

@@ -3,6 +3,7 @@ bounded redirects, robots.txt, content types and conditional GETs."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -75,6 +76,16 @@ def test_robots_txt_is_honoured() -> None:
             with pytest.raises(FetchError, match=r"disallowed by robots\.txt"):
                 fetcher.get(site.url(path))
         assert site.hits("/private/a") == 0
+
+
+def test_crawl_delay_spaces_requests_to_a_site() -> None:
+    robots = b"User-agent: *\nCrawl-delay: 1\n"
+    routes = {"/robots.txt": Route(body=robots, content_type="text/plain"), "/a": Route()}
+    with serve(routes) as site, Fetcher(SETTINGS) as fetcher:
+        started = time.monotonic()
+        for _ in range(3):
+            fetcher.get(site.url("/a"))
+        assert time.monotonic() - started >= 2.0  # two waits of 1 s between three pages
 
 
 def test_unreachable_robots_txt_means_nothing_is_fetched() -> None:
