@@ -344,6 +344,7 @@ def ingest_web(
                 "stored": len(report.stored),
                 "failed": len(report.failed),
                 "sync": report.sync.summary() if report.sync else None,
+                "sync_error": report.sync_error or None,
                 "seconds": round(report.seconds, 3),
             }
         )
@@ -356,6 +357,8 @@ def ingest_web(
             f"{len(report.stored)} articles stored, {len(report.failed)} URLs failed"
             + (f"; {report.sync.summary()}" if report.sync else "; index unchanged")
         )
+    if report.sync_error:
+        fail(f"articles stored but not indexed: {report.sync_error}")
     if report.failed:  # the rest went in; the exit code still tells a script
         raise typer.Exit(1)
 

@@ -49,6 +49,9 @@ class Outcome:
 class CollectReport:
     outcomes: list[Outcome] = field(default_factory=list)
     sync: index_mod.SyncReport | None = None  # None when nothing new was stored
+    # The articles are stored but the index could not be synced (another writer holds it,
+    # say): the next `qa ingest` or watch cycle indexes them.
+    sync_error: str = ""
     seconds: float = 0.0
 
     def of(self, status: str) -> list[Outcome]:
@@ -297,13 +300,17 @@ def ingest_urls(
     use_state: bool = True,
 ) -> CollectReport:
     """Fetch and store new articles, then index them: what `qa ingest URL...` and
-    ``POST /api/ingest`` with a URL do. The index is touched only when something was stored."""
+    ``POST /api/ingest`` with a URL do. The index is touched only when something was stored;
+    if that fails, the stored articles stay and ``sync_error`` says why."""
     started = time.perf_counter()
     state = FeedState.for_corpus(settings.corpus_dir) if use_state else None
     outcomes = collect(urls, settings, feeds=feeds, fetcher=fetcher, state=state)
     report = CollectReport(outcomes=outcomes)
     if report.stored:
-        report.sync = reindex(settings, embedder)
+        try:
+            report.sync = reindex(settings, embedder)
+        except QAError as exc:
+            report.sync_error = str(exc)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -154,6 +154,21 @@ def test_watch_runs_cycles_and_prints_json_lines(project: Path) -> None:
     assert code == 1 and "cannot read feed list" in stderr
 
 
+def test_stored_articles_survive_an_index_held_by_another_writer(project: Path, site: Site) -> None:
+    import fcntl
+
+    settings = load_settings(project / "config.toml")
+    settings.index_dir.mkdir(parents=True)
+    with open(settings.index_dir / "LOCK", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running `qa ingest` holds it
+        code, stdout, stderr = cli("ingest", site.url("/news/stadium"))
+    assert code == 1
+    assert "articles stored but not indexed: another `qa ingest` is writing" in stderr
+    assert stdout.startswith("1 articles stored")
+    code, stdout, _ = cli("ingest", "--json")  # the next ingest indexes it
+    assert json.loads(stdout)["added"] == 2
+
+
 def test_bad_ingest_arguments_are_refused(project: Path) -> None:
     code, _, stderr = cli("ingest", "http://127.0.0.1:9/x", "corpus")
     assert code == 1 and "give URLs or paths, not both" in stderr
