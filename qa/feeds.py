@@ -325,9 +325,11 @@ def add_text(
     source: str = "",
     url: str = "",
     author: str = "",
-) -> tuple[Path, index_mod.SyncReport]:
-    """Store an article given as text (``POST /api/ingest`` with text) and index it. Raises
-    :class:`QAError` for an empty text or a duplicate."""
+) -> CollectReport:
+    """Store an article given as text (``POST /api/ingest`` with text) and index it, reported
+    as one stored outcome (detail: the file). Raises :class:`QAError` for an empty text, an
+    unreadable date, a bad URL or a duplicate; an index that cannot be synced is reported in
+    ``sync_error``, the article staying stored."""
     if not text.strip():
         raise QAError("the article text is empty")
     if url:
@@ -347,4 +349,9 @@ def add_text(
     path = store(
         settings.corpus_dir, article, Catalog.of_corpus(settings.corpus_dir, corpus.documents)
     )
-    return path, reindex(settings, embedder)
+    report = CollectReport(outcomes=[Outcome(url, STORED, str(path))])
+    try:
+        report.sync = reindex(settings, embedder)
+    except QAError as exc:
+        report.sync_error = str(exc)
+    return report

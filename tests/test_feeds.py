@@ -182,7 +182,7 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
 def test_text_can_be_added_and_a_duplicate_is_refused(tmp_path: Path) -> None:
     settings = settings_in(tmp_path)
     body = "\n\n".join(story("tram line", "Southgate"))
-    path, sync = add_text(
+    added = add_text(
         settings,
         FakeEmbedder(name="fake"),
         title="Tram Line Extended",
@@ -190,8 +190,9 @@ def test_text_can_be_added_and_a_duplicate_is_refused(tmp_path: Path) -> None:
         published="2025-06-21",
         source="Southgate Herald",
     )
+    path = Path(added.stored[0].detail)
     assert path.parent == settings.corpus_dir / "web" / "text"
-    assert sync.added == 1
+    assert added.sync is not None and added.sync.added == 1 and not added.sync_error
     doc = read_paths([path]).documents[0]
     assert (doc.title, doc.published, doc.source) == (
         "Tram Line Extended",
