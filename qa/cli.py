@@ -105,7 +105,11 @@ def _bar(as_json: bool) -> Any:
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="files or folders (default: corpus/)")
+        list[str] | None,
+        typer.Argument(help="files or folders (default: corpus/), or feed and article URLs"),
+    ] = None,
+    feeds: Annotated[
+        Path | None, typer.Option("--feeds", help="a file of feed URLs, one per line")
     ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="re-embed everything from scratch")
@@ -114,13 +118,17 @@ def ingest(
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index articles: only new or changed ones are embedded; vanished ones are removed."""
+    """Index articles: only new or changed ones are embedded; vanished ones are removed.
+    URLs (feeds or pages) are fetched and stored as corpus files under corpus/web/ first."""
     from qa import index as index_mod
     from qa.embed import create_embedder
     from qa.ingest import read_paths
 
     settings = settings_for(config, **{"paths.index": index})
-    roots = [p.resolve() for p in (paths or [settings.corpus_dir])]
+    urls = [p for p in paths or [] if p.startswith(("http://", "https://"))]
+    if urls or feeds:
+        return ingest_web(settings, urls, feeds, [p for p in paths or [] if p not in urls], as_json)
+    roots = [Path(p).resolve() for p in paths] if paths else [settings.corpus_dir.resolve()]
     progress = _bar(as_json)
     with progress:
         reading = progress.add_task("reading", total=None)
@@ -336,6 +344,210 @@ def serve(
         run_server(settings, host, port, allow_public=public)
     except QAError as exc:
         fail(str(exc))
+
+
+def ingest_web(
+    settings: Settings, urls: list[str], feeds: Path | None, others: list[str], as_json: bool
+) -> None:
+    """`qa ingest URL... [--feeds FILE]`: fetch, store in corpus/web/, index the corpus."""
+    from qa.embed import create_embedder
+    from qa.feeds import FAILED, STORED, ingest_urls, read_feed_list
+
+    if others:
+        fail(f"give URLs or paths, not both (not a URL: {others[0]})")
+    try:
+        feed_urls = read_feed_list(feeds) if feeds else []
+        report = ingest_urls(urls, settings, create_embedder(settings.embedding), feeds=feed_urls)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "outcomes": [o.to_dict() for o in report.outcomes],
+                "stored": len(report.stored),
+                "failed": len(report.failed),
+                "sync": report.sync.summary() if report.sync else None,
+                "sync_error": report.sync_error or None,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    else:
+        for o in report.outcomes:
+            if o.status != STORED:
+                colour = "red" if o.status == FAILED else "yellow"
+                err.print(f"[{colour}]{o.status}[/{colour}] {escape(o.url)}: {escape(o.detail)}")
+        out.print(
+            f"{len(report.stored)} articles stored, {len(report.failed)} URLs failed"
+            + (f"; {report.sync.summary()}" if report.sync else "; index unchanged")
+        )
+    if report.sync_error:
+        fail(f"articles stored but not indexed: {report.sync_error}")
+    if report.failed:  # the rest went in; the exit code still tells a script
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    feeds: Annotated[Path, typer.Option("--feeds", help="a file of feed URLs, one per line")],
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", min=1.0, help="seconds between polls (fetch.interval)"),
+    ] = None,
+    cycles: Annotated[
+        int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")
+    ] = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON object per cycle")
+    ] = False,
+) -> None:
+    """Poll feeds on an interval (conditional GETs, backoff on errors), store new articles in
+    corpus/web/ and keep the index fresh; a running `qa serve` answers from it without restart."""
+    from qa.embed import create_embedder
+    from qa.feeds import DUPLICATE, NOT_MODIFIED, read_feed_list
+    from qa.watch import Cycle
+    from qa.watch import watch as run_watch
+
+    settings = settings_for(config, **{"paths.index": index})
+
+    def report(cycle: Cycle) -> None:
+        if as_json:
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "cycle": cycle.number,
+                        "outcomes": [o.to_dict() for o in cycle.outcomes],
+                        "sync": cycle.sync.summary() if cycle.sync else None,
+                        "error": cycle.error or None,
+                    }
+                )
+                + "\n"
+            )
+            sys.stdout.flush()
+            return
+        quiet = (DUPLICATE, NOT_MODIFIED)  # every poll meets these; counted, not listed
+        for o in cycle.outcomes:
+            if o.status not in quiet:
+                out.print(f"{o.status} {escape(o.url)}: {escape(o.detail)}")
+        seen = sum(o.status in quiet for o in cycle.outcomes)
+        sync = cycle.sync.summary() if cycle.sync else "index unchanged"
+        out.print(f"[dim]cycle {cycle.number}: {seen} known or unchanged; {escape(sync)}[/dim]")
+        if cycle.error:
+            err.print(f"[red]index not updated:[/red] {escape(cycle.error)} (retried next cycle)")
+
+    try:
+        urls = read_feed_list(feeds)
+        if not urls:
+            fail(f"no feed URLs in {feeds}")
+        run_watch(
+            urls,
+            settings,
+            create_embedder(settings.embedding),
+            interval=interval,
+            cycles=cycles,
+            on_cycle=report,
+        )
+    except QAError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
+articles_app = typer.Typer(help="List, show and remove the articles the index holds.")
+app.add_typer(articles_app, name="articles")
+
+
+@articles_app.command("list")
+def articles_list(
+    since: SinceOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Indexed articles, newest first."""
+    from qa.articles import list_articles
+
+    settings = settings_for(config, **{"paths.index": index})
+    first = filters_for(None, since, None, None).since
+    try:
+        found = list_articles(settings.index_dir, since=first, sources=tuple(sources or ()))
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"articles": [a.to_dict() for a in found], "count": len(found)})
+        return
+    for a in found:
+        source = f" {escape(a.source)}" if a.source else ""
+        out.print(
+            f"{a.published or 'undated':10}{source} [bold]{escape(a.title)}[/bold] "
+            f"[dim]{escape(a.id)}[/dim]"
+        )
+    out.print(f"[dim]{len(found)} articles[/dim]")
+
+
+@articles_app.command("show")
+def articles_show(
+    doc_id: Annotated[str, typer.Argument(help="article id (see `qa articles list`)")],
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One article: its metadata, the file it came from and its text as indexed."""
+    from qa.articles import get_article
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        info, doc = get_article(settings.index_dir, doc_id)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(info.to_dict() | {"text": doc.text, "clean_text": doc.clean_text})
+        return
+    out.print(f"[bold]{escape(info.title)}[/bold]")
+    for label, value in (
+        ("id", info.id),
+        ("published", info.published or "undated"),
+        ("source", info.source),
+        ("url", info.url),
+        ("file", info.path),
+        ("chunks", str(info.chunks)),
+    ):
+        if value:
+            out.print(f"[dim]{label:10}[/dim]{escape(value)}")
+    out.print("\n" + escape(doc.clean_text))
+
+
+@articles_app.command("remove")
+def articles_remove(
+    doc_id: Annotated[str, typer.Argument(help="article id (see `qa articles list`)")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="confirm: remove from the index and delete its file")
+    ] = False,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove an article from the index and delete its stored file (needs --yes)."""
+    from qa.articles import get_article, remove_article
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        if not yes:
+            info, _ = get_article(settings.index_dir, doc_id)
+            fail(f"this deletes {info.path} and removes {doc_id!r} from the index: add --yes")
+        removed = remove_article(settings, doc_id)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(removed.to_dict())
+        return
+    deleted = f"; deleted {removed.article.path}" if removed.file_deleted else ""
+    out.print(
+        f"removed {escape(doc_id)}{escape(deleted)}; index holds {removed.articles_left} "
+        f"articles, {removed.chunks_left} chunks"
+    )
 
 
 eval_app = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")

@@ -37,6 +37,18 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    # Web pages and feeds fetched by `qa ingest URL` and `qa watch` (see qa.fetch).
+    timeout: float = 15.0  # seconds to connect, and between bytes read
+    max_bytes: int = 5_000_000  # a larger response is refused (a news page is ~100 KB-2 MB)
+    max_redirects: int = 5
+    user_agent: str = "qa-news-assistant/0.1 (question answering over news; honours robots.txt)"
+    min_words: int = 40  # extracted text shorter than this is not an article
+    interval: float = 900.0  # seconds between two polls of one feed by `qa watch`
+    max_backoff: float = 6 * 3600.0  # longest wait after repeated errors of one feed
+
+
+@dataclass(frozen=True)
 class EmbeddingSettings:
     # The name recorded in the index manifest; an index built with another name is refused.
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -139,6 +151,7 @@ class LimitSettings:
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     index: IndexSettings = field(default_factory=IndexSettings)

@@ -9,7 +9,7 @@
 """
 
 from qa.index.bm25 import bm25_tokens
-from qa.index.local import EXACT_FILTERED_MAX, Index, day_number
+from qa.index.local import EXACT_FILTERED_MAX, Index, day_number, documents_info
 from qa.index.paths import absolute_path, assign_ids, scope, stored_path
 from qa.index.store import (
     CURRENT,
@@ -21,7 +21,7 @@ from qa.index.store import (
     pin_generation,
     writer_lock,
 )
-from qa.index.writer import ProgressHook, SyncReport, sync
+from qa.index.writer import ProgressHook, SyncReport, remove, sync
 
 __all__ = [
     "CURRENT",
@@ -37,8 +37,10 @@ __all__ = [
     "collect_garbage",
     "commit",
     "day_number",
+    "documents_info",
     "live_generation",
     "pin_generation",
+    "remove",
     "scope",
     "stored_path",
     "sync",

@@ -341,3 +341,13 @@ def day_number(published: str | date) -> int:
         return published.year * 10000 + published.month * 100 + published.day
     digits = published[:10].replace("-", "")
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+def documents_info(index: Index) -> list[tuple[DocInfo, str, int]]:
+    """Every indexed article: its metadata, the file it was read from and its chunk count,
+    in id order (for `qa articles list`)."""
+    docs = index.manifest["docs"]
+    rows = index.db.execute(
+        "SELECT id, title, published, source, url, path FROM docs ORDER BY id"
+    ).fetchall()
+    return [(DocInfo(r[0], r[1], r[2], r[3], r[4]), r[5], docs[r[0]]["chunks"]) for r in rows]

@@ -337,3 +337,35 @@ def _write_generation(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final.name
+
+
+def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport:
+    """Drop articles from the index by id, in a new generation like any sync. Nothing is
+    embedded, so no model is loaded; unknown ids raise :class:`QAError` and change nothing."""
+    started = time.perf_counter()
+    wanted = set(doc_ids)
+    with store.writer_lock(root):
+        if live_generation(root) is None:
+            raise QAError(f"no index at {root}: run `qa ingest` first")
+        old = Index.open(root)
+        try:
+            old_docs: dict[str, dict[str, Any]] = old.manifest["docs"]
+            missing = sorted(wanted - old_docs.keys())
+            if missing:
+                raise QAError(f"no article with id {', '.join(missing)} in the index")
+            kept = {d: m for d, m in old_docs.items() if d not in wanted}
+            empty = np.zeros((0, old.build.dim), dtype=np.float32)
+            live = _write_generation(root, old, kept, [], [], empty, old.build, settings)
+        finally:
+            old.close()
+        store.collect_garbage(root, live=live)
+        index = Index.open(root)
+        report = SyncReport(
+            removed=len(wanted),
+            unchanged=len(kept),
+            articles_total=index.manifest["counts"]["articles"],
+            chunks_total=len(index),
+        )
+        index.close()
+    report.seconds = time.perf_counter() - started
+    return report
