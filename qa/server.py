@@ -16,6 +16,8 @@ Routes (all JSON errors have the OpenAI shape ``{"error": {"message", "type", "p
 - ``POST /api/ask``: ``{"question", "k"?, "choices"?, "as_of"?, "since"?, "until"?,
   "sources"?}`` -> ``Answer.to_dict()`` (the ``qa ask --json`` shape).
 - ``GET /api/articles/{doc_id}``: a stored article, so a quote can be shown in context.
+- ``GET /api/articles``, ``DELETE /api/articles/{doc_id}``, ``POST /api/ingest``: the
+  corpus itself (:mod:`qa.server_articles`).
 - ``GET /openapi.json``: the schema, generated from the request models of :mod:`qa.api_models`.
 
 Security (:mod:`qa.http_guard`): binds 127.0.0.1 unless ``--public``; only the server's own
@@ -55,6 +57,7 @@ from qa.http_guard import APIError, add_guards, from_qa_error
 from qa.http_server import serve_in_thread, uvicorn_config
 from qa.index import live_generation
 from qa.openai_compat import ASSISTANT_ID
+from qa.server_articles import articles_router
 from qa.types import QAError
 
 __all__ = ["check_host", "create_app", "serve", "serve_in_thread", "sources_text"]
@@ -270,6 +273,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             }
         )
 
+    app.include_router(articles_router(assistant))
     return app
 
 
