@@ -45,6 +45,8 @@ VERIFY_TEXTS = (
     "short",
     " ".join(["A very long passage that runs past the model's limit."] * 40),
 )
+# Padded word pieces per batch (see ``batches``); measured on a question's sentences and on chunks.
+TOKEN_BUDGET = 512
 # Files whose change changes the vectors; the weights file is whichever of these exists.
 MODEL_FILES = (
     "config.json",
@@ -103,9 +105,9 @@ def mean_pool(token_embeddings: np.ndarray, attention_mask: np.ndarray) -> np.nd
 
 
 def load_tokenizer(model_dir: Path, max_tokens: int | None) -> Any:
-    """The model's fast tokenizer; with ``max_tokens``, truncating and padding to the longest
-    text of a batch (tokenizer.json itself says 128 and fixed padding, which the model's
-    sentence-transformers config overrides)."""
+    """The model's fast tokenizer, not padding, and with ``max_tokens`` truncating there
+    (tokenizer.json itself says 128 and fixed padding; the sentence-transformers config of
+    the model overrides both)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -113,18 +115,24 @@ def load_tokenizer(model_dir: Path, max_tokens: int | None) -> Any:
     tokenizer.no_padding()
     if max_tokens is not None:
         tokenizer.enable_truncation(max_length=max_tokens)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     return tokenizer
 
 
 def encode(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """The three int64 inputs of the exported graph for a batch of texts."""
-    encodings = tokenizer.encode_batch(list(texts))
-    return {
-        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-    }
+    return pad([e for e in tokenizer.encode_batch(list(texts))])
+
+
+def pad(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Unpadded encodings as one batch, padded to the longest (id 0, mask 0, type 0)."""
+    width = max(len(e.ids) for e in encodings)
+    batch = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in INPUTS}
+    for row, e in enumerate(encodings):
+        n = len(e.ids)
+        batch["input_ids"][row, :n] = e.ids
+        batch["attention_mask"][row, :n] = e.attention_mask
+        batch["token_type_ids"][row, :n] = e.type_ids
+    return batch
 
 
 @contextlib.contextmanager
@@ -218,20 +226,35 @@ def export(model_dir: Path, target: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+def batches(order: Sequence[int], lengths: Sequence[int], size: int) -> Iterator[list[int]]:
+    """``order`` (longest first) cut into batches of at most ``size`` texts whose padded size
+    stays within TOKEN_BUDGET: every text costs as much as the longest of its batch, so a
+    question's two dozen sentences go in several small batches rather than one wide one."""
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) == size or (len(batch) + 1) * lengths[batch[0]] > TOKEN_BUDGET):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
 class OnnxEmbedder:
     """The sentence-transformers model through ONNX Runtime; same name, dimension and vectors
     (cosine >= 0.9999, see tests/test_embed_onnx.py), so either runtime reads the other's index.
     Loads on first use, once, thread-safely."""
 
-    def __init__(self, settings: EmbeddingSettings, threads: int | None = None) -> None:
+    def __init__(self, settings: EmbeddingSettings, threads: int = 1) -> None:
         self.name = settings.model
         self.path = settings.path or ""
         self.batch_size = settings.batch_size
         self.dim = 384
         self.max_tokens = 256
-        # ONNX Runtime's default is one thread per core, which helps large batches on an idle
-        # machine; on a busy one a single thread answers a query faster (bench/bench_ask.py).
-        self.threads = threads if threads is not None else int(os.environ.get("QA_ONNX_THREADS", 0))
+        # One thread: on a shared 2-core machine it embedded a question and a batch of sentences
+        # faster (p50) than two threads, with or without spin-waiting, and used half the CPU.
+        # Concurrent server requests still run in parallel (a session may run in many threads).
+        self.threads = threads
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -259,14 +282,13 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         session, tokenizer = self._load()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # Longest first, as sentence-transformers does: batches of similar length pad little.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for begin in range(0, len(order), self.batch_size):
-            rows = order[begin : begin + self.batch_size]
-            inputs = encode(tokenizer, [texts[i] for i in rows])
+        if not texts:
+            return out
+        encodings = tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        for rows in batches(order, [len(e.ids) for e in encodings], self.batch_size):
+            inputs = pad([encodings[i] for i in rows])
             (tokens,) = session.run(None, inputs)
             out[rows] = mean_pool(tokens, inputs["attention_mask"])
         return out

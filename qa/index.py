@@ -113,9 +113,9 @@ def _stemmer() -> Any:
 
 @cache
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from qa.bm25_read import stopwords_en  # without importing bm25s (slow) at question time
 
-    return frozenset(STOPWORDS_EN)
+    return stopwords_en()
 
 
 def bm25_tokens(text: str) -> list[str]:
@@ -225,11 +225,9 @@ class Index:
     def bm25(self) -> Any:
         with self._lock:
             if self._bm25 is None:
-                import bm25s
+                from qa.bm25_read import BM25Scores
 
-                self._bm25 = bm25s.BM25.load(
-                    str(self.path / "bm25"), mmap=True, show_progress=False, verbosity=0
-                )
+                self._bm25 = BM25Scores.load(self.path / "bm25")
         return self._bm25
 
     # -- queries
@@ -249,13 +247,9 @@ class Index:
         tokens = bm25_tokens(query)
         if not tokens or len(self) == 0:
             return []
-        positions, scores = self.bm25.retrieve(
-            [tokens], k=min(k, len(self)), show_progress=False, n_threads=1
-        )
+        positions, scores = self.bm25.top_k(tokens, min(k, len(self)))
         return [
-            (int(self.ids[p]), float(s))
-            for p, s in zip(positions[0], scores[0], strict=True)
-            if s > 0
+            (int(self.ids[p]), float(s)) for p, s in zip(positions, scores, strict=True) if s > 0
         ]
 
     def cosine(self, query: np.ndarray, chunk_rows: Sequence[int]) -> list[float]:
