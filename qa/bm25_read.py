@@ -78,7 +78,7 @@ class BM25Scores:
     def top_k(self, tokens: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(positions, scores) of the ``k`` best documents, best first (k <= num_docs)."""
         scores = self.scores(tokens)
-        part = np.argpartition(scores, -k).take(indices=range(-k, 0))
+        part = np.argpartition(scores, -k)[-k:]
         part_scores = np.take(scores, part)
         order = np.flip(np.argsort(part_scores))
         return part[order], part_scores[order]

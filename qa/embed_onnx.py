@@ -90,7 +90,7 @@ def read_model_config(model_dir: Path) -> tuple[int, int]:
     if modes != ["pooling_mode_mean_tokens"]:
         raise QAError(
             f"the onnx embedding runtime supports mean pooling only; {model_dir} uses "
-            f"{', '.join(modes) or 'none'}: set embedding.runtime = \"torch\""
+            f'{", ".join(modes) or "none"}: set embedding.runtime = "torch"'
         )
     return int(pooling["word_embedding_dimension"]), int(st_config["max_seq_length"])
 
@@ -297,4 +297,6 @@ class OnnxEmbedder:
         if not texts:
             return []
         self._load()
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return [
+            len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)
+        ]

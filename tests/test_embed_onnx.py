@@ -19,7 +19,6 @@ from qa.config import EmbeddingSettings, load_settings
 from qa.embed import SentenceTransformerEmbedder, bundled_model_path, create_embedder
 from qa.embed_onnx import OnnxEmbedder, batches, ensure_export, fingerprint, read_model_config
 from qa.index import Index
-from qa.ingest import read_paths
 from qa.llm.extractive import split_sentences
 from qa.types import Hit, QAError
 
