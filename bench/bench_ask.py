@@ -9,8 +9,9 @@ one run.
         [--baseline GIT_REF]
 
 * cold ask / cold search: median wall time of whole processes (imports, model and index loading
-  included) on the bundled corpus, indexed first into a temporary folder; peak memory is the
-  largest resident set of those `qa ask` processes (``wait4``'s ru_maxrss).
+  included) on the bundled corpus, indexed first into a temporary folder, and their CPU time
+  (user + system: close to the wall time an idle machine would show for this single-threaded
+  work); peak memory is the largest resident set of those `qa ask` processes (``wait4``).
 * serve ready: from starting `qa serve` to its first 200 from ``/healthz`` (the server warms
   up, loading the index and the models, before it listens).
 * warm ask: per-stage medians of asks in one process after a first ask loaded everything.
@@ -70,8 +71,8 @@ def environment(
     }
 
 
-def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, int, str]:
-    """(wall seconds, peak resident KB, stdout) of one `qa` process."""
+def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, peak resident KB, stdout) of one `qa` process."""
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -87,19 +88,27 @@ def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, in
         if process.returncode:
             raise SystemExit(f"`qa {' '.join(args)}` failed with code {process.returncode}")
         out.seek(0)
-        return wall, usage.ru_maxrss, out.read()
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out.read()
 
 
 def cold(code: Path, env: dict[str, str], runs: int) -> dict[str, float]:
-    asks, searches, peaks = [], [], []
+    asks, ask_cpus, searches, search_cpus, peaks = [], [], [], [], []
     for i in range(runs):
         question = QUESTIONS[i % len(QUESTIONS)]
-        wall, peak, _ = run_cli(code, env, ["ask", question, "--json"])
+        wall, cpu, peak, _ = run_cli(code, env, ["ask", question, "--json"])
         asks.append(wall)
+        ask_cpus.append(cpu)
         peaks.append(peak)
-        wall, _, _ = run_cli(code, env, ["search", question, "--json"])
+        wall, cpu, _, _ = run_cli(code, env, ["search", question, "--json"])
         searches.append(wall)
-    return {"ask_s": median(asks), "search_s": median(searches), "peak_mb": max(peaks) / 1024}
+        search_cpus.append(cpu)
+    return {
+        "ask_s": median(asks),
+        "ask_cpu_s": median(ask_cpus),
+        "search_s": median(searches),
+        "search_cpu_s": median(search_cpus),
+        "peak_mb": max(peaks) / 1024,
+    }
 
 
 def free_port() -> int:
@@ -232,7 +241,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        run_cli(ROOT, environment(ROOT, index, "onnx"), ["ingest", "--json"])
+        run_cli(ROOT, environment(ROOT, index, runtimes[-1]), ["ingest", "--json"])
         codes = [(f"{runtime}", ROOT, runtime) for runtime in runtimes]
         if args.baseline:
             codes.insert(
@@ -241,16 +250,16 @@ def main() -> None:
 
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(
-            f"{'code / embedder':<22} {'cold ask s':>10} {'cold search s':>13} "
-            f"{'ask peak MB':>11} {'serve ready s':>13}"
+            f"{'code / embedder':<16} {'cold ask s':>10} {'(CPU s)':>8} {'cold search s':>13} "
+            f"{'(CPU s)':>8} {'ask peak MB':>11} {'serve ready s':>13}"
         )
         for label, code, runtime in codes:
             env = environment(code, index, runtime)
             c = cold(code, env, args.cold_runs)
             ready = serve_ready(code, env, args.serve_runs) if args.serve_runs else float("nan")
             print(
-                f"{label:<22} {c['ask_s']:10.2f} {c['search_s']:13.2f} "
-                f"{c['peak_mb']:11.0f} {ready:13.2f}"
+                f"{label:<16} {c['ask_s']:10.2f} {c['ask_cpu_s']:8.2f} {c['search_s']:13.2f} "
+                f"{c['search_cpu_s']:8.2f} {c['peak_mb']:11.0f} {ready:13.2f}"
             )
 
         print(f"\nwarm, one process (stage medians in ms; {len(questions)} distinct questions)")

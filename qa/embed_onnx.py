@@ -167,6 +167,10 @@ def export(model_dir: Path, target: Path) -> None:
     check it against torch, then publish it atomically."""
     import warnings
 
+    try:
+        import onnx  # noqa: F401 - torch.onnx writes the file with it
+    except ImportError:
+        raise QAError("exporting the model to ONNX needs onnx: pip install onnx") from None
     import onnxruntime as ort
     import torch
     import transformers
@@ -263,7 +267,13 @@ class OnnxEmbedder:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
+                try:
+                    import onnxruntime as ort
+                except ImportError:
+                    raise QAError(
+                        "the onnx embedding runtime needs onnxruntime: pip install onnxruntime "
+                        '(or set embedding.runtime = "torch")'
+                    ) from None
 
                 model_dir = Path(self.path or bundled_model_path())
                 if not model_dir.is_dir():
