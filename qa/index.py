@@ -239,6 +239,11 @@ class Index:
         """(chunk row id, cosine) of the nearest chunks."""
         if len(self) == 0:
             return []
+        import faiss
+
+        # One OpenMP thread: one query is too small to share out, and on a busy machine a
+        # descheduled worker stalls the other (37k chunks: p50 58 -> 17 ms, bench/bench_ask.py).
+        faiss.omp_set_num_threads(1)
         scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
