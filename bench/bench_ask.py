@@ -18,8 +18,8 @@ one run.
 * warm question embedding: median over distinct questions (RealTime QA's when ``--rtqa-data``
   is given, else eval/gold.jsonl), one at a time, after a warm-up.
 * warm retrieval on a large index (``--rtqa-index``, read only): medians over RealTime QA
-  questions of the search (dense + BM25 + exact cosines) and select (SQLite) stages, without
-  the question's embedding (reported on its own).
+  questions of the search (dense + BM25 + exact cosines) and select (SQLite, de-duplication)
+  stages, without the question's embedding (reported on its own), relevance floor off.
 * ``--baseline REF`` also measures the cold rows with the code of a git commit (extracted with
   ``git archive`` into a temporary folder), i.e. the path before a change.
 
@@ -187,7 +187,11 @@ def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
     from qa.index import Index
     from qa.retrieve import Retriever
 
-    settings = load_settings(ROOT / "config.toml", {"paths.index": str(index)})
+    # No relevance floor: every question then fetches and selects passages, as one with
+    # relevant passages does (an index with stand-in vectors would otherwise select nothing).
+    settings = load_settings(
+        ROOT / "config.toml", {"paths.index": str(index), "retrieval.min_dense_score": -1.0}
+    )
     embedder = create_embedder(settings.embedding)
     retriever = Retriever(Index.open(index, settings), embedder, settings.retrieval)
     retriever.search("warm up")
