@@ -1,10 +1,30 @@
-"""Benchmark `qa ask`: cold (a new process, as a CLI user feels it) and warm (one process),
-per client, on the bundled corpus, with per-stage medians.
+"""Benchmark asking: cold `qa ask` / `qa search` (a new process, as a CLI user feels it), peak
+memory, `qa serve` start-up, and warm figures (one process), for each embedding runtime, in
+one run.
 
-    .venv/bin/python bench/bench_ask.py [--clients extractive,local] [--cold-runs 3]
+    .venv/bin/python bench/bench_ask.py [--embedders torch,onnx] [--clients extractive,local]
+        [--cold-runs 5] [--warm-runs 20] [--serve-runs 3]
+        [--rtqa-index .qa/realtimeqa-2024q1-...]
+        [--rtqa-data ../shared/benchmarks/realtimeqa/2024q1]
+        [--baseline GIT_REF]
 
-The bundled corpus is indexed into a temporary folder first, so the project's own index is
-left alone. Figures are medians; the machine is shared, so compare runs made together.
+* cold ask / cold search: median wall time of whole processes (imports, model and index loading
+  included) on the bundled corpus, indexed first into a temporary folder, and their CPU time
+  (user + system: close to the wall time an idle machine would show for this single-threaded
+  work); peak memory is the largest resident set of those `qa ask` processes (``wait4``).
+* serve ready: from starting `qa serve` to its first 200 from ``/healthz`` (the server warms
+  up, loading the index and the models, before it listens).
+* warm ask: per-stage medians of asks in one process after a first ask loaded everything.
+* warm question embedding: median wall and CPU time (the calling thread's; ONNX Runtime runs
+  one thread, in the caller) over distinct questions (RealTime QA's when ``--rtqa-data``
+  is given, else eval/gold.jsonl), one at a time, after a warm-up.
+* warm retrieval on a large index (``--rtqa-index``, read only): medians over RealTime QA
+  questions of the search (dense + BM25 + exact cosines) and select (SQLite, de-duplication)
+  stages, without the question's embedding (reported on its own), relevance floor off.
+* ``--baseline REF`` also measures the cold rows with the code of a git commit (extracted with
+  ``git archive`` into a temporary folder), i.e. the path before a change.
+
+Figures are medians; the machine may be shared, so compare rows of one run, not runs.
 """
 
 from __future__ import annotations
@@ -12,14 +32,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
 QUESTIONS = [
     "What did Khrenin say about India?",
     "How many civilians were killed in the Pahalgam terror attack?",
@@ -27,89 +52,249 @@ QUESTIONS = [
     "What did Belousov say about terrorism?",
     "Which Indian MP visited Moscow before the Qingdao meeting?",
 ]
-STAGES = ("embed_question", "search", "prompt", "generate", "check_citations", "total")
+STAGES = ("embed_question", "search", "select", "prompt", "generate", "check_citations", "total")
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def build_index(index: Path) -> None:
-    env = os.environ | {"QA_PATHS_INDEX": str(index)}
-    subprocess.run(
-        [str(ROOT / ".venv/bin/qa"), "ingest", "--json"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+def environment(
+    code: Path, index: Path, runtime: str, client: str = "extractive"
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    return env | {
+        "PYTHONPATH": str(code),
+        "QA_PATHS_INDEX": str(index),
+        "QA_EMBEDDING_RUNTIME": runtime,
+        "QA_LLM_CLIENT": client,
+        "QA_CACHE_DIR": os.environ.get("QA_CACHE_DIR", ""),
+    }
 
 
-def cold(client: str, index: Path, runs: int) -> tuple[float, dict[str, float]]:
-    """Wall time of whole `qa ask` processes, and the median stage timings they report."""
-    env = os.environ | {"QA_PATHS_INDEX": str(index), "QA_LLM_CLIENT": client}
-    walls: list[float] = []
-    stages: dict[str, list[float]] = {s: [] for s in STAGES}
-    for i in range(runs):
+def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, peak resident KB, stdout) of one `qa` process."""
+    with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
-        done = subprocess.run(
-            [str(ROOT / ".venv/bin/qa"), "ask", QUESTIONS[i % len(QUESTIONS)], "--json"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", *args],
+            cwd=code,
+            env={k: v for k, v in env.items() if v},
+            stdout=out,
+            stderr=subprocess.DEVNULL,
         )
-        walls.append(time.perf_counter() - started)
-        timings = json.loads(done.stdout)["timings_ms"]
-        for s in STAGES:
-            if s in timings:
-                stages[s].append(timings[s])
-    return median(walls), {s: median(v) for s, v in stages.items()}
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise SystemExit(f"`qa {' '.join(args)}` failed with code {process.returncode}")
+        out.seek(0)
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out.read()
 
 
-def warm(client: str, index: Path, runs: int) -> tuple[float, dict[str, float]]:
-    """Median stage timings of asks in one process, after a first ask has loaded everything."""
-    sys.path.insert(0, str(ROOT))
+def cold(code: Path, env: dict[str, str], runs: int) -> dict[str, float]:
+    asks, ask_cpus, searches, search_cpus, peaks = [], [], [], [], []
+    for i in range(runs):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        wall, cpu, peak, _ = run_cli(code, env, ["ask", question, "--json"])
+        asks.append(wall)
+        ask_cpus.append(cpu)
+        peaks.append(peak)
+        wall, cpu, _, _ = run_cli(code, env, ["search", question, "--json"])
+        searches.append(wall)
+        search_cpus.append(cpu)
+    return {
+        "ask_s": median(asks),
+        "ask_cpu_s": median(ask_cpus),
+        "search_s": median(searches),
+        "search_cpu_s": median(search_cpus),
+        "peak_mb": max(peaks) / 1024,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_ready(code: Path, env: dict[str, str], runs: int) -> float:
+    """Median seconds from starting `qa serve` to /healthz answering 200."""
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+            cwd=code,
+            env={k: v for k, v in env.items() if v},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit("`qa serve` exited before answering /healthz")
+                try:
+                    url = f"http://127.0.0.1:{port}/healthz"
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.02)
+            times.append(time.perf_counter() - started)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return median(times)
+
+
+def warm_ask(index: Path, runtime: str, client: str, runs: int) -> dict[str, float]:
     from qa import Assistant
 
-    assistant = Assistant.from_config(ROOT / "config.toml", llm=client, index=str(index))
-    started = time.perf_counter()
+    assistant = Assistant.from_config(
+        ROOT / "config.toml", llm=client, index=str(index), **{"embedding.runtime": runtime}
+    )
     assistant.ask(QUESTIONS[0])
-    first = time.perf_counter() - started
     stages: dict[str, list[float]] = {s: [] for s in STAGES}
     for i in range(runs):
         answer = assistant.ask(QUESTIONS[(i + 1) % len(QUESTIONS)])
         for s in STAGES:
             if s in answer.timings_ms:
                 stages[s].append(answer.timings_ms[s])
-    return first, {s: median(v) for s, v in stages.items()}
+    return {s: median(v) for s, v in stages.items()}
+
+
+def warm_embedding(runtime: str, questions: list[str]) -> tuple[float, float]:
+    """Median wall and CPU ms (this thread's) to embed one question, over distinct questions."""
+    from qa.config import load_settings
+    from qa.embed import create_embedder
+
+    settings = load_settings(ROOT / "config.toml", {"embedding.runtime": runtime})
+    embedder = create_embedder(settings.embedding)
+    embedder.embed(["warm up"])
+    times, cpu = [], []
+    for q in questions:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        embedder.embed([q])
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
+    return median(times), median(cpu)
+
+
+def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
+    """Median stage times of retrieval on a large index (ONNX embedder)."""
+    from qa.config import load_settings
+    from qa.embed import create_embedder
+    from qa.index import Index
+    from qa.retrieve import Retriever
+
+    # No relevance floor: every question then fetches and selects passages, as one with
+    # relevant passages does (an index with stand-in vectors would otherwise select nothing).
+    settings = load_settings(
+        ROOT / "config.toml", {"paths.index": str(index), "retrieval.min_dense_score": -1.0}
+    )
+    embedder = create_embedder(settings.embedding)
+    retriever = Retriever(Index.open(index, settings), embedder, settings.retrieval)
+    retriever.search("warm up")
+    stages: dict[str, list[float]] = {"embed_question": [], "search": [], "select": []}
+    cpu = []
+    for q in questions:
+        c0 = time.thread_time()
+        timings = retriever.search(q).timings_ms
+        cpu.append((time.thread_time() - c0) * 1000)
+        for s in stages:
+            stages[s].append(timings[s])
+    result = {s: median(v) for s, v in stages.items()}
+    result["retrieval_cpu"] = median(cpu)
+    retrieval = [a + b for a, b in zip(stages["search"], stages["select"], strict=True)]
+    result["retrieval"] = median(retrieval)
+    result["chunks"] = float(len(retriever.index))
+    return result
+
+
+def rtqa_questions(data: Path | None) -> list[str]:
+    if data is None:
+        gold = (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["question"] for line in gold if line.strip()]
+    questions = []
+    for path in sorted(data.glob("*_qa.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                questions.append(json.loads(line)["question_sentence"])
+    return questions
+
+
+def extract(ref: str, target: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", default="extractive,local")
-    parser.add_argument("--cold-runs", type=int, default=3)
-    parser.add_argument("--warm-runs", type=int, default=10)
+    parser.add_argument("--embedders", default="torch,onnx")
+    parser.add_argument("--clients", default="extractive")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--warm-runs", type=int, default=20)
+    parser.add_argument("--serve-runs", type=int, default=3)
+    parser.add_argument("--rtqa-index", type=Path)
+    parser.add_argument("--rtqa-data", type=Path)
+    parser.add_argument("--questions", type=int, default=300, help="distinct warm questions")
+    parser.add_argument("--baseline", help="a git ref whose code is also measured cold")
     args = parser.parse_args()
+    runtimes = args.embedders.split(",")
+    questions = rtqa_questions(args.rtqa_data)[: args.questions]
 
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        build_index(index)
-        print(f"{'client':<11} {'mode':<5} {'wall s':>7} " + " ".join(f"{s:>15}" for s in STAGES))
-        for client in args.clients.split(","):
-            wall, stages = cold(client, index, args.cold_runs)
-            print(
-                f"{client:<11} {'cold':<5} {wall:7.2f} "
-                + " ".join(f"{stages[s]:15.1f}" for s in STAGES)
+        run_cli(ROOT, environment(ROOT, index, runtimes[-1]), ["ingest", "--json"])
+        codes = [(f"{runtime}", ROOT, runtime) for runtime in runtimes]
+        if args.baseline:
+            codes.insert(
+                0, (f"{args.baseline}", extract(args.baseline, Path(tmp) / "base"), "torch")
             )
-            first, stages = warm(client, index, args.warm_runs)
+
+        print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"{'code / embedder':<16} {'cold ask s':>10} {'(CPU s)':>8} {'cold search s':>13} "
+            f"{'(CPU s)':>8} {'ask peak MB':>11} {'serve ready s':>13}"
+        )
+        for label, code, runtime in codes:
+            env = environment(code, index, runtime)
+            c = cold(code, env, args.cold_runs)
+            ready = serve_ready(code, env, args.serve_runs) if args.serve_runs else float("nan")
             print(
-                f"{client:<11} {'warm':<5} {stages['total'] / 1000:7.3f} "
-                + " ".join(f"{stages[s]:15.1f}" for s in STAGES)
-                + f"   (first ask in process {first:.2f} s)"
+                f"{label:<16} {c['ask_s']:10.2f} {c['ask_cpu_s']:8.2f} {c['search_s']:13.2f} "
+                f"{c['search_cpu_s']:8.2f} {c['peak_mb']:11.0f} {ready:13.2f}"
             )
-    print("stage columns are medians in ms; cold wall is the whole process, imports included")
+
+        print(f"\nwarm, one process (stage medians in ms; {len(questions)} distinct questions)")
+        print(
+            f"{'embedder':<8} {'client':<11} {'embed q':>8} {'(CPU)':>6} "
+            + " ".join(f"{s:>9}" for s in STAGES)
+        )
+        for runtime in runtimes:
+            embed_ms, embed_cpu = warm_embedding(runtime, questions)
+            for client in args.clients.split(","):
+                stages = warm_ask(index, runtime, client, args.warm_runs)
+                print(
+                    f"{runtime:<8} {client:<11} {embed_ms:8.2f} {embed_cpu:6.2f} "
+                    + " ".join(f"{stages[s]:9.1f}" for s in STAGES)
+                )
+
+    if args.rtqa_index:
+        r = warm_retrieval(args.rtqa_index, questions)
+        print(
+            f"\nwarm retrieval on {args.rtqa_index.name} ({r['chunks']:.0f} chunks, "
+            f"{len(questions)} questions, medians): search + select {r['retrieval']:.2f} ms "
+            f"(search {r['search']:.2f}, select {r['select']:.2f}; CPU with embedding "
+            f"{r['retrieval_cpu']:.2f}); question embedding {r['embed_question']:.2f} ms"
+        )
+    print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

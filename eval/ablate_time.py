@@ -26,7 +26,7 @@ from qa import metrics, realtime_qa  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import load_settings  # noqa: E402
 from qa.evaluate import question_filters, realtimeqa_index_dir  # noqa: E402
-from qa.index import sync  # noqa: E402
+from qa.index import live_generation, sync  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 
 
@@ -59,7 +59,8 @@ def main() -> None:
     index_dir = realtimeqa_index_dir(base.index_dir.parent, args.data, rt.weeks, build)
     settings = replace(base, paths=replace(base.paths, index=index_dir))
     assistant = Assistant(settings)
-    sync(index_dir, rt.documents, assistant.embedder, settings)
+    if live_generation(index_dir) is None:
+        sync(index_dir, rt.documents, assistant.embedder, settings)
 
     rows: list[tuple[str, str, dict[str, Any]]] = [
         ("no as-of (before)", "none", {"recency_weight": 0.0, "time_phrase": "off"}),

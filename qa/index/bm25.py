@@ -20,9 +20,9 @@ def _stemmer() -> Any:
 
 @cache
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from qa.bm25_read import stopwords_en  # without importing bm25s (slow) at question time
 
-    return frozenset(STOPWORDS_EN)
+    return stopwords_en()
 
 
 def bm25_tokens(text: str) -> list[str]:

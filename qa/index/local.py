@@ -1,4 +1,4 @@
-"""The local index reader: one generation of FAISS + bm25s + SQLite, opened read-only, its parts
+"""The local index reader: one generation of FAISS + BM25 + SQLite, opened read-only, its parts
 loaded on first use and shared by threads."""
 
 from __future__ import annotations
@@ -166,13 +166,9 @@ class Index:
     def bm25(self) -> Any:
         with self._lock:
             if self._bm25 is None:
-                import bm25s
+                from qa.bm25_read import BM25Scores  # no bm25s import at question time
 
-                self._bm25 = self._load(
-                    lambda: bm25s.BM25.load(
-                        str(self.path / "bm25"), mmap=True, show_progress=False, verbosity=0
-                    )
-                )
+                self._bm25 = self._load(lambda: BM25Scores.load(self.path / "bm25"))
         return self._bm25
 
     def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +235,11 @@ class Index:
         """(chunk row id, cosine) of the nearest chunks among the ``allowed`` positions."""
         if len(self) == 0:
             return []
+        import faiss
+
+        # One OpenMP thread: one query is too small to share out, and on a busy machine a
+        # descheduled worker stalls the other (37k chunks: p50 58 -> 17 ms, bench/bench_ask.py).
+        faiss.omp_set_num_threads(1)
         if allowed is None:
             scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
         else:
@@ -263,18 +264,13 @@ class Index:
         self, query: str, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """(chunk row id, BM25 score) of the best keyword matches with a positive score among
-        the ``allowed`` positions (a mask on the scores, inside bm25s)."""
+        the ``allowed`` positions (a mask on the scores before the top k are taken)."""
         tokens = bm25_tokens(query)
         if not tokens or len(self) == 0:
             return []
-        mask = None if allowed is None else allowed.astype(np.float32)
-        positions, scores = self.bm25.retrieve(
-            [tokens], k=min(k, len(self)), show_progress=False, n_threads=1, weight_mask=mask
-        )
+        positions, scores = self.bm25.top_k(tokens, min(k, len(self)), allowed)
         return [
-            (int(self.ids[p]), float(s))
-            for p, s in zip(positions[0], scores[0], strict=True)
-            if s > 0
+            (int(self.ids[p]), float(s)) for p, s in zip(positions, scores, strict=True) if s > 0
         ]
 
     def cosine(self, query: np.ndarray, chunk_rows: Sequence[int]) -> list[float]:

@@ -1,0 +1,42 @@
+"""The BM25 reader scores and orders exactly as bm25s does, on a real saved index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+from bm25s.stopwords import STOPWORDS_EN
+
+from qa.bm25_read import BM25Scores, stopwords_en
+from qa.index import Index, bm25_tokens
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_stop_words_are_those_of_bm25s() -> None:
+    assert stopwords_en() == frozenset(STOPWORDS_EN)
+
+
+@pytest.mark.slow
+def test_same_results_as_bm25s(corpus_index: Path) -> None:
+    index = Index.open(corpus_index)
+    folder = index.path / "bm25"
+    ours = BM25Scores.load(folder)
+    theirs = bm25s.BM25.load(str(folder), mmap=True)
+    gold = (ROOT / "eval" / "gold.jsonl").read_text().splitlines()
+    queries = [json.loads(line)["question"] for line in gold if line]
+    queries += ["India India Belarus", "zzzz unknown words only", "the of and"]
+    k = min(20, len(index))
+    for query in queries:
+        tokens = bm25_tokens(query)
+        positions, scores = ours.top_k(tokens, k)
+        if not tokens:
+            assert not scores.any()
+            continue
+        expected_pos, expected_scores = theirs.retrieve([tokens], k=k, show_progress=False)
+        np.testing.assert_array_equal(scores, expected_scores[0])
+        np.testing.assert_array_equal(positions, expected_pos[0])
+        np.testing.assert_array_equal(ours.scores(tokens), theirs.get_scores(tokens))

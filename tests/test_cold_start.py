@@ -1,0 +1,83 @@
+"""`qa ask`, `qa search` and `qa status` with the extractive client never import torch,
+sentence-transformers or transformers (nor bm25s and scipy): a question is answered by ONNX
+Runtime on the exported model, which is what makes a cold `qa ask` take about a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.config import EmbeddingSettings
+from qa.embed_onnx import OnnxEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "sentence_transformers", "transformers", "bm25s", "scipy", "sklearn")
+
+# Runs the CLI's own entry point, then reports which heavy modules it imported.
+RUN_CLI = """
+import json, sys
+from qa.cli import main
+watched = json.loads(sys.argv[2])
+sys.argv = ["qa", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code or 0
+else:
+    code = 0
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in watched)
+sys.stderr.write("\\nHEAVY " + json.dumps(heavy) + "\\n")
+sys.exit(code)
+"""
+
+
+def run_cli(args: list[str], index: Path) -> tuple[dict[str, object], list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env |= {"PYTHONPATH": str(ROOT), "QA_PATHS_INDEX": str(index), "QA_LLM_CLIENT": "extractive"}
+    if "QA_CACHE_DIR" in os.environ:
+        env["QA_CACHE_DIR"] = os.environ["QA_CACHE_DIR"]
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, json.dumps([*args, "--json"]), json.dumps(HEAVY)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    heavy = json.loads(done.stderr.rsplit("HEAVY ", 1)[1])
+    return json.loads(done.stdout), heavy
+
+
+@pytest.fixture(scope="module")
+def exported() -> None:
+    # The export (which needs torch) happens at ingest or first use; make sure it is done, so
+    # the subprocesses below show the question path itself.
+    OnnxEmbedder(EmbeddingSettings()).embed(["export now"])
+
+
+@pytest.mark.slow
+def test_ask_imports_no_torch(corpus_index: Path, exported: None) -> None:
+    answer, heavy = run_cli(["ask", "What did Khrenin say about India?"], corpus_index)
+    assert answer["answered"] is True and "India" in str(answer["answer"])
+    assert heavy == []
+
+
+@pytest.mark.slow
+def test_search_imports_no_torch(corpus_index: Path, exported: None) -> None:
+    result, heavy = run_cli(["search", "Belarus defence minister"], corpus_index)
+    hits = result["hits"]
+    assert isinstance(hits, list) and hits and hits[0]["dense_score"] > 0.3
+    assert heavy == []
+
+
+@pytest.mark.slow
+def test_status_imports_no_torch(corpus_index: Path) -> None:
+    status, heavy = run_cli(["status"], corpus_index)
+    assert status["chunks"] and status["build"]["embedding_model"].endswith("all-MiniLM-L6-v2")
+    assert heavy == []
