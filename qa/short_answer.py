@@ -31,7 +31,7 @@ from qa.text import WORD, content_terms, words
 
 PERSON = frozenset({"PERSON"})
 ORG = frozenset({"ORG"})
-PLACE = frozenset({"GPE", "LOC", "FAC"})
+PLACE = frozenset({"GPE", "LOC", "FAC", "NORP"})  # "Nepali" names a country too
 TIME = frozenset({"DATE", "TIME"})
 COUNT = frozenset({"CARDINAL", "QUANTITY"})
 AMOUNT = frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL"})
@@ -48,7 +48,8 @@ _KIND_NOUNS: dict[frozenset[str], str] = {
         singer artist candidate minister president premier chancellor ceo founder official
         athlete rapper director author writer celebrity royal king queen prince princess
         judge senator lawmaker footballer coach champion winner boss chief spokesperson
-        spokesman spokeswoman manager host presenter driver musician billionaire""",
+        spokesman spokeswoman manager host presenter driver musician billionaire mp
+        counterpart envoy diplomat""",
     ORG: """company firm organisation organization group team club party agency airline
         automaker carmaker bank network chain retailer university manufacturer maker
         publisher band broadcaster newspaper court startup insurer supermarket""",
@@ -102,7 +103,9 @@ def answer_type(question: str) -> AnswerType | None:
         how = m.group(2).lower()
         focus = question_focus(question)
         if how == "many":
-            return AnswerType(COUNT, focus, True)
+            # "How many years": spaCy tags "33-year" and "three decades" as dates.
+            extra = TIME if KIND_OF.get(focus) == TIME else frozenset()
+            return AnswerType(COUNT | extra, focus, True)
         if how == "much":
             return AnswerType(AMOUNT, focus, True)
         if how in ("long", "old"):
@@ -139,7 +142,16 @@ def question_focus(question: str) -> str:
         after_how = token.i > 0 and doc[token.i - 1].lower_ == "how"
         if low in ("which", "what") or (low in ("many", "much") and after_how):
             noun = None
-            if token.dep_ in ("det", "amod") and token.head.pos_ in ("NOUN", "PROPN"):
+            # The words right after "which" that can make a noun phrase ("which Indian MP"):
+            # read from the tags, since the parse often attaches "which" to the verb.
+            run = []
+            for nxt in doc[token.i + 1 :]:
+                if nxt.pos_ not in ("ADJ", "NOUN", "PROPN", "NUM") and nxt.dep_ != "compound":
+                    break
+                run.append(nxt)
+            if run and run[-1].pos_ in ("NOUN", "PROPN"):
+                noun = run[-1]
+            elif token.dep_ in ("det", "amod") and token.head.pos_ in ("NOUN", "PROPN"):
                 noun = token.head
             else:
                 of = [c for c in token.children if c.dep_ == "prep" and c.lower_ == "of"]

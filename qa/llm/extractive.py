@@ -48,9 +48,12 @@ MAX_SENTENCES = 3
 MAX_WORDS = 90  # stop adding sentences past this many words
 MIN_WORDS = 3  # shorter "sentences" (datelines, "Yes.") are not candidates
 DUPLICATE_JACCARD = 0.6
-# A sentence covers the question when its window (it and its neighbours) holds this share of
-# the question's key words (idf-weighted; the "which X" noun left out).
-KEY_COVERAGE = 0.6
+# The refusal rule. A sentence covers the question when its window (it and its neighbours)
+# holds this share of the question's key words (idf-weighted; the "which X" noun left out);
+# some sentence must, and for a question that names the kind of answer, a sentence holding
+# such an answer must cover TYPED_COVERAGE of them.
+KEY_COVERAGE = 0.3
+TYPED_COVERAGE = 0.45
 MAX_VOTE_SENTENCES = 12  # sentences read for short-answer candidates (spaCy's cost)
 OFF_TOPIC = 0.3  # vote weight of a relevant sentence that does not cover the key words
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
@@ -135,13 +138,19 @@ def _window_coverage(
     if total <= 0:
         return np.ones(len(sentences))
     out = np.zeros(len(sentences))
-    for i, sentence in enumerate(sentences):
-        window = set(sentence.terms)
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(sentences) and sentences[j].n == sentence.n:
-                window |= sentences[j].terms
+    for i in range(len(sentences)):
+        window = _window_terms(sentences, i)
         out[i] = sum(weights[t] for t in terms if t in window) / total
     return out
+
+
+def _window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
+    """The terms of sentence i and its neighbours in the same passage."""
+    window = set(sentences[i].terms)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(sentences) and sentences[j].n == sentences[i].n:
+            window |= sentences[j].terms
+    return frozenset(window)
 
 
 def _coverage(terms: set[str], sentence: Sentence, weights: dict[str, float]) -> float:
@@ -156,8 +165,12 @@ class ExtractiveLLM:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder | None = None, *, refuse_unsupported: bool = True
+    ) -> None:
         self.embedder = embedder
+        # False turns the refusal rule off (for measuring what it costs and gains).
+        self.refuse_unsupported = refuse_unsupported
         # Sentence vectors by text: the same passages come back question after question, and
         # embedding their sentences is most of this client's cost.
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -221,16 +234,17 @@ class ExtractiveLLM:
         atype = answer_type(question)
         # The words that say what the question is about, not what kind of answer it wants.
         key_terms = q_terms - content_terms(atype.focus) if atype else q_terms
-        covered = _window_coverage(key_terms, sentences, weights) >= KEY_COVERAGE
+        coverage = _window_coverage(key_terms, sentences, weights)
+        covered = coverage >= TYPED_COVERAGE
         candidates = self._candidates(question, atype, sentences, scores, passes, covered)
         if choices:
             return self._choose(choices, sentences, scores, weights, candidates)
         # The refusal rule: a sentence must be about what the question is about (its key words
         # in a window of three sentences), and when the question names the kind of answer (who,
         # when, how many, which country ...) one of those sentences must hold such an answer.
-        if not (passes & covered).any():
+        if self.refuse_unsupported and not (passes & (coverage >= KEY_COVERAGE)).any():
             return CANNOT_ANSWER
-        if atype is not None and atype.typed:
+        if self.refuse_unsupported and atype is not None and atype.typed:
             candidates = [c for c in candidates if covered[c.sentence]]
             if not candidates:
                 return CANNOT_ANSWER
@@ -298,7 +312,9 @@ class ExtractiveLLM:
         relevance = np.clip(scores / top, 0.0, 1.0) if top > 0 else np.zeros_like(scores)
         decision = decide(
             choices,
-            [s.terms for s in sentences],
+            # An option named in a neighbouring sentence counts ("Viktor Khrenin met ... .
+            # Khrenin said ...").
+            [_window_terms(sentences, i) for i in range(len(sentences))],
             [s.n for s in sentences],
             relevance,
             lambda t: weights.get(t) or _idf(t, sentences),
