@@ -1,0 +1,180 @@
+"""Ablation of the extractive client's answers: short answers, evidence multiple choice and the
+refusal rule, on the gold set and on RealTime QA (tuning weeks 1-9, check weeks 10-13, all).
+
+    .venv/bin/python bench/ablation_answers.py [--data ../shared/benchmarks/realtimeqa/2024q1]
+        [--skip-gold] [--skip-rtqa] [--json]
+
+Rows (each adds to the one before; "before" is the code before issue #8, measured with
+`qa eval` at that commit):
+
+- *short answers, evidence MC, no refusal rule*: the client writes its "Answer:" line and picks
+  options by evidence, but refuses only when no sentence passes the relevance threshold;
+  multiple choice retrieves once for the question with all options joined (the old query).
+- *+ per-option retrieval*: multiple choice retrieves for the question with each option.
+- *+ refusal rule*: the shipped client (``qa ask``, ``qa eval``).
+
+On RealTime QA the free-text variants share one retrieval per question, and multiple choice is
+unaffected by the refusal rule (a question with options is never refused by it). The RealTime
+QA index is the one `qa eval realtimeqa` builds (reused, built if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa import evaluate, metrics, realtime_qa  # noqa: E402
+from qa.answer import build_prompt, check_answer  # noqa: E402
+from qa.assistant import Assistant  # noqa: E402
+from qa.config import load_settings  # noqa: E402
+from qa.index import sync  # noqa: E402
+from qa.llm.extractive import ExtractiveLLM  # noqa: E402
+
+TUNING_WEEKS = 9  # weeks 1-9 tune, 10-13 check
+
+
+def gold_rows(settings: Any, embedder: Any) -> dict[str, dict[str, Any]]:
+    """The gold set with the refusal rule off and on."""
+    items = evaluate.load_gold(ROOT / "eval" / "gold.jsonl")
+    out: dict[str, dict[str, Any]] = {}
+    for name, rule in (("no refusal rule", False), ("+ refusal rule", True)):
+        llm = ExtractiveLLM(embedder, refuse_unsupported=rule)
+        assistant = Assistant(settings, embedder=embedder, llm=llm)
+        with tempfile.TemporaryDirectory() as tmp:
+            report = evaluate.eval_gold(assistant, items, Path(tmp) / "run")
+            predictions = [
+                json.loads(line)
+                for line in (Path(tmp) / "run" / "predictions.jsonl").read_text().splitlines()
+            ]
+        summary = report["summary"]
+        refused = {p["id"]: not p["answered"] for p in predictions if p["type"] == "unanswerable"}
+        first = [v for k, v in refused.items() if k <= "g085"]
+        added = [v for k, v in refused.items() if k > "g085"]
+        out[name] = {
+            "contains": summary["overall"]["contains"],
+            "exact_match": summary["overall"]["exact_match"],
+            "f1": summary["overall"]["f1"],
+            "citation_precision": summary["overall"]["citation_precision"],
+            "unanswerable_refused": summary["refusal"]["unanswerable_refused"],
+            "refused_g071_g085": sum(first) / len(first) if first else None,
+            "refused_g086_g103": sum(added) / len(added) if added else None,
+            "answerable_refused": summary["refusal"]["answerable_refused"],
+        }
+    return out
+
+
+def _choice(
+    assistant: Assistant, question: str, choices: tuple[str, ...], joined: bool
+) -> int | None:
+    if not joined:
+        return assistant.ask(question, choices=choices).choice
+    retrieval = assistant.retrieve(" ".join([question, *choices]))
+    llm = assistant.llm
+    prompt = build_prompt(
+        question,
+        retrieval.hits,
+        choices=choices,
+        context_window=llm.context_window,
+        max_answer_tokens=300,
+        count_tokens=len,
+    )
+    checked = check_answer(llm.generate(prompt).text, prompt.passages, assistant.document, choices)
+    return checked.choice
+
+
+def rtqa_rows(settings: Any, embedder: Any, data: Path) -> dict[str, dict[str, Any]]:
+    rt = realtime_qa.read(data, None)
+    build = [asdict(settings.embedding), asdict(settings.chunking)]
+    index_dir = evaluate.realtimeqa_index_dir(settings.index_dir.parent, data, rt.weeks, build)
+    settings = replace(settings, paths=replace(settings.paths, index=index_dir))
+    sync(index_dir, rt.documents, embedder, settings)
+    with_rule = ExtractiveLLM(embedder)
+    without = ExtractiveLLM(embedder, refuse_unsupported=False)
+    bench = Assistant(settings, embedder=embedder, llm=with_rule)
+    tuning = set(rt.weeks[:TUNING_WEEKS])
+    rows: list[dict[str, Any]] = []
+    for q in rt.questions:
+        row: dict[str, Any] = {"week": q.week, "tuning": q.week in tuning}
+        row["mc_joined"] = float(_choice(bench, q.question, q.choices, True) == q.answer)
+        row["mc_per_option"] = float(_choice(bench, q.question, q.choices, False) == q.answer)
+        if not q.skip_generation:
+            retrieval = bench.retrieve(q.question)
+            prompt = build_prompt(
+                q.question,
+                retrieval.hits,
+                context_window=with_rule.context_window,
+                max_answer_tokens=300,
+                count_tokens=len,
+            )
+            for name, llm in (("no_rule", without), ("rule", with_rule)):
+                checked = check_answer(llm.generate(prompt).text, prompt.passages, bench.document)
+                short = checked.short_answer if checked.answered else ""
+                row[f"f1_{name}"] = metrics.rtqa_f1(short, [q.gold])
+                row[f"em_{name}"] = metrics.rtqa_exact_match(short, [q.gold])
+        rows.append(row)
+        print(f"\r{len(rows)}/{len(rt.questions)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+    def mean(subset: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in subset if key in r]
+        return sum(values) / len(values) if values else None
+
+    groups = {
+        "weeks 1-9": [r for r in rows if r["tuning"]],
+        "weeks 10-13": [r for r in rows if not r["tuning"]],
+        "quarter": rows,
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for group, subset in groups.items():
+        out[group] = {
+            "n": len(subset),
+            "mc (joined query)": mean(subset, "mc_joined"),
+            "mc (per-option retrieval)": mean(subset, "mc_per_option"),
+            "EM / F1 no refusal rule": (mean(subset, "em_no_rule"), mean(subset, "f1_no_rule")),
+            "EM / F1 + refusal rule": (mean(subset, "em_rule"), mean(subset, "f1_rule")),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared/benchmarks/realtimeqa/2024q1"
+    )
+    parser.add_argument("--skip-gold", action="store_true")
+    parser.add_argument("--skip-rtqa", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    settings = load_settings(ROOT / "config.toml")
+    embedder = Assistant(settings).embedder
+    result: dict[str, Any] = {}
+    if not args.skip_gold:
+        result["gold"] = gold_rows(settings, embedder)
+    if not args.skip_rtqa:
+        result["realtimeqa"] = rtqa_rows(settings, embedder, args.data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for part, table in result.items():
+        print(f"\n## {part}")
+        for name, figures in table.items():
+            cells = ", ".join(f"{k} {_fmt(v)}" for k, v in figures.items())
+            print(f"- {name}: {cells}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " / ".join(_fmt(v) for v in value)
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    main()
