@@ -3,16 +3,29 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= What did Khrenin say about India?
+CHROMIUM ?= chromium
+APT_GET ?= apt-get
 
-.PHONY: demo test setup index lint bench clean
+.PHONY: demo test setup browser index lint bench clean
 
 # Set everything up, index corpus/, and answer the headline question.
 demo: setup index
 	$(BIN)/qa ask "$(QUESTION)"
 
 # Set everything up and run the whole test suite (plus lint and type checks).
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest -q
+
+# The browser test of the chat page drives Debian's Chromium (Playwright's own browser
+# download needs the internet). Installed with apt-get when missing: as root, or through sudo.
+browser:
+	@if ! command -v $(CHROMIUM) >/dev/null 2>&1; then \
+	  echo "make: $(CHROMIUM) is missing; installing Debian's chromium package with $(APT_GET) for the browser test of the chat page"; \
+	  if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; else sudo=; fi; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium \
+	  || { echo "make: could not install chromium (run as root, or: apt-get install chromium)"; exit 1; }; \
+	fi
 
 setup: $(VENV)/.installed
 

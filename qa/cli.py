@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from qa.config import Settings, load_settings
-from qa.types import Answer, QAError
+from qa.types import Answer, Filters, QAError
 
 app = typer.Typer(
     help="Question answering over news articles, with checked citations.",
@@ -36,6 +36,19 @@ LLMOpt = Annotated[
     str | None, typer.Option("--llm", help="model client: extractive, local, openai, fake")
 ]
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="index folder")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="the day the question is asked, YYYY-MM-DD (default today)"),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="only articles published on or after YYYY-MM-DD")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="only articles published on or before YYYY-MM-DD")
+]
+SourceOpt = Annotated[
+    list[str] | None, typer.Option("--source", help="only articles from this outlet (repeat)")
+]
 
 
 def fail(message: str) -> NoReturn:
@@ -43,9 +56,30 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def utf8_text(value: str) -> str:
+    """A question or query typed on the command line. Bytes that are not UTF-8 reach Python as
+    lone surrogates, which no model can read; refuse them in one line, not a traceback."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("the text is not valid UTF-8 (check the terminal's encoding)")
+    return value
+
+
 def settings_for(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, overrides)
+    except QAError as exc:
+        fail(str(exc))
+
+
+def filters_for(
+    as_of: str | None, since: str | None, until: str | None, sources: list[str] | None
+) -> Filters:
+    from qa.filters import build_filters
+
+    try:
+        return build_filters(as_of, since, until, sources or ())
     except QAError as exc:
         fail(str(exc))
 
@@ -134,37 +168,37 @@ def ingest(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="what to look for")],
+    query: Annotated[str, typer.Argument(help="what to look for", callback=utf8_text)],
     k: KOpt = None,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
     config: ConfigOpt = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the passages that best match a query (dense and BM25, fused)."""
+    """Show the passages that best match a query (dense and BM25, fused), published by the
+    as-of date and within the given dates and sources."""
     from qa.assistant import Assistant
 
     settings = settings_for(config, **{"paths.index": index})
+    filters = filters_for(as_of, since, until, sources)
     try:
-        retrieval = Assistant(settings).retrieve(query, k)
+        retrieval = Assistant(settings).retrieve(query, k, filters=filters)
     except QAError as exc:
         fail(str(exc))
     if as_json:
         print_json(
             {
                 "query": query,
+                "filters": filters.to_dict(),
                 "hits": [
                     {
                         "rank": h.rank,
-                        "score": round(h.score, 6),
+                        **h.to_dict(),
                         "dense_score": h.dense_score,
                         "bm25_score": h.bm25_score,
-                        "chunk_id": h.chunk.id,
-                        "doc_id": h.doc.id,
-                        "title": h.doc.title,
-                        "published": h.doc.published,
-                        "start": h.chunk.start,
-                        "end": h.chunk.end,
-                        "text": h.chunk.text,
                     }
                     for h in retrieval.hits
                 ],
@@ -212,26 +246,32 @@ def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = 
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="the question")],
+    question: Annotated[str, typer.Argument(help="the question", callback=utf8_text)],
     k: KOpt = None,
     llm: LLMOpt = None,
     choices: Annotated[
         list[str] | None, typer.Option("--choice", help="a multiple-choice option (repeat)")
     ] = None,
     stream: Annotated[bool, typer.Option("--stream", help="print text as it is written")] = False,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
     config: ConfigOpt = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question from the indexed articles, citing the passages that support it."""
+    """Answer a question from the indexed articles, citing the passages that support it.
+    Only articles published by the as-of date (today by default) are used."""
     from qa.assistant import Assistant
 
     settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+    filters = filters_for(as_of, since, until, sources)
     assistant = Assistant(settings)
     try:
         if stream and not as_json:
             answer = None
-            for piece in assistant.stream(question, k=k, choices=choices or ()):
+            for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -242,7 +282,7 @@ def ask(
             if answer.text:
                 out.print("[bold]Checked answer:[/bold]")
         else:
-            answer = assistant.ask(question, k=k, choices=choices or ())
+            answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
     except QAError as exc:
         fail(str(exc))
     if as_json:
@@ -297,10 +337,14 @@ def eval_gold(
     gold: Annotated[Path | None, typer.Option("--gold", help="gold file (eval/gold.jsonl)")] = None,
     llm: LLMOpt = None,
     k: KOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="run folder to write (with --compare: the page or its folder)"),
+    ] = None,
     compare: Annotated[
         tuple[Path, Path] | None, typer.Option("--compare", help="two run folders to compare")
     ] = None,
+    as_of: AsOfOpt = None,
     config: ConfigOpt = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
@@ -314,13 +358,22 @@ def eval_gold(
 
     try:
         if compare:
+            from qa.report_html import run_name, write_compare_page
+
             a, b = (evaluate.load_report(p) for p in compare)
+            names = (run_name(compare[0]), run_name(compare[1]))
+            if out_dir is None:
+                settings = settings_for(config)
+                out_dir = evaluate.new_run_dir(settings.resolve(settings.paths.runs), "compare")
+            page = write_compare_page(a, b, names, out_dir)
             if as_json:
-                print_json({"a": a, "b": b})
+                print_json({"a": a, "b": b, "page": str(page)})
             else:
-                out.print(evaluate.compare(a, b, (compare[0].name, compare[1].name)), markup=False)
+                out.print(evaluate.compare(a, b, names), markup=False)
+                out.print(f"written to {escape(str(page))}")
             return
         settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+        filters = filters_for(as_of, None, None, None)
         items = evaluate.load_gold(gold or settings.root / "eval" / "gold.jsonl")
         assistant = Assistant(settings)
         target = out_dir or evaluate.new_run_dir(
@@ -333,6 +386,7 @@ def eval_gold(
                 items,
                 target,
                 k=k,
+                filters=filters,
                 progress=lambda done, total: bar.update(task, completed=done),
             )
     except (QAError, FileExistsError) as exc:
@@ -349,12 +403,22 @@ def eval_realtimeqa(
     ] = None,
     llm: LLMOpt = None,
     k: KOpt = None,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="question (each question on its own date, the benchmark's setting), "
+            "none (no date limit) or YYYY-MM-DD",
+        ),
+    ] = "question",
     out_dir: Annotated[Path | None, typer.Option("--out", help="run folder to write")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index the benchmark's articles (reused on later runs) and report answer recall@k beside
     the oracle, multiple-choice accuracy and free-text EM/F1."""
+    if as_of not in ("question", "none"):
+        filters_for(as_of, None, None, None)  # a clear error for a bad date
     from qa import evaluate, realtime_qa
     from qa.assistant import Assistant
 
@@ -378,6 +442,7 @@ def eval_realtimeqa(
                 chosen,
                 target,
                 k=k,
+                as_of=as_of,
                 index_progress=lambda d, t: bar.update(indexing, completed=d, total=t),
                 progress=lambda d, t: bar.update(asking, completed=d, total=t),
             )
@@ -387,6 +452,10 @@ def eval_realtimeqa(
 
 
 def print_answer(answer: Answer) -> None:
+    if answer.short_answer:
+        out.print(
+            f"[bold]{escape(answer.short_answer)}[/bold] {escape(f'[{answer.short_citation}]')}\n"
+        )
     out.print(escape(answer.text))
     if answer.citations:
         out.print("\n[bold]Sources[/bold]")

@@ -1,5 +1,9 @@
 """Settings: CLI flag > ``QA_<SECTION>_<KEY>`` environment variable > config.toml > defaults.
 
+An unknown key in the file, or an unknown ``QA_*`` variable, is an error that names it (a typo
+must not silently change nothing). Lists (``server.allowed_hosts``) are TOML arrays or
+comma-separated in the environment.
+
 Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``) come from the environment only and are never read
 from the file. Relative paths in the file are resolved against the file's own folder, so
 ``qa`` behaves the same from any working directory.
@@ -8,6 +12,7 @@ from the file. Relative paths in the file are resolved against the file's own fo
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -59,6 +64,16 @@ class RetrievalSettings:
     bm25_weight: float = 1.0
     max_per_doc: int = 2  # diversity: at most this many passages from one article
     min_dense_score: float = 0.2  # relevance floor on cosine similarity of the best passage
+    # Recency prior: a passage's fused score is multiplied by 1 + w * (2 * 0.5 ** (age / h) - 1)
+    # (age in days before the as-of date, h the half-life): news of the as-of day gets 1 + w,
+    # news h days old is neutral, old news tends to 1 - w; undated articles are neutral.
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+    # A period named in the question ("this week", "in March") resolved against the as-of
+    # date: "boost" multiplies the score of passages published in it by 1 + time_weight,
+    # "filter" keeps only those, "off" ignores the phrase.
+    time_phrase: str = "boost"
+    time_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,19 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 65536
+    # Host names clients may use besides the bound address and the localhost names (a
+    # DNS-rebinding page reaches the server under its own name, so others are refused); "*"
+    # accepts any.
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins allowed to call the API from their pages (CORS); empty: none but the
+    # server's own page.
+    cors_origins: tuple[str, ...] = ()
+    # Slow clients: the request head must arrive within header_timeout seconds of the
+    # connection (or of its first byte on a kept-alive one), the body within body_timeout of
+    # the head; at most max_connections open at once.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 200
 
 
 @dataclass(frozen=True)
@@ -128,6 +156,12 @@ class Settings:
 def _coerce(value: Any, target: Any, name: str) -> Any:
     """Convert a TOML or environment value to the type of the default it replaces."""
     try:
+        if isinstance(target, tuple):
+            # A list of names: a TOML array of strings, or a comma-separated string.
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError(value)
+            return tuple(i.strip() for i in items if i.strip())
         if isinstance(target, bool):
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
@@ -175,6 +209,33 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
     return replace(obj, **changes)
 
 
+# QA_* variables that are not settings: read where they are used.
+OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY"})
+
+
+def env_names(obj: Any, prefix: str = "QA") -> list[str]:
+    """Every ``QA_SECTION_KEY`` variable name a setting can be given by."""
+    names: list[str] = []
+    for f in fields(obj):
+        if f.name == "root":
+            continue
+        current = getattr(obj, f.name)
+        var = f"{prefix}_{f.name}".upper()
+        names.extend(env_names(current, var) if dataclasses.is_dataclass(current) else [var])
+    return names
+
+
+def _check_env(env: dict[str, str]) -> None:
+    """An unknown ``QA_*`` variable fails like an unknown key in the config file: a typo such
+    as ``QA_INDEX_BACKNED`` would otherwise change nothing and say nothing."""
+    known = set(env_names(Settings())) | OTHER_ENV_VARS
+    for var in sorted(env):
+        if var.startswith("QA_") and var not in known:
+            close = difflib.get_close_matches(var, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise QAError(f"unknown environment variable {var}{hint} (unset it or fix the name)")
+
+
 def _apply_env(obj: Any, prefix: str, env: dict[str, str]) -> Any:
     """Apply ``QA_SECTION_KEY`` variables (``QA_LLM_OPENAI_MODEL`` for nested tables)."""
     changes: dict[str, Any] = {}
@@ -209,6 +270,7 @@ def _set(obj: Any, head: str, rest: str, value: Any, dotted: str) -> Any:
 # Settings whose value must be one of a few names (model clients are checked by the registry).
 ALLOWED = {
     ("retrieval", "fusion"): ("rrf", "dense", "bm25"),
+    ("retrieval", "time_phrase"): ("boost", "filter", "off"),
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
 }
 
@@ -254,7 +316,9 @@ def load_settings(
         settings = replace(settings, root=config.resolve().parent)
     else:
         settings = replace(settings, root=Path.cwd())
-    settings = _apply_env(settings, "QA", dict(os.environ if env is None else env))
+    variables = dict(os.environ if env is None else env)
+    _check_env(variables)
+    settings = _apply_env(settings, "QA", variables)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             settings = set_value(settings, dotted, value)

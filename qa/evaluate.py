@@ -1,7 +1,8 @@
 """The eval runs: the project's gold set, and the RealTime QA benchmark.
 
 Both call the same ``Assistant`` that ``qa ask`` uses, write ``predictions.jsonl``,
-``report.json`` and ``report.md`` into a run folder, and record the settings that produced them.
+``report.json``, ``report.md`` and ``report.html`` (bar charts, ``qa.report_html``) into a run
+folder, and record the settings that produced them.
 Metric definitions live in ``qa.metrics``.
 """
 
@@ -19,7 +20,8 @@ from typing import Any
 
 from qa import metrics
 from qa.assistant import Assistant
-from qa.types import Answer, QAError
+from qa.report_html import render_report
+from qa.types import Answer, Filters, QAError
 
 TYPES = ("single", "multi", "unanswerable")
 Progress = Callable[[int, int], None]  # (done, total)
@@ -164,15 +166,17 @@ def eval_gold(
     out: Path,
     *,
     k: int | None = None,
+    filters: Filters | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Ask every gold question, score it, and write predictions and the report to ``out``."""
+    """Ask every gold question (with ``filters``: as-of date, date bounds, sources), score
+    it, and write predictions and the report to ``out``."""
     k = k or assistant.settings.retrieval.k
     out.mkdir(parents=True, exist_ok=False)
     rows: list[dict[str, Any]] = []
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
         for done, item in enumerate(items, 1):
-            answer = assistant.ask(item.question, k=k)
+            answer = assistant.ask(item.question, k=k, filters=filters)
             scores = score_gold(item, answer)
             record = {"id": item.id, "type": item.type, **answer.to_dict(), "scores": scores}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -181,7 +185,8 @@ def eval_gold(
                 progress(done, len(items))
     report = {
         "kind": "gold",
-        "settings": run_settings(assistant, k),
+        "settings": run_settings(assistant, k)
+        | {"filters": filters.to_dict() if filters else None},
         "summary": metrics.summarize(rows),
     }
     write_report(out, report)
@@ -198,6 +203,18 @@ def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], build: 
     return base / f"realtimeqa-{data.name}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 
+def question_filters(question_date: str, as_of: str) -> Filters | None:
+    """The filters a benchmark question is asked with (see ``eval_realtimeqa``)."""
+    if as_of == "none":
+        return None
+    from qa.filters import build_filters
+
+    day = question_date if as_of == "question" else as_of
+    if not day:
+        return None  # a question without a date: no limit rather than today's
+    return build_filters(as_of=day)
+
+
 def eval_realtimeqa(
     assistant: Assistant,
     data: Path,
@@ -205,11 +222,16 @@ def eval_realtimeqa(
     out: Path,
     *,
     k: int | None = None,
+    as_of: str = "question",
     index_progress: Progress | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Index the benchmark's articles into their own index, then ask every question three ways:
-    retrieval only (answer recall@k), with its choices, and free text."""
+    retrieval only (answer recall@k), with its choices, and free text.
+
+    ``as_of`` is "question" (the benchmark's setting: each question is asked on its
+    ``question_date``, and later news does not exist yet), "none" (no date limit: every
+    article counts, as before the news-aware retrieval) or a YYYY-MM-DD day for all."""
     from qa import realtime_qa
     from qa.index import sync
 
@@ -234,11 +256,12 @@ def eval_realtimeqa(
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
         for done, q in enumerate(rt.questions, 1):
             gold = metrics.rtqa_normalize(q.gold)
-            retrieval = bench.retrieve(q.question, k)
+            filters = question_filters(q.date, as_of)
+            retrieval = bench.retrieve(q.question, k, filters=filters)
             recall = any(metrics.answer_in_text(q.gold, h.chunk.text) for h in retrieval.hits)
             oracle = bool(gold) and any(f" {gold} " in text for text in corpus)
-            choice = bench.ask(q.question, k=k, choices=q.choices)
-            free = None if q.skip_generation else bench.ask(q.question, k=k)
+            choice = bench.ask(q.question, k=k, choices=q.choices, filters=filters)
+            free = None if q.skip_generation else bench.ask(q.question, k=k, filters=filters)
             free_text = free.short_answer if free and free.answered else ""
             row = {
                 "id": q.id,
@@ -283,6 +306,7 @@ def eval_realtimeqa(
             "chunks": sync_report.chunks_total,
             "index_seconds": round(sync_report.seconds, 1),
             "skipped_empty": rt.skipped_empty,
+            "as_of": as_of,
         },
         "summary": metrics.summarize(rows),
     }
@@ -337,6 +361,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 def write_report(out: Path, report: dict[str, Any]) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    (out / "report.html").write_text(render_report(report, out.name), encoding="utf-8")
 
 
 def load_report(run: Path) -> dict[str, Any]:

@@ -1,21 +1,38 @@
-"""The HTTP layer's guard and error shape: OpenAI-style error bodies, the bearer-token check
-and the request-body cap, applied before routing so that no route sees an unauthenticated
-request or more than ``server.max_body_bytes`` of body."""
+"""The HTTP layer's guard and error shape: OpenAI-style error bodies, and the checks every
+request passes before routing.
+
+Outermost first: the Host header must name this server (Starlette's TrustedHostMiddleware:
+the bound address, the localhost names and ``server.allowed_hosts``), so a DNS-rebinding page
+cannot read the API under its own name; CORS answers, only when ``server.cors_origins`` is set;
+then :class:`GuardMiddleware` refuses cross-site requests (an ``Origin`` that is not the
+server's own, 403), checks the bearer token (401), requires ``Content-Type: application/json``
+on request bodies (415: a web page can POST ``text/plain`` anywhere without asking) and reads
+the body with the ``server.max_body_bytes`` cap (413).
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.config import ServerSettings
 from qa.types import QAError
 
 # Reachable without the API key: the page and what it loads, and the health check.
 OPEN_PATHS = frozenset({"/", "/index.html", "/healthz", "/favicon.ico"})
 OPEN_PREFIXES = ("/static/",)
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _STATUS_CODES = {
     400: "invalid_request",
     401: "invalid_api_key",
@@ -94,23 +111,45 @@ def _is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-class GuardMiddleware:
-    """Bearer-token check, then the request body read in full with a size cap.
+def _origin(value: str) -> str:
+    """An origin compared loosely: lower case, no trailing slash, no default port."""
+    value = value.strip().lower().rstrip("/")
+    port = DEFAULT_PORTS.get(value.partition("://")[0])
+    return value.removesuffix(port) if port else value
 
-    Runs before routing, so unauthenticated requests are refused without reading their body,
-    and no route ever sees more than ``max_body`` bytes (chunked bodies included).
+
+class GuardMiddleware:
+    """Same-origin check, bearer token, JSON content type, then the body read in full with a
+    size cap.
+
+    Runs before routing, so refused requests are answered without reading their body, and no
+    route ever sees more than ``max_body`` bytes (chunked bodies included).
     """
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_key: str | None,
+        max_body: int,
+        cors_origins: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.api_key = api_key
         self.max_body = max_body
+        self.cors_origins = frozenset(_origin(o) for o in cors_origins)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> APIError | None:
+        origin = headers.get("origin")
+        if origin is not None:
+            own = _origin(f"{scope.get('scheme', 'http')}://{headers.get('host', '')}")
+            if _origin(origin) not in (own, *self.cors_origins):
+                return APIError(
+                    403,
+                    f"cross-site request refused: Origin {origin!r} is not this server "
+                    "(list trusted web origins in server.cors_origins)",
+                    code="cross_site_request",
+                )
         if self.api_key and not _is_open(scope["path"]):
             scheme, _, token = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -121,17 +160,32 @@ class GuardMiddleware:
                     if token.strip()
                     else "missing API key: send the header 'Authorization: Bearer <QA_API_KEY>'"
                 )
-                await _send_error(send, APIError(401, reason))
-                return
-
+                return APIError(401, reason)
+        if scope["method"] in BODY_METHODS:
+            kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+            if kind != "application/json":
+                got = f"{kind!r}" if kind else "none"
+                return APIError(
+                    415,
+                    f"send the body as JSON with 'Content-Type: application/json' (got {got})",
+                )
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():
-                await _send_error(send, APIError(400, "invalid Content-Length header"))
-                return
+                return APIError(400, "invalid Content-Length header")
             if int(length) > self.max_body:
-                await _send_error(send, too_large(self.max_body))
-                return
+                return too_large(self.max_body)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await _send_error(send, refusal)
+            return
 
         body = bytearray()
         while True:
@@ -159,3 +213,37 @@ class GuardMiddleware:
 
 def too_large(limit: int) -> APIError:
     return APIError(413, f"the request body is larger than {limit} bytes (server.max_body_bytes)")
+
+
+def trusted_hosts(server: ServerSettings) -> list[str]:
+    """Host names the server answers to: the bound address (unless a wildcard), the localhost
+    names, and ``server.allowed_hosts``."""
+    names = list(LOCAL_NAMES)
+    host = server.host.strip().lower()
+    if host not in WILDCARD_HOSTS:
+        names.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    names.extend(h.strip().lower() for h in server.allowed_hosts)
+    return list(dict.fromkeys(names))
+
+
+def add_guards(app: FastAPI, server: ServerSettings, api_key: str | None) -> None:
+    """Install the checks of the module docstring, outermost last (Starlette's order)."""
+    app.add_middleware(
+        GuardMiddleware,
+        api_key=api_key or None,
+        max_body=server.max_body_bytes,
+        cors_origins=server.cors_origins,
+    )
+    if server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(server.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    hosts = trusted_hosts(server)
+    try:  # Starlette checks the wildcard patterns with assert, when the stack is built
+        TrustedHostMiddleware(app, allowed_hosts=hosts)
+    except AssertionError as exc:
+        raise QAError(f"server.allowed_hosts: {exc} (got {hosts})") from None
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)

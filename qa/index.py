@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,13 @@ from qa import vectors
 from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder
-from qa.types import Chunk, DocInfo, Document, QAError
+from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
+# A filter that keeps this few vectors is searched exactly when the approximate index finds
+# fewer than k of them (about 5 ms at 384 dims).
+EXACT_FILTERED_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,10 @@ class Index:
         self._vectors: np.ndarray | None = None
         self._ids: np.ndarray | None = None
         self._row_of: dict[int, int] | None = None
+        self._days: np.ndarray | None = None  # per position: YYYYMMDD published, 0 undated
+        self._sources: np.ndarray | None = None  # per position: code of the lower-cased source
+        self._source_codes: dict[str, int] = {}
+        self._masks: dict[Filters, np.ndarray | None] = {}
 
     # -- opening
 
@@ -232,25 +240,101 @@ class Index:
                 )
         return self._bm25
 
+    def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
+        """Publication day and source of every position, read once from the chunk store: the
+        filters and the recency prior work on these arrays, not on fetched rows."""
+        with self._lock:
+            if self._days is None or self._sources is None:
+                meta = {
+                    row: (published, (source or "").strip().lower())
+                    for row, published, source in self.db.execute(
+                        "SELECT c.row, d.published, d.source FROM chunks c "
+                        "JOIN docs d ON d.id = c.doc_id"
+                    )
+                }
+                days = np.zeros(len(self.ids), dtype=np.int32)
+                sources = np.zeros(len(self.ids), dtype=np.int32)
+                codes: dict[str, int] = {}
+                for pos, row in enumerate(self.ids):
+                    published, source = meta[int(row)]
+                    days[pos] = day_number(published)
+                    sources[pos] = codes.setdefault(source, len(codes))
+                self._days, self._sources, self._source_codes = days, sources, codes
+            return self._days, self._sources
+
+    def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
+        """YYYYMMDD publication day of each chunk's article (0 when undated)."""
+        days, _ = self._metadata()
+        return [int(days[self.row_of(r)]) for r in chunk_rows]
+
+    def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Which positions ``filters`` let through, as a boolean mask; None when all pass (the
+        common case costs nothing at search time)."""
+        if filters is None or len(self) == 0:
+            return None
+        with self._lock:
+            if filters in self._masks:
+                return self._masks[filters]
+        days, sources = self._metadata()
+        mask = np.ones(len(days), dtype=bool)
+        if filters.as_of is not None:  # undated articles are not from the future
+            mask &= (days == 0) | (days <= day_number(filters.as_of))
+        if filters.until is not None:  # a window needs a date to fall in it
+            mask &= (days > 0) & (days <= day_number(filters.until))
+        if filters.since is not None:
+            mask &= days >= day_number(filters.since)
+        if filters.sources:
+            codes = [self._source_codes[s] for s in filters.sources if s in self._source_codes]
+            mask &= np.isin(sources, codes)
+        result = None if mask.all() else mask
+        with self._lock:
+            if len(self._masks) > 64:
+                self._masks.clear()
+            self._masks[filters] = result
+        return result
+
     # -- queries
 
     def __len__(self) -> int:
         return int(self.manifest["counts"]["chunks"])
 
-    def dense_search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk row id, cosine) of the nearest chunks."""
+    def dense_search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk row id, cosine) of the nearest chunks among the ``allowed`` positions."""
         if len(self) == 0:
             return []
-        scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
+        if allowed is None:
+            scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
+        else:
+            positions = np.flatnonzero(allowed)
+            if positions.size == 0:
+                return []
+            # The filter runs inside FAISS (an id selector), so the k best allowed chunks come
+            # back however few the filter keeps.
+            scores, ids = vectors.search(
+                self.faiss, query.reshape(1, -1), k, allowed_ids=self.ids[positions]
+            )
+            found = int((ids[0] >= 0).sum())
+            if found < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
+                # An approximate index probes a few lists; a narrow filter can leave them
+                # nearly empty. Few allowed vectors are cheap to score exactly.
+                cos = np.asarray(self.vectors[positions]) @ query.reshape(-1)
+                best = np.argsort(-cos, kind="stable")[:k]
+                return [(int(self.ids[positions[b]]), float(cos[b])) for b in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk row id, BM25 score) of the best keyword matches with a positive score."""
+    def bm25_search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk row id, BM25 score) of the best keyword matches with a positive score among
+        the ``allowed`` positions (a mask on the scores, inside bm25s)."""
         tokens = bm25_tokens(query)
         if not tokens or len(self) == 0:
             return []
+        mask = None if allowed is None else allowed.astype(np.float32)
         positions, scores = self.bm25.retrieve(
-            [tokens], k=min(k, len(self)), show_progress=False, n_threads=1
+            [tokens], k=min(k, len(self)), show_progress=False, n_threads=1, weight_mask=mask
         )
         return [
             (int(self.ids[p]), float(s))
@@ -314,6 +398,14 @@ class Index:
             "bytes_on_disk": size,
             "created": self.manifest.get("created"),
         }
+
+
+def day_number(published: str | date) -> int:
+    """ "2024-01-05" (or that date) -> 20240105; 0 for an undated or unparseable article."""
+    if isinstance(published, date):
+        return published.year * 10000 + published.month * 100 + published.day
+    digits = published[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
 def live_generation(root: Path) -> Path | None:

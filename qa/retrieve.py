@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 from qa.config import RetrievalSettings
 from qa.embed import Embedder
-from qa.index import Index
+from qa.filters import question_window
+from qa.index import Index, day_number
 from qa.types import Chunk, DocInfo, Filters, Hit
 
 # Two passages whose word sets overlap this much say the same thing (the corpus repeats itself).
@@ -27,6 +29,8 @@ SPAN_OVERLAP = 0.5
 class Retrieval:
     hits: tuple[Hit, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The publication window a time phrase in the question named, when there was one.
+    window: tuple[date, date] | None = None
 
 
 @dataclass
@@ -53,6 +57,16 @@ class Retriever:
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}
+        window = None
+        if filters is not None and filters.as_of is not None and s.time_phrase != "off":
+            window = question_window(query, filters.as_of)
+            if window is not None and s.time_phrase == "filter":
+                since = max(window[0], filters.since) if filters.since else window[0]
+                until = min(window[1], filters.until) if filters.until else window[1]
+                filters = replace(filters, since=since, until=until)
+        allowed = self.index.allowed(filters)
+        if allowed is not None and not allowed.any():
+            return Retrieval((), timings, window)  # the filters leave nothing to search
         t0 = time.perf_counter()
         qv = self.embedder.embed([query])[0]
         timings["embed_question"] = (time.perf_counter() - t0) * 1000
@@ -60,18 +74,23 @@ class Retriever:
         t0 = time.perf_counter()
         candidates: dict[int, _Candidate] = {}
         if s.fusion != "bm25":
-            for rank, (row, score) in enumerate(self.index.dense_search(qv, s.candidates), 1):
+            dense = self.index.dense_search(qv, s.candidates, allowed)
+            for rank, (row, score) in enumerate(dense, 1):
                 c = candidates.setdefault(row, _Candidate(row))
                 c.dense = score
                 c.fused += s.dense_weight / (s.rrf_k + rank)
         if s.fusion != "dense":
-            for rank, (row, score) in enumerate(self.index.bm25_search(query, s.candidates), 1):
+            keyword = self.index.bm25_search(query, s.candidates, allowed)
+            for rank, (row, score) in enumerate(keyword, 1):
                 c = candidates.setdefault(row, _Candidate(row))
                 c.bm25 = score
                 c.fused += s.bm25_weight / (s.rrf_k + rank)
         missing = [c.row for c in candidates.values() if c.dense is None]
         for row, cosine in zip(missing, self.index.cosine(qv, missing), strict=True):
             candidates[row].dense = cosine
+        as_of = filters.as_of if filters is not None else None
+        if as_of is not None and candidates and (s.recency_weight or window):
+            self._time_priors(list(candidates.values()), as_of, window)
         timings["search"] = (time.perf_counter() - t0) * 1000
 
         t0 = time.perf_counter()
@@ -90,7 +109,28 @@ class Retriever:
             if len(hits) == k:
                 break
         timings["select"] = (time.perf_counter() - t0) * 1000
-        return Retrieval(tuple(hits), timings)
+        return Retrieval(tuple(hits), timings, window)
+
+    def _time_priors(
+        self, candidates: list[_Candidate], as_of: date, window: tuple[date, date] | None
+    ) -> None:
+        """Scale fused scores by the recency prior and the question's time window (see
+        ``RetrievalSettings``); undated articles are left as they are."""
+        s = self.settings
+        days = self.index.published_days([c.row for c in candidates])
+        low, high = (day_number(window[0]), day_number(window[1])) if window else (0, 0)
+        today = as_of.toordinal()
+        for c, day in zip(candidates, days, strict=True):
+            if not day:
+                continue
+            factor = 1.0
+            if s.recency_weight:
+                age = max(0, today - date(day // 10000, day // 100 % 100, day % 100).toordinal())
+                prior = 0.5 ** (age / max(s.recency_half_life_days, 1e-6))
+                factor *= 1.0 + s.recency_weight * (2.0 * prior - 1.0)
+            if window and s.time_phrase == "boost" and low <= day <= high:
+                factor *= 1.0 + s.time_weight
+            c.fused *= factor
 
     def _select(
         self, ranked: list[_Candidate], stored: dict[int, tuple[Chunk, DocInfo]], k: int

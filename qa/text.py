@@ -34,20 +34,9 @@ WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 @functools.cache
 def _stemmer() -> Callable[[str], str]:
-    try:
-        import Stemmer
+    import Stemmer  # PyStemmer, a dependency: the Snowball stemmer the BM25 index uses too
 
-        stem = Stemmer.Stemmer("english")
-        return functools.lru_cache(maxsize=65536)(stem.stemWord)
-    except ImportError:  # pragma: no cover - PyStemmer is a dependency
-        return _simple_stem
-
-
-def _simple_stem(word: str) -> str:
-    for suffix in ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-    return word
+    return functools.lru_cache(maxsize=65536)(Stemmer.Stemmer("english").stemWord)
 
 
 def words(text: str) -> list[str]:

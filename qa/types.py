@@ -79,6 +79,20 @@ class Hit:
     dense_score: float | None = None
     bm25_score: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The passage as JSON, shared by ``qa search --json`` and ``Answer.to_dict``."""
+        return {
+            "chunk_id": self.chunk.id,
+            "doc_id": self.doc.id,
+            "title": self.doc.title,
+            "published": self.doc.published,
+            "source": self.doc.source,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 6),
+        }
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -181,21 +195,7 @@ class Answer:
             "answer": self.text,
             "answered": self.answered,
             "citations": [asdict(c) for c in self.citations],
-            "passages": [
-                {
-                    "n": i,
-                    "chunk_id": h.chunk.id,
-                    "doc_id": h.doc.id,
-                    "title": h.doc.title,
-                    "published": h.doc.published,
-                    "source": h.doc.source,
-                    "text": h.chunk.text,
-                    "start": h.chunk.start,
-                    "end": h.chunk.end,
-                    "score": round(h.score, 6),
-                }
-                for i, h in enumerate(self.passages, 1)
-            ],
+            "passages": [{"n": i, **h.to_dict()} for i, h in enumerate(self.passages, 1)],
             "model": self.model,
             "usage": asdict(self.usage),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

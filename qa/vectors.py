@@ -162,9 +162,12 @@ def load(path: Path, mmap: bool = False) -> faiss.Index:
     return faiss.read_index(str(p), flags)
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    index: faiss.Index, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (scores, ids) per query row, best first; ids -1 and score -inf where the
-    index holds fewer than ``k`` vectors (or the approximate search found fewer)."""
+    index holds fewer than ``k`` vectors (or the approximate search found fewer). With
+    ``allowed_ids`` only those ids are considered (an id selector inside the search)."""
     q = _as_matrix(queries, "queries")
     if q.shape[1] != index.d:
         raise ValueError(
@@ -180,6 +183,11 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 
     kk = min(k, int(index.ntotal))
     params = _search_params(index, kk)
+    if allowed_ids is not None:
+        selector = _faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+        if params is None:
+            params = _faiss.SearchParameters()
+        params.sel = selector
     if params is None:
         scores, labels = index.search(q, kk)
     else:

@@ -22,6 +22,8 @@ CORPUS = ROOT / "corpus"
 ASK_JSON_KEYS = frozenset(
     {
         "question",
+        "short_answer",
+        "short_answer_citation",
         "answer",
         "answered",
         "citations",

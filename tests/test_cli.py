@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,16 @@ def test_ask_json_with_the_fake_model(runner: CliRunner, cfg: Path, indexed: Pat
     assert data["question"] == HEADLINE
     assert data["model"] == "fake"
     assert data["passages"] and len(data["passages"]) <= 5
+    # One shape for a passage: `qa search --json` hits are the same objects, plus ranks.
+    found = as_json(run(runner, "search", HEADLINE, "--config", cfg, "--json"))
+    hits = {h["chunk_id"]: h for h in found["hits"]}
+    for passage in data["passages"]:
+        if passage["chunk_id"] in hits:
+            hit = hits[passage["chunk_id"]]
+            assert set(hit) - set(passage) == {"rank", "dense_score", "bm25_score"}
+            assert {k: hit[k] for k in passage if k not in ("n", "score")} == {
+                k: v for k, v in passage.items() if k not in ("n", "score")
+            }
 
 
 def test_default_corpus_and_index_come_from_the_config(
@@ -404,3 +415,23 @@ def test_eval_compare_needs_real_reports(runner: CliRunner, tmp_path: Path) -> N
     result = run(runner, "eval", "--compare", tmp_path / "a", tmp_path / "b")
     assert result.exit_code == 1
     assert "no report at" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_question_that_is_not_utf8(indexed: Path, cfg: Path, command: str) -> None:
+    """`qa ask $'\\xff\\xfe'` from a real shell: one clear line and exit 1, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", command, b"what about \xff\xfe?", "--config", cfg],
+        capture_output=True,
+        timeout=120,
+        env=env,
+        cwd=cfg.parent,
+    )
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 1, stderr
+    assert stderr.strip().splitlines() == [
+        "error: the text is not valid UTF-8 (check the terminal's encoding)"
+    ]
+    assert done.stdout == b""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings, load_settings, set_value
+from qa.config import Settings, env_names, load_settings, set_value
 from qa.types import QAError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,3 +219,38 @@ def test_bad_override_values(tmp_path: Path) -> None:
 def test_enumerated_settings_reject_unknown_names(key: str, value: str) -> None:
     with pytest.raises(QAError, match=f"{key} = '{value}' is not one of"):
         load_settings(overrides={key: value}, env={})
+
+
+# ----------------------------------------------------------------------------- QA_* variables
+
+
+def test_unknown_environment_variable_fails_like_an_unknown_file_key(tmp_path: Path) -> None:
+    config = write(tmp_path, "")
+    with pytest.raises(QAError) as info:
+        load_settings(config, env={"QA_INDEX_BACKNED": "flat"})
+    message = str(info.value)
+    assert "unknown environment variable QA_INDEX_BACKNED" in message
+    assert "did you mean QA_INDEX_KIND?" in message
+    # Variables that are not settings, and other programs' variables, are left alone.
+    env = {"QA_API_KEY": "k", "QA_CONFIG": str(config), "QAX": "1", "PATH": "/bin"}
+    assert load_settings(config, env=env) == load_settings(config, env={})
+
+
+def test_every_setting_has_a_known_environment_name() -> None:
+    names = env_names(Settings())
+    assert "QA_LLM_OPENAI_BASE_URL" in names and "QA_SERVER_ALLOWED_HOSTS" in names
+    assert "QA_ROOT" not in names
+    env = {name: "1" for name in ("QA_RETRIEVAL_K", "QA_SERVER_MAX_CONNECTIONS")}
+    s = load_settings(overrides={}, env=env)
+    assert (s.retrieval.k, s.server.max_connections) == (1, 1)
+
+
+def test_list_settings_from_file_and_environment(tmp_path: Path) -> None:
+    config = write(tmp_path, '[server]\nallowed_hosts = ["qa.lan", "box.local"]\n')
+    assert load_settings(config, env={}).server.allowed_hosts == ("qa.lan", "box.local")
+    env = {"QA_SERVER_CORS_ORIGINS": "http://a.example, http://b.example"}
+    s = load_settings(config, env=env)
+    assert s.server.cors_origins == ("http://a.example", "http://b.example")
+    bad = write(tmp_path / "bad", "[server]\nallowed_hosts = [1]\n")
+    with pytest.raises(QAError, match=r"server\.allowed_hosts = \[1\] is not a valid tuple"):
+        load_settings(bad, env={})

@@ -1,8 +1,10 @@
 """The chat page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
-ask through the page, watch the answer stream in, open a citation, and see a refusal."""
+ask through the page, watch the answer stream in, open a citation, see a refusal, set the
+as-of date and see the short answer. `make test` installs Chromium when it is missing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from qa.assistant import Assistant
+from qa.llm.fake import FakeLLM
 from qa.server import create_app, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,7 +45,7 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.is_file():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install -y chromium` "
-            "(the browser test of the chat page needs it; .ci/run installs it)",
+            "(the browser test of the chat page needs it; `make test` installs it)",
             pytrace=False,
         )
     from playwright.sync_api import sync_playwright
@@ -107,6 +110,8 @@ def test_headline_question_streams_and_cites(page: Any) -> None:
     assert "Sources:" not in answer.inner_text()  # shown as a list of links instead
     chat = [r for r in responses if r.url.endswith("/v1/chat/completions")]
     assert chat and chat[0].headers["content-type"].startswith("text/event-stream")
+    # The browser sent its Origin, and the server's cross-site check let its own page through.
+    assert chat[0].request.all_headers()["origin"] == page.url.rstrip("/")
 
     buttons = answer.locator("button.cite")
     assert buttons.count() >= 1
@@ -179,3 +184,85 @@ def test_page_asks_for_the_api_key(browser: Any, assistant: Assistant) -> None:
         page.reload()
         assert page.get_by_label("Key for this server", exact=False).input_value() == SECRET
         context.close()
+
+
+# ----------------------------------------------------------------------------- as-of, short answer
+
+SHORT_REPLY = (
+    "Answer: Belarus [1]\n"
+    "Khrenin said that India is a significant focus within Belarus's foreign policy [1]."
+)
+
+
+@pytest.fixture()
+def scripted_page(browser: Any, assistant: Assistant) -> Iterator[Any]:
+    """The page over the real index, with a model that opens its reply with a short answer."""
+    scripted = Assistant(assistant.settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
+    with serve_in_thread(create_app(scripted)) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(base)
+        yield page
+        context.close()
+        assert errors == [], errors
+
+
+def sent_bodies(page: Any) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: (
+            bodies.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/v1/chat/completions")
+            else None
+        ),
+    )
+    return bodies
+
+
+def test_as_of_date_defaults_to_today_and_can_be_set(scripted_page: Any) -> None:
+    page = scripted_page
+    bodies = sent_bodies(page)
+    as_of = page.get_by_label("As of")
+    assert as_of.input_value() == page.evaluate(
+        "(() => { const d = new Date(); const p = (n) => String(n).padStart(2, '0');"
+        " return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()); })()"
+    )
+    turn = ask(page, HEADLINE)
+    assert bodies[-1]["as_of"] == as_of.input_value()
+    assert turn.locator(".as-of-note").inner_text() == f"As of {as_of.input_value()}"
+
+    as_of.fill("2025-06-30")
+    turn = ask(page, HEADLINE)
+    assert bodies[-1]["as_of"] == "2025-06-30"
+    assert turn.locator(".as-of-note").inner_text() == "As of 2025-06-30"
+
+
+def test_short_answer_is_shown_above_the_cited_sentences(scripted_page: Any) -> None:
+    page = scripted_page
+    turn = ask(page, HEADLINE)
+    short = turn.locator(".short-answer")
+    assert short.is_visible()
+    assert short.inner_text() == "Answer: Belarus [1]"
+    # Above the explanation, with its own citation button that opens the passage.
+    assert page.evaluate(
+        "t => t.querySelector('.short-answer').compareDocumentPosition("
+        "t.querySelector('.answer')) & Node.DOCUMENT_POSITION_FOLLOWING",
+        turn.element_handle(),
+    )
+    short.locator("button.cite").click()
+    panel = page.locator("#source-panel")
+    panel.wait_for(state="visible")
+    assert "Belarus" in panel.locator("#source-quote").inner_text()
+
+
+def test_long_chats_send_a_bounded_history(scripted_page: Any) -> None:
+    page = scripted_page
+    bodies = sent_bodies(page)
+    for i in range(6):
+        ask(page, f"{HEADLINE} ({i})")
+    assert [len(b["messages"]) for b in bodies] == [1, 3, 5, 7, 9, 9]
+    assert bodies[-1]["messages"][-1]["content"] == f"{HEADLINE} (5)"

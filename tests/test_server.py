@@ -1,13 +1,16 @@
-"""Tests for qa.server: the OpenAI-compatible chat endpoint (with the real `openai` client), the
-plain API, auth, bad requests, body limits and the host guard, against uvicorn on loopback."""
+"""Tests for qa.server: the OpenAI-compatible chat endpoint (with the real `openai` client),
+the plain API with filters and short answers, and scripted model failures, against uvicorn on
+loopback. Bad requests are in test_server_requests.py, security and slow clients in
+test_server_security.py."""
 
 from __future__ import annotations
 
-import json
+import html
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +18,29 @@ import httpx
 import openai
 import pytest
 from conftest import ASK_JSON_KEYS
+from server_helpers import (
+    CITATION_KEYS,
+    HEADLINE,
+    FailingLLM,
+    SlowLLM,
+    assert_error,
+    build_index,
+    sse_chunks,
+    user,
+)
 
+from qa.answer import MARKER
 from qa.assistant import Assistant
 from qa.config import Settings, load_settings
-from qa.embed import create_embedder
-from qa.index import sync
-from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
 from qa.prompts import CANNOT_ANSWER
-from qa.server import check_host, create_app, serve, serve_in_thread, sources_text
-from qa.types import Completion, Prompt, QAError
-
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-HEADLINE = "What did Khrenin say about India?"
-CITATION_KEYS = {"n", "chunk_id", "doc_id", "title", "published", "quote", "start", "end"}
-SECRET = "s3cret-token"
-
-
-def build_index(root: Path, **overrides: Any) -> Settings:
-    settings = load_settings(overrides={"paths.index": str(root), **overrides})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        embedder = create_embedder(settings.embedding)
-        sync(settings.index_dir, read_paths([CORPUS]).documents, embedder, settings)
-    return settings
+from qa.server import STATIC, create_app, serve_in_thread, sources_text
+from qa.types import Filters
 
 
 @pytest.fixture(scope="module")
 def url(assistant: Assistant) -> Iterator[str]:
     with serve_in_thread(create_app(assistant)) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def auth_url(assistant: Assistant) -> Iterator[str]:
-    with serve_in_thread(create_app(assistant, api_key=SECRET)) as base:
         yield base
 
 
@@ -62,30 +52,6 @@ def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture()
 def client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0, timeout=120)
-
-
-def user(text: str) -> list[Any]:
-    return [{"role": "user", "content": text}]
-
-
-def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str)
-    if param is not None:
-        assert error["param"] == param
-    return error
-
-
-def sse_chunks(response: httpx.Response) -> list[dict[str, Any]]:
-    events = [e for e in response.text.split("\n\n") if e]
-    assert events[-1] == "data: [DONE]"
-    assert all(e.startswith("data: ") for e in events)
-    return [json.loads(e[len("data: ") :]) for e in events[:-1]]
 
 
 # ----------------------------------------------------------------------------- basics
@@ -113,18 +79,27 @@ def test_page_and_static_files(url: str) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "/static/app.js" in page.text
-    for name, kind in (("app.js", "javascript"), ("app.css", "text/css")):
+    names = sorted(p.name for p in STATIC.iterdir() if p.suffix in (".js", ".css"))
+    assert {"app.js", "app.css", "render.js"} <= set(names)
+    texts = [page.text]
+    for name in names:
         asset = httpx.get(f"{url}/static/{name}")
         assert asset.status_code == 200
+        kind = "javascript" if name.endswith(".js") else "text/css"
         assert kind in asset.headers["content-type"]
+        texts.append(asset.text)
     # Nothing on the page comes from another host.
-    for text in (
-        page.text,
-        httpx.get(f"{url}/static/app.js").text,
-        httpx.get(f"{url}/static/app.css").text,
-    ):
+    for text in texts:
         assert "http://" not in text.replace("http://127.0.0.1", "")
         assert "//cdn" not in text and "fonts.googleapis" not in text
+
+
+def test_page_gets_the_one_citation_marker_rule(url: str) -> None:
+    """The page finds [n] markers with the checker's own regex, not a copy of it."""
+    page = httpx.get(f"{url}/").text
+    assert f'data-marker-pattern="{html.escape(MARKER.pattern, quote=True)}"' in page
+    scripts = "".join(p.read_text(encoding="utf-8") for p in STATIC.glob("*.js"))
+    assert "\\[(\\d+" not in scripts and "markerPattern" in scripts
 
 
 # ----------------------------------------------------------------------------- chat completions
@@ -246,7 +221,10 @@ def test_api_ask_shape(url: str, assistant: Assistant) -> None:
     response = httpx.post(f"{url}/api/ask", json={"question": HEADLINE}, timeout=120)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == ASK_JSON_KEYS == set(assistant.ask(HEADLINE).to_dict())
+    # The API always says which filters it applied (as-of today by default).
+    assert set(body) == ASK_JSON_KEYS | {"filters"}
+    assert set(body) == set(assistant.ask(HEADLINE, filters=Filters()).to_dict())
+    assert body["filters"]["as_of"] == date.today().isoformat()
     assert body["answered"] is True
     assert all(set(c) == CITATION_KEYS for c in body["citations"])
     assert any(c["doc_id"].startswith("001_") for c in body["citations"])
@@ -294,205 +272,7 @@ def test_concurrent_requests_share_one_assistant(url: str) -> None:
     assert answers[0]["answer"] == answers[3]["answer"] == answers[6]["answer"]
 
 
-# ----------------------------------------------------------------------------- bad requests
-
-LONG = "x" * 20_000
-CHAT = "/v1/chat/completions"
-ASK = "/api/ask"
-BAD_REQUESTS: list[tuple[str, str, Any, int, str | None]] = [
-    # (id, path, JSON body or raw bytes, status, param)
-    ("malformed-json", CHAT, b'{"model": "qa", "messages": [', 400, None),
-    ("empty-body", CHAT, b"", 400, None),
-    ("not-an-object", CHAT, [1, 2], 400, None),
-    ("missing-messages", CHAT, {"model": "qa"}, 400, "messages"),
-    ("empty-messages", CHAT, {"model": "qa", "messages": []}, 400, "messages"),
-    ("messages-not-list", CHAT, {"model": "qa", "messages": "hi"}, 400, "messages"),
-    ("message-not-object", CHAT, {"model": "qa", "messages": ["hi"]}, 400, "messages[0]"),
-    (
-        "bad-role",
-        CHAT,
-        {"messages": [{"role": "wizard", "content": "hi"}]},
-        400,
-        "messages[0].role",
-    ),
-    (
-        "content-wrong-type",
-        CHAT,
-        {"messages": [{"role": "user", "content": 5}]},
-        400,
-        "messages[0].content",
-    ),
-    (
-        "image-content",
-        CHAT,
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
-        400,
-        "messages[0].content",
-    ),
-    ("no-user-message", CHAT, {"messages": [{"role": "system", "content": "hi"}]}, 400, "messages"),
-    ("empty-question", CHAT, {"messages": user("   ")}, 400, "messages"),
-    ("long-question", CHAT, {"model": "qa", "messages": user(LONG)}, 400, "messages"),
-    ("long-question-stream", CHAT, {"messages": user(LONG), "stream": True}, 400, "messages"),
-    ("unknown-model", CHAT, {"model": "gpt-4o", "messages": user("hi")}, 404, "model"),
-    ("model-wrong-type", CHAT, {"model": 4, "messages": user("hi")}, 400, "model"),
-    ("stream-wrong-type", CHAT, {"messages": user("hi"), "stream": "yes"}, 400, "stream"),
-    ("n-2", CHAT, {"messages": user("hi"), "n": 2}, 400, "n"),
-    ("chat-k-0", CHAT, {"messages": user("hi"), "k": 0}, 400, "k"),
-    ("ask-missing-question", ASK, {"k": 3}, 400, "question"),
-    ("ask-question-wrong-type", ASK, {"question": 42}, 400, "question"),
-    ("ask-empty-question", ASK, {"question": ""}, 400, "question"),
-    ("ask-long-question", ASK, {"question": LONG}, 400, "question"),
-    ("ask-k-0", ASK, {"question": HEADLINE, "k": 0}, 400, "k"),
-    ("ask-k-101", ASK, {"question": HEADLINE, "k": 101}, 400, "k"),
-    ("ask-k-string", ASK, {"question": HEADLINE, "k": "5"}, 400, "k"),
-    ("ask-k-bool", ASK, {"question": HEADLINE, "k": True}, 400, "k"),
-    ("ask-k-float", ASK, {"question": HEADLINE, "k": 2.5}, 400, "k"),
-    ("ask-choices-not-list", ASK, {"question": HEADLINE, "choices": "a"}, 400, "choices"),
-    ("ask-choices-not-strings", ASK, {"question": HEADLINE, "choices": [1]}, 400, "choices"),
-    ("ask-malformed-json", ASK, b"{question:", 400, None),
-]
-
-
-@pytest.mark.parametrize(
-    ("path", "body", "status", "param"),
-    [pytest.param(*case[1:], id=case[0]) for case in BAD_REQUESTS],
-)
-def test_bad_requests(url: str, path: str, body: Any, status: int, param: str | None) -> None:
-    if isinstance(body, bytes):
-        response = httpx.post(
-            f"{url}{path}",
-            content=body,
-            headers={"content-type": "application/json"},
-            timeout=30,
-        )
-    else:
-        response = httpx.post(f"{url}{path}", json=body, timeout=30)
-    assert_error(response, status, param)
-
-
-def test_long_question_with_openai_client(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="qa", messages=user(LONG))
-    assert "2000" in str(info.value)
-
-
-def test_unknown_route_and_method(url: str) -> None:
-    assert_error(httpx.get(f"{url}/v1/nothing"), 404)
-    assert_error(httpx.get(f"{url}/v1/chat/completions"), 405)
-
-
-def test_oversized_body_with_length(url: str) -> None:
-    body = json.dumps({"model": "qa", "messages": user("y" * 70_000)})
-    response = httpx.post(
-        f"{url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}
-    )
-    error = assert_error(response, 413)
-    assert "65536" in error["message"]
-
-
-def test_oversized_body_chunked(url: str) -> None:
-    def parts() -> Iterator[bytes]:
-        yield b'{"question": "'
-        for _ in range(100):
-            yield b"z" * 1000
-        yield b'"}'
-
-    response = httpx.post(
-        f"{url}/api/ask",
-        content=parts(),
-        headers={"content-type": "application/json"},
-        timeout=30,
-    )
-    assert "content-length" not in response.request.headers
-    assert_error(response, 413)
-
-
-def test_small_chunked_body_is_fine(url: str) -> None:
-    def parts() -> Iterator[bytes]:
-        yield b'{"question": '
-        yield json.dumps(HEADLINE).encode()
-        yield b"}"
-
-    response = httpx.post(
-        f"{url}/api/ask",
-        content=parts(),
-        headers={"content-type": "application/json"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-
-
-# ----------------------------------------------------------------------------- auth
-
-
-def test_auth_required_when_key_set(auth_url: str) -> None:
-    assert_error(httpx.get(f"{auth_url}/v1/models"), 401)
-    wrong = httpx.get(f"{auth_url}/v1/models", headers={"Authorization": "Bearer nope"})
-    assert_error(wrong, 401)
-    assert wrong.headers["www-authenticate"] == "Bearer"
-    basic = httpx.get(f"{auth_url}/v1/models", headers={"Authorization": f"Basic {SECRET}"})
-    assert_error(basic, 401)
-    for path in ("/api/articles/001_b56badeed06a7e90",):
-        assert_error(httpx.get(f"{auth_url}{path}"), 401)
-    assert_error(httpx.post(f"{auth_url}/api/ask", json={"question": HEADLINE}), 401)
-    ok = httpx.get(f"{auth_url}/v1/models", headers={"Authorization": f"Bearer {SECRET}"})
-    assert ok.status_code == 200
-    asked = httpx.post(
-        f"{auth_url}/api/ask",
-        json={"question": HEADLINE},
-        headers={"Authorization": f"Bearer {SECRET}"},
-        timeout=120,
-    )
-    assert asked.status_code == 200
-
-
-def test_auth_leaves_page_and_health_open(auth_url: str) -> None:
-    for path in ("/", "/static/app.js", "/static/app.css", "/healthz"):
-        assert httpx.get(f"{auth_url}{path}").status_code == 200, path
-
-
-def test_auth_with_openai_client(auth_url: str) -> None:
-    bad = openai.OpenAI(base_url=f"{auth_url}/v1", api_key="wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        bad.chat.completions.create(model="qa", messages=user(HEADLINE))
-    good = openai.OpenAI(base_url=f"{auth_url}/v1", api_key=SECRET, max_retries=0, timeout=120)
-    response = good.chat.completions.create(model="qa", messages=user(HEADLINE))
-    assert (response.choices[0].message.model_extra or {})["citations"]
-
-
-def test_no_auth_when_key_unset(url: str) -> None:
-    assert httpx.get(f"{url}/v1/models").status_code == 200
-
-
-# ----------------------------------------------------------------------------- host guard
-
-
-def test_serve_refuses_public_host_without_flag(fake_settings: Settings) -> None:
-    with pytest.raises(QAError, match="--public"):
-        serve(fake_settings, "0.0.0.0", 0, allow_public=False)
-    with pytest.raises(QAError, match="--public"):
-        check_host("192.168.1.10", allow_public=False)
-    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        check_host(host, allow_public=False)
-    check_host("0.0.0.0", allow_public=True)
-
-
 # ----------------------------------------------------------------------------- scripted models
-
-
-class FailingLLM(FakeLLM):
-    """Writes two pieces, then fails the way a model client reports errors."""
-
-    def stream(self, prompt: Prompt) -> Iterator[str | Completion]:
-        yield "Khrenin said "
-        yield "India "
-        raise QAError("the model server went away")
-
-
-class SlowLLM(FakeLLM):
-    def generate(self, prompt: Prompt) -> Completion:
-        time.sleep(1.5)
-        return super().generate(prompt)
 
 
 def test_stream_content_is_the_checked_answer(fake_settings: Settings) -> None:
@@ -571,3 +351,98 @@ def test_no_index_is_503(tmp_path: Path) -> None:
         for stream in (False, True):
             body = {"messages": user(HEADLINE), "stream": stream}
             assert_error(httpx.post(f"{base}/v1/chat/completions", json=body), 503)
+
+
+# ----------------------------------------------------------------------------- filters
+
+SHORT_REPLY = (
+    "Answer: Belarus [1]\n"
+    "Khrenin said that India is a significant focus within Belarus's foreign policy [1]."
+)
+
+
+@pytest.fixture(scope="module")
+def short_url(assistant: Assistant) -> Iterator[str]:
+    """The real index and embedder, with a model that opens its reply with a short answer."""
+    scripted = Assistant(assistant.settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
+    with serve_in_thread(create_app(scripted)) as base:
+        yield base
+
+
+def test_api_ask_passes_the_filters_through(url: str) -> None:
+    body = {
+        "question": HEADLINE,
+        "as_of": "2026-01-15",
+        "since": "2025-01-01",
+        "until": "2025-12-31",
+        "sources": ["Some Outlet", " some outlet "],
+    }
+    response = httpx.post(f"{url}/api/ask", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json()["filters"] == {
+        "as_of": "2026-01-15",
+        "since": "2025-01-01",
+        "until": "2025-12-31",
+        "sources": ["some outlet"],
+    }
+
+
+def test_api_ask_carries_the_short_answer(short_url: str) -> None:
+    body = httpx.post(f"{short_url}/api/ask", json={"question": HEADLINE}, timeout=120).json()
+    assert body["short_answer"] == "Belarus"
+    n = body["short_answer_citation"]
+    assert "Belarus" in body["passages"][n - 1]["text"]
+
+
+def test_chat_completions_carry_filters_and_short_answer(short_url: str) -> None:
+    client = openai.OpenAI(base_url=f"{short_url}/v1", api_key="x", max_retries=0, timeout=120)
+    extra_body = {"as_of": "2026-01-15", "since": "2025-06-01"}
+    plain = client.chat.completions.create(
+        model="qa", messages=user(HEADLINE), extra_body=extra_body
+    )
+    message = plain.choices[0].message.model_extra or {}
+    assert message["filters"] == {
+        "as_of": "2026-01-15",
+        "since": "2025-06-01",
+        "until": None,
+        "sources": [],
+    }
+    assert message["short_answer"] == "Belarus"
+    assert message["short_answer_citation"] in {c["n"] for c in message["citations"]}
+
+    chunks = list(
+        client.chat.completions.create(
+            model="qa", messages=user(HEADLINE), stream=True, extra_body=extra_body
+        )
+    )
+    final = chunks[-1].choices[0].delta.model_extra or {}
+    for field in ("filters", "short_answer", "short_answer_citation", "citations", "answered"):
+        assert final[field] == message[field], field
+
+
+def test_chat_completions_default_to_today(client: openai.OpenAI) -> None:
+    response = client.chat.completions.create(model="qa", messages=user(HEADLINE))
+    filters = (response.choices[0].message.model_extra or {})["filters"]
+    assert filters["as_of"] == date.today().isoformat()
+
+
+def test_openapi_schema_comes_from_the_request_models(url: str) -> None:
+    schema = httpx.get(f"{url}/openapi.json").json()
+    ask = schema["components"]["schemas"]["AskRequest"]
+    fields = {"question", "k", "choices", "as_of", "since", "until", "sources"}
+    assert fields <= set(ask["properties"])
+    assert ask["required"] == ["question"]
+    chat = schema["components"]["schemas"]["ChatRequest"]
+    assert {"messages", "stream", "as_of"} <= set(chat["properties"])
+
+
+class BrokenLLM(FakeLLM):
+    def generate(self, prompt: Any) -> Any:
+        raise RuntimeError("a bug, not a user error")
+
+
+def test_unexpected_error_is_a_json_500(fake_settings: Settings) -> None:
+    with serve_in_thread(create_app(Assistant(fake_settings, llm=BrokenLLM()))) as base:
+        response = httpx.post(f"{base}/api/ask", json={"question": HEADLINE}, timeout=60)
+    error = assert_error(response, 500)
+    assert error["message"] == "internal error: RuntimeError"  # no detail leaks to the caller
