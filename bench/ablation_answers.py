@@ -5,7 +5,8 @@ refusal rule, on the gold set and on RealTime QA (tuning weeks 1-9, check weeks 
         [--skip-gold] [--skip-rtqa] [--json]
 
 Rows (each adds to the one before; "before" is the code before issue #8, measured with
-`qa eval` at that commit):
+`qa eval` at that commit). RealTime QA questions are asked as of their question date, as
+`qa eval realtimeqa` does:
 
 - *short answers, evidence MC, no refusal rule*: the client writes its "Answer:" line and picks
   options by evidence, but refuses only when no sentence passes the relevance threshold;
@@ -37,6 +38,7 @@ from qa.assistant import Assistant  # noqa: E402
 from qa.config import load_settings  # noqa: E402
 from qa.index import sync  # noqa: E402
 from qa.llm.extractive import ExtractiveLLM  # noqa: E402
+from qa.types import Filters  # noqa: E402
 
 TUNING_WEEKS = 9  # weeks 1-9 tune, 10-13 check
 
@@ -72,11 +74,15 @@ def gold_rows(settings: Any, embedder: Any) -> dict[str, dict[str, Any]]:
 
 
 def _choice(
-    assistant: Assistant, question: str, choices: tuple[str, ...], joined: bool
+    assistant: Assistant,
+    question: str,
+    choices: tuple[str, ...],
+    joined: bool,
+    filters: Filters | None,
 ) -> int | None:
     if not joined:
-        return assistant.ask(question, choices=choices).choice
-    retrieval = assistant.retrieve(" ".join([question, *choices]))
+        return assistant.ask(question, choices=choices, filters=filters).choice
+    retrieval = assistant.retrieve(" ".join([question, *choices]), filters=filters)
     llm = assistant.llm
     prompt = build_prompt(
         question,
@@ -103,10 +109,13 @@ def rtqa_rows(settings: Any, embedder: Any, data: Path) -> dict[str, dict[str, A
     rows: list[dict[str, Any]] = []
     for q in rt.questions:
         row: dict[str, Any] = {"week": q.week, "tuning": q.week in tuning}
-        row["mc_joined"] = float(_choice(bench, q.question, q.choices, True) == q.answer)
-        row["mc_per_option"] = float(_choice(bench, q.question, q.choices, False) == q.answer)
+        # The benchmark's setting: asked on the question's date, later news does not exist.
+        filters = evaluate.question_filters(q.date, "question")
+        for name, joined in (("mc_joined", True), ("mc_per_option", False)):
+            chosen = _choice(bench, q.question, q.choices, joined, filters)
+            row[name] = float(chosen == q.answer)
         if not q.skip_generation:
-            retrieval = bench.retrieve(q.question)
+            retrieval = bench.retrieve(q.question, filters=filters)
             prompt = build_prompt(
                 q.question,
                 retrieval.hits,
