@@ -5,8 +5,9 @@ options do not all share) and is about the question; each passage votes once per
 best sentence), and the votes are summed over passages, so an option many relevant passages
 name beats one a single passage mentions. The short answer found for the question without the
 options (see ``qa.short_answer``) adds its votes to the option it matches. The answer cites the
-sentence that gave the winning option its largest vote; with no sentence naming any option
-there is no evidence, and the client says it cannot answer.
+sentence that gave the winning option its largest vote. With no sentence naming any option
+:func:`decide` returns None; the extractive client then falls back to the option closest in
+meaning to a relevant sentence (weaker evidence, still shown), or refuses without an embedder.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from qa.text import content_terms, words
 
 # A sentence names an option when it holds at least this share of the option's distinctive
 # (idf-weighted) words.
-MIN_MATCH = 0.5
+MIN_MATCH = 0.34
 # A sentence weakly related to the question still counts this much (0..1) of its vote.
 RELEVANCE_FLOOR = 0.3
 # The short answer's votes, relative to the passages' own votes for the options.

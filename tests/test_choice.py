@@ -9,6 +9,7 @@ from llm_helpers import make_prompt
 from qa.answer import check_answer
 from qa.assistant import Assistant
 from qa.choice import decide, option_terms
+from qa.embed import FakeEmbedder
 from qa.llm.extractive import ExtractiveLLM
 from qa.prompts import CANNOT_ANSWER
 from qa.text import content_terms
@@ -64,6 +65,7 @@ def test_extractive_choice_cites_the_deciding_passage() -> None:
 
 
 def test_extractive_choice_without_evidence_says_so() -> None:
+    # No sentence names an option, and no embedder to judge closeness: a refusal.
     prompt = make_prompt("Which carmaker recalled vehicles?", [KHRENIN], ("Honda", "Ford"))
     raw = ExtractiveLLM().generate(prompt).text
     assert raw == CANNOT_ANSWER
@@ -82,3 +84,11 @@ def test_assistant_retrieves_per_option_and_cites_the_decision(assistant: Assist
     assert all("Khrenin" in answer.passages[c.n - 1].chunk.text for c in answer.citations)
     # Passages for every option were retrieved (more than one search's k).
     assert len(answer.passages) > assistant.settings.retrieval.k
+
+
+def test_choice_without_a_named_option_falls_back_to_meaning_and_still_cites() -> None:
+    prompt = make_prompt("Which carmaker recalled vehicles?", [KHRENIN], ("Honda", "Ford"))
+    raw = ExtractiveLLM(FakeEmbedder()).generate(prompt).text
+    assert raw.startswith(("Option 1: Honda.", "Option 2: Ford."))
+    checked = check_answer(raw, prompt.passages, lambda _id: None, prompt.choices)
+    assert checked.choice in (0, 1) and [c.n for c in checked.citations] == [1]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.choice import decide
+from qa.choice import RELEVANCE_FLOOR, decide
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
 from qa.short_answer import AnswerType, Candidate, answer_type, vote
@@ -238,7 +238,8 @@ class ExtractiveLLM:
         covered = coverage >= TYPED_COVERAGE
         candidates = self._candidates(question, atype, sentences, scores, passes, covered)
         if choices:
-            return self._choose(choices, sentences, scores, weights, candidates)
+            sentence_vectors = vectors[1:] if vectors is not None else None
+            return self._choose(choices, sentences, scores, weights, candidates, sentence_vectors)
         # The refusal rule: a sentence must be about what the question is about (its key words
         # in a window of three sentences), and when the question names the kind of answer (who,
         # when, how many, which country ...) one of those sentences must hold such an answer.
@@ -305,9 +306,12 @@ class ExtractiveLLM:
         scores: np.ndarray,
         weights: dict[str, float],
         candidates: list[Candidate],
+        sentence_vectors: np.ndarray | None = None,
     ) -> str:
         """The option the passages name most, in sentences about the question (qa.choice),
-        cited with the sentence that decides it; no evidence for any option: a refusal."""
+        cited with the sentence that decides it. When no sentence names any option, the
+        option closest in meaning to a relevant sentence (by the embedder), cited with that
+        sentence; with no embedder either, a refusal."""
         top = float(scores.max()) if len(scores) else 0.0
         relevance = np.clip(scores / top, 0.0, 1.0) if top > 0 else np.zeros_like(scores)
         decision = decide(
@@ -320,11 +324,20 @@ class ExtractiveLLM:
             lambda t: weights.get(t) or _idf(t, sentences),
             candidates,
         )
-        if decision is None:
-            return CANNOT_ANSWER
-        sentence = sentences[decision.sentence]
-        choice = choices[decision.option].strip().rstrip(".")
-        return f"Option {decision.option + 1}: {choice}. {cite(sentence.text, sentence.n)}"
+        if decision is not None:
+            option, i = decision.option, decision.sentence
+        else:
+            option_vectors = self._embed(list(choices)) if sentence_vectors is not None else None
+            if option_vectors is None or sentence_vectors is None:
+                return CANNOT_ANSWER
+            # Weaker evidence than a sentence naming the option, but still a sentence to show.
+            closeness = (option_vectors @ sentence_vectors.T) * (
+                RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * relevance
+            )
+            option, i = (int(x) for x in np.unravel_index(np.argmax(closeness), closeness.shape))
+        sentence = sentences[i]
+        choice = choices[option].strip().rstrip(".")
+        return f"Option {option + 1}: {choice}. {cite(sentence.text, sentence.n)}"
 
     # -- the LLM protocol ---------------------------------------------------------------------
 
