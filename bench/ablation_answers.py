@@ -16,7 +16,7 @@ Rows (each adds to the one before; "before" is the code before issue #8, measure
 
 On RealTime QA the free-text variants share one retrieval per question, and multiple choice is
 unaffected by the refusal rule (a question with options is never refused by it). The RealTime
-QA index is the one `qa eval realtimeqa` builds (reused, built if missing).
+QA index is the one `qa eval realtimeqa` builds; it is only read here.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from qa import evaluate, metrics, realtime_qa  # noqa: E402
 from qa.answer import build_prompt, check_answer  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.config import load_settings  # noqa: E402
-from qa.index import sync  # noqa: E402
+from qa.index import live_generation  # noqa: E402
 from qa.llm.extractive import ExtractiveLLM  # noqa: E402
 from qa.types import Filters  # noqa: E402
 
@@ -96,23 +96,31 @@ def _choice(
     return checked.choice
 
 
-def rtqa_rows(settings: Any, embedder: Any, data: Path) -> dict[str, dict[str, Any]]:
-    rt = realtime_qa.read(data, None)
+def rtqa_rows(
+    settings: Any, embedder: Any, data: Path, weeks: str = "", joined: bool = True
+) -> dict[str, dict[str, Any]]:
+    rt = realtime_qa.read(data, None)  # the whole quarter's index, whatever weeks are asked
+    first, _, last = weeks.partition("-")
+    asked = rt.weeks[int(first) - 1 : int(last or first)] if first else rt.weeks
     build = [asdict(settings.embedding), asdict(settings.chunking)]
     index_dir = evaluate.realtimeqa_index_dir(settings.index_dir.parent, data, rt.weeks, build)
     settings = replace(settings, paths=replace(settings.paths, index=index_dir))
-    sync(index_dir, rt.documents, embedder, settings)
+    if live_generation(index_dir) is None:
+        raise SystemExit(f"no RealTime QA index at {index_dir}: run `qa eval realtimeqa` first")
     with_rule = ExtractiveLLM(embedder)
     without = ExtractiveLLM(embedder, refuse_unsupported=False)
     bench = Assistant(settings, embedder=embedder, llm=with_rule)
     tuning = set(rt.weeks[:TUNING_WEEKS])
     rows: list[dict[str, Any]] = []
-    for q in rt.questions:
+    questions = [q for q in rt.questions if q.week in asked]
+    for q in questions:
         row: dict[str, Any] = {"week": q.week, "tuning": q.week in tuning}
         # The benchmark's setting: asked on the question's date, later news does not exist.
         filters = evaluate.question_filters(q.date, "question")
-        for name, joined in (("mc_joined", True), ("mc_per_option", False)):
-            chosen = _choice(bench, q.question, q.choices, joined, filters)
+        for name, join in (("mc_joined", True), ("mc_per_option", False)):
+            if join and not joined:
+                continue
+            chosen = _choice(bench, q.question, q.choices, join, filters)
             row[name] = float(chosen == q.answer)
         if not q.skip_generation:
             retrieval = bench.retrieve(q.question, filters=filters)
@@ -129,7 +137,7 @@ def rtqa_rows(settings: Any, embedder: Any, data: Path) -> dict[str, dict[str, A
                 row[f"f1_{name}"] = metrics.rtqa_f1(short, [q.gold])
                 row[f"em_{name}"] = metrics.rtqa_exact_match(short, [q.gold])
         rows.append(row)
-        print(f"\r{len(rows)}/{len(rt.questions)}", end="", file=sys.stderr, flush=True)
+        print(f"\r{len(rows)}/{len(questions)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
     def mean(subset: list[dict[str, Any]], key: str) -> float | None:
@@ -160,6 +168,8 @@ def main() -> None:
     )
     parser.add_argument("--skip-gold", action="store_true")
     parser.add_argument("--skip-rtqa", action="store_true")
+    parser.add_argument("--weeks", default="", help="RealTime QA weeks to ask, e.g. 10-13")
+    parser.add_argument("--no-joined", action="store_true", help="skip the joined-query MC row")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     settings = load_settings(ROOT / "config.toml")
@@ -168,7 +178,9 @@ def main() -> None:
     if not args.skip_gold:
         result["gold"] = gold_rows(settings, embedder)
     if not args.skip_rtqa:
-        result["realtimeqa"] = rtqa_rows(settings, embedder, args.data)
+        result["realtimeqa"] = rtqa_rows(
+            settings, embedder, args.data, args.weeks, joined=not args.no_joined
+        )
     if args.json:
         print(json.dumps(result, indent=2))
         return
