@@ -140,6 +140,59 @@ def rtqa_rows(
         print(f"\r{len(rows)}/{len(questions)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
+    return _grouped(rows)
+
+
+def search_result_rows(data: Path, weeks: str = "") -> dict[str, dict[str, Any]]:
+    """A quick stand-in that needs no index: each question's passages are the first 180 words
+    of the first 5 articles the benchmark's own search returned for it, read by the client
+    without an embedder (lexical scores only). Not the benchmark's setting; for comparing
+    variants of the client when the quarter's index is not at hand."""
+    from qa.types import Chunk, DocInfo, Hit, Prompt
+
+    rt = realtime_qa.read(data, None)
+    first, _, last = weeks.partition("-")
+    asked = rt.weeks[int(first) - 1 : int(last or first)] if first else rt.weeks
+    documents = {d.url: d for d in rt.documents}
+    urls: dict[str, list[str]] = {}
+    for week in asked:
+        for line in (data / f"{week}_gcs.jsonl").read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            urls[record["question_id"]] = [r.get("url", "") for r in record["search_result"]]
+    tuning = set(rt.weeks[:TUNING_WEEKS])
+    with_rule, without = ExtractiveLLM(), ExtractiveLLM(refuse_unsupported=False)
+    rows: list[dict[str, Any]] = []
+    for q in (q for q in rt.questions if q.week in asked):
+        found = [documents[u] for u in urls.get(q.id, []) if u in documents][:5]
+        if not found:
+            continue
+        hits = []
+        for rank, d in enumerate(found, 1):
+            text = " ".join(d.clean_text.split()[:180])
+            chunk = Chunk(f"{d.id}:0", d.id, 0, text, 0, len(text))
+            hits.append(Hit(chunk, DocInfo(d.id, d.title, d.published), 1.0 / rank, rank))
+
+        def ask(
+            llm: ExtractiveLLM, question: str, passages: tuple[Hit, ...], choices: tuple[str, ...]
+        ) -> Any:
+            prompt = Prompt(question, passages, (), choices)
+            return check_answer(llm.generate(prompt).text, passages, lambda _: None, choices)
+
+        row: dict[str, Any] = {"week": q.week, "tuning": q.week in tuning}
+        passages = tuple(hits)
+        chosen = ask(with_rule, q.question, passages, q.choices).choice
+        row["mc_per_option"] = float(chosen == q.answer)
+        if not q.skip_generation:
+            for name, llm in (("no_rule", without), ("rule", with_rule)):
+                checked = ask(llm, q.question, passages, ())
+                short = checked.short_answer if checked.answered else ""
+                row[f"f1_{name}"] = metrics.rtqa_f1(short, [q.gold])
+                row[f"em_{name}"] = metrics.rtqa_exact_match(short, [q.gold])
+        rows.append(row)
+    return _grouped(rows)
+
+
+def _grouped(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     def mean(subset: list[dict[str, Any]], key: str) -> float | None:
         values = [r[key] for r in subset if key in r]
         return sum(values) / len(values) if values else None
@@ -170,6 +223,11 @@ def main() -> None:
     parser.add_argument("--skip-rtqa", action="store_true")
     parser.add_argument("--weeks", default="", help="RealTime QA weeks to ask, e.g. 10-13")
     parser.add_argument("--no-joined", action="store_true", help="skip the joined-query MC row")
+    parser.add_argument(
+        "--search-results",
+        action="store_true",
+        help="RealTime QA without the index: each question's own search results as passages",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     settings = load_settings(ROOT / "config.toml")
@@ -177,7 +235,9 @@ def main() -> None:
     result: dict[str, Any] = {}
     if not args.skip_gold:
         result["gold"] = gold_rows(settings, embedder)
-    if not args.skip_rtqa:
+    if not args.skip_rtqa and args.search_results:
+        result["realtimeqa (search results, lexical)"] = search_result_rows(args.data, args.weeks)
+    elif not args.skip_rtqa:
         result["realtimeqa"] = rtqa_rows(
             settings, embedder, args.data, args.weeks, joined=not args.no_joined
         )
