@@ -87,8 +87,14 @@ def test_assistant_retrieves_per_option_and_cites_the_decision(assistant: Assist
 
 
 def test_choice_without_a_named_option_falls_back_to_meaning_and_still_cites() -> None:
-    prompt = make_prompt("Which carmaker recalled vehicles?", [KHRENIN], ("Honda", "Ford"))
-    raw = ExtractiveLLM(FakeEmbedder()).generate(prompt).text
+    # The passage is about the question but names no option: the closest in meaning is
+    # chosen and the sentence shown. Unrelated passages still give a refusal.
+    recall = "A large carmaker recalled 112,000 vehicles over a roll-away risk on Monday."
+    question = "Which carmaker recalled vehicles over a roll-away risk?"
+    llm = ExtractiveLLM(FakeEmbedder())
+    assert llm.generate(make_prompt(question, [KHRENIN], ("Honda", "Ford"))).text == CANNOT_ANSWER
+    prompt = make_prompt(question, [recall], ("Honda", "Ford"))
+    raw = llm.generate(prompt).text
     assert raw.startswith(("Option 1: Honda.", "Option 2: Ford."))
     checked = check_answer(raw, prompt.passages, lambda _id: None, prompt.choices)
     assert checked.choice in (0, 1) and [c.n for c in checked.citations] == [1]

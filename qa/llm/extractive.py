@@ -239,7 +239,9 @@ class ExtractiveLLM:
         candidates = self._candidates(question, atype, sentences, scores, passes, covered)
         if choices:
             sentence_vectors = vectors[1:] if vectors is not None else None
-            return self._choose(choices, sentences, scores, weights, candidates, sentence_vectors)
+            return self._choose(
+                choices, sentences, scores, weights, candidates, passes, sentence_vectors
+            )
         # The refusal rule: a sentence must be about what the question is about (its key words
         # in a window of three sentences), and when the question names the kind of answer (who,
         # when, how many, which country ...) one of those sentences must hold such an answer.
@@ -306,12 +308,13 @@ class ExtractiveLLM:
         scores: np.ndarray,
         weights: dict[str, float],
         candidates: list[Candidate],
+        passes: np.ndarray,
         sentence_vectors: np.ndarray | None = None,
     ) -> str:
         """The option the passages name most, in sentences about the question (qa.choice),
         cited with the sentence that decides it. When no sentence names any option, the
-        option closest in meaning to a relevant sentence (by the embedder), cited with that
-        sentence; with no embedder either, a refusal."""
+        option closest in meaning to a sentence about the question (by the embedder), cited
+        with that sentence; with no such sentence or no embedder, a refusal."""
         top = float(scores.max()) if len(scores) else 0.0
         relevance = np.clip(scores / top, 0.0, 1.0) if top > 0 else np.zeros_like(scores)
         decision = decide(
@@ -328,11 +331,14 @@ class ExtractiveLLM:
             option, i = decision.option, decision.sentence
         else:
             option_vectors = self._embed(list(choices)) if sentence_vectors is not None else None
-            if option_vectors is None or sentence_vectors is None:
+            if option_vectors is None or sentence_vectors is None or not passes.any():
                 return CANNOT_ANSWER
             # Weaker evidence than a sentence naming the option, but still a sentence to show.
-            closeness = (option_vectors @ sentence_vectors.T) * (
-                RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * relevance
+            closeness = np.where(
+                passes,
+                (option_vectors @ sentence_vectors.T)
+                * (RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * relevance),
+                -np.inf,
             )
             option, i = (int(x) for x in np.unravel_index(np.argmax(closeness), closeness.shape))
         sentence = sentences[i]
