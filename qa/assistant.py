@@ -21,7 +21,7 @@ from qa.index import Index, live_generation
 from qa.llm.base import LLM, create
 from qa.retrieve import Retrieval, Retriever
 from qa.rewrite import rewrite
-from qa.types import Answer, Completion, Document, Filters, QAError
+from qa.types import Answer, Completion, Document, Filters, Hit, QAError
 
 # Friendly names accepted by ``Assistant.from_config`` next to dotted setting names.
 SHORTCUTS = {"llm": "llm.client", "k": "retrieval.k", "index": "paths.index"}
@@ -167,10 +167,12 @@ class Assistant:
         question = self.validate(question)
         started = time.perf_counter()
         index = self.index
-        # With options, retrieve for them too: the passage that decides between them names them.
-        query = " ".join([question, *choices])
-        retrieval = Retriever(index, self.embedder, self.settings.retrieval).search(
-            query, k, filters=filters
+        retriever = Retriever(index, self.embedder, self.settings.retrieval)
+        # With options, retrieve for the question with each option: the passage that decides
+        # between them names one, and each option gets its chance to be found.
+        retrieval = _merge(
+            [retriever.search(f"{question} {c}", k, filters=filters) for c in choices]
+            or [retriever.search(question, k, filters=filters)]
         )
         timings = dict(retrieval.timings_ms)
         llm = self.llm
@@ -240,6 +242,23 @@ class Assistant:
             short_citation=checked.short_citation,
             filters=filters,
         )
+
+
+def _merge(retrievals: Sequence[Retrieval]) -> Retrieval:
+    """One list from several searches: rank 1 of each, then rank 2 of each ..., each passage
+    once; stage timings are summed."""
+    if len(retrievals) == 1:
+        return retrievals[0]
+    hits: dict[str, Hit] = {}
+    for rank in range(max(len(r.hits) for r in retrievals)):
+        for r in retrievals:
+            if rank < len(r.hits) and r.hits[rank].chunk.id not in hits:
+                hits[r.hits[rank].chunk.id] = replace(r.hits[rank], rank=len(hits) + 1)
+    timings: dict[str, float] = {}
+    for r in retrievals:
+        for stage, ms in r.timings_ms.items():
+            timings[stage] = timings.get(stage, 0.0) + ms
+    return Retrieval(tuple(hits.values()), timings)
 
 
 def _token_counter(model: str) -> Any:

@@ -96,13 +96,18 @@ def answer_text(answer: Answer) -> str:
 def score_gold(item: GoldItem, answer: Answer) -> dict[str, Any]:
     """Per-question scores (``None`` where a metric does not apply)."""
     text = answer_text(answer)
+    short = answer.short_answer if answer.answered else ""
     passages = [h.chunk.text for h in answer.passages]
     cited = [answer.passages[c.n - 1].chunk.text for c in answer.citations]
     answerable = item.type != "unanswerable"
     return {
-        "exact_match": metrics.exact_match(text, item.answers) if answerable else None,
-        "f1": metrics.token_f1(text, item.answers) if answerable else None,
-        "contains": metrics.contains_answer(text, item.answers) if answerable else None,
+        # Exact match and F1 judge the short answer; "contains" what a reader sees: the short
+        # answer and the cited sentences.
+        "exact_match": metrics.exact_match(short, item.answers) if answerable else None,
+        "f1": metrics.token_f1(short, item.answers) if answerable else None,
+        "contains": (
+            metrics.contains_answer(f"{short} {text}", item.answers) if answerable else None
+        ),
         "evidence_recall": metrics.evidence_complete(passages, item.evidence),
         "mrr": metrics.mrr(passages, item.evidence),
         # Citations are judged on answered questions only (ALCE).
@@ -257,7 +262,7 @@ def eval_realtimeqa(
             oracle = bool(gold) and any(f" {gold} " in text for text in corpus)
             choice = bench.ask(q.question, k=k, choices=q.choices, filters=filters)
             free = None if q.skip_generation else bench.ask(q.question, k=k, filters=filters)
-            free_text = answer_text(free) if free else ""
+            free_text = free.short_answer if free and free.answered else ""
             row = {
                 "id": q.id,
                 "type": q.week,

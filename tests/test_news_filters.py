@@ -28,9 +28,7 @@ SETTINGS = fake_settings(max_tokens=60, overlap_tokens=0)
 
 
 def article(doc_id: str, published: str, source: str, text: str) -> Document:
-    return Document(
-        doc_id, f"Harbour report {doc_id}", text, ((0, len(text)),), published, source
-    )
+    return Document(doc_id, f"Harbour report {doc_id}", text, ((0, len(text)),), published, source)
 
 
 STORY = "The harbour authority opened the new ferry terminal for passengers and freight."
@@ -53,9 +51,11 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
 
 def found(index: Index, filters: Filters | None, **retrieval: object) -> list[str]:
     settings = replace(SETTINGS.retrieval, max_per_doc=1, **retrieval)
-    hits = Retriever(index, FakeEmbedder(name="fake"), settings).search(
-        QUESTION, 10, filters=filters
-    ).hits
+    hits = (
+        Retriever(index, FakeEmbedder(name="fake"), settings)
+        .search(QUESTION, 10, filters=filters)
+        .hits
+    )
     return [h.doc.id for h in hits]
 
 

