@@ -211,3 +211,15 @@ def test_openai_client_streams_from_llama_cpp_server(
     assert isinstance(final, Completion)
     assert "".join(pieces).strip() == final.text  # type: ignore[arg-type]
     _check(final)
+
+
+def test_the_system_prompt_is_read_once(local: LocalClient) -> None:
+    """llama.cpp keeps the KV cache of the last prompt: a new question over other passages
+    reuses at least the system prompt's tokens instead of reading them again."""
+    other = make_prompt("Why were schools closed in Mumbai?", [MUMBAI], max_tokens=8)
+    server = local.server()
+    with local.loaded().lock:
+        server.handle_chat_completions(local._request(PROMPT, stream=False))
+        reply = server.handle_chat_completions(local._request(other, stream=False))
+    cached = reply["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached >= 100 and cached < reply["usage"]["prompt_tokens"]
