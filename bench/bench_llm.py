@@ -101,22 +101,30 @@ def gold(assistant: Assistant, out: Path, every: int = 1) -> dict[str, Any]:
             scores["short_em"] = (
                 metrics.exact_match(answer.short_answer, item.answers) if answerable else None
             )
-            rows.append((item, answer, scores))
             record = {"id": item.id, "type": item.type, **answer.to_dict(), "scores": scores}
+            rows.append(record)
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    answerable = [s for i, _, s in rows if i.type != "unanswerable"]
-    unanswerable = [s for i, _, s in rows if i.type == "unanswerable"]
+            handle.flush()
+    return summarise_gold(rows)
+
+
+def summarise_gold(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's gold-set figures from prediction records (also from a partial run's file)."""
+    scores = [(r["type"], r["scores"]) for r in records]
+    answerable = [s for t, s in scores if t != "unanswerable"]
+    unanswerable = [s for t, s in scores if t == "unanswerable"]
     return {
-        "questions": len(rows),
+        "questions": len(scores),
+        "answerable": len(answerable),
         "contains": _mean([s["contains"] for s in answerable]),
         "citation_precision": _mean(
-            [s["citation_precision"] for _, _, s in rows if s["citation_precision"] is not None]
+            [s["citation_precision"] for _, s in scores if s["citation_precision"] is not None]
         ),
         "unanswerable_refused": _mean([float(s["refused"]) for s in unanswerable]),
         "answerable_wrongly_refused": _mean([float(s["refused"]) for s in answerable]),
         "short_answer_em": _mean([s["short_em"] for s in answerable]),
         "f1": _mean([s["f1"] for s in answerable]),
-        "latency_p50_s": round(statistics.median(s["latency_ms"] for _, _, s in rows) / 1000, 2),
+        "latency_p50_s": round(statistics.median(s["latency_ms"] for _, s in scores) / 1000, 2),
     }
 
 
@@ -138,7 +146,7 @@ def rt(assistant: Assistant, weeks: int, per_week: int, out: Path) -> dict[str, 
     try:
         report = eval_realtimeqa(assistant, RT_DATA, chosen, out)
     finally:
-        realtime_qa.read = original  # type: ignore[assignment]
+        realtime_qa.read = original
     overall = report["summary"]["overall"]
     return {
         "weeks": chosen,
@@ -183,8 +191,13 @@ def main() -> None:
     parser.add_argument("--speed", type=int, default=5)
     parser.add_argument("--no-gold", dest="gold", action="store_false")
     parser.add_argument("--gold-every", type=int, default=1, help="every Nth gold question")
+    parser.add_argument("--summarise", type=Path, help="figures of a gold predictions file")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.summarise:
+        lines = args.summarise.read_text(encoding="utf-8").splitlines()
+        print(json.dumps(summarise_gold([json.loads(x) for x in lines if x.strip()]), indent=1))
+        return
     if args.one:
         print(json.dumps(one(args)))
         return
