@@ -19,8 +19,10 @@ The machine's load average is printed with the figures: they mean little without
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -91,12 +93,25 @@ def speed(assistant: Assistant, n: int) -> dict[str, Any]:
 
 
 def gold(assistant: Assistant, out: Path, every: int = 1) -> dict[str, Any]:
+    """Every gold question (or every Nth), in a fixed shuffled order so that the first ones of
+    an interrupted run are still a fair sample of the three types; streamed, so the time to
+    the first piece is measured too."""
     items = load_gold(ROOT / "eval" / "gold.jsonl")[::every]
+    random.Random(9).shuffle(items)
     rows = []
     with open(out, "w", encoding="utf-8") as handle:
         for item in items:
-            answer = assistant.ask(item.question)
+            start = time.perf_counter()
+            first = None
+            answer = None
+            for piece in assistant.stream(item.question):
+                if isinstance(piece, str):
+                    first = first if first is not None else time.perf_counter() - start
+                else:
+                    answer = piece
+            assert answer is not None
             scores = score_gold(item, answer)
+            scores["first_piece_ms"] = 1000 * (first if first is not None else 0.0)
             answerable = item.type != "unanswerable"
             scores["short_em"] = (
                 metrics.exact_match(answer.short_answer, item.answers) if answerable else None
@@ -125,6 +140,9 @@ def summarise_gold(records: list[dict[str, Any]]) -> dict[str, Any]:
         "short_answer_em": _mean([s["short_em"] for s in answerable]),
         "f1": _mean([s["f1"] for s in answerable]),
         "latency_p50_s": round(statistics.median(s["latency_ms"] for _, s in scores) / 1000, 2),
+        "first_piece_p50_s": round(
+            statistics.median(s.get("first_piece_ms", 0.0) for _, s in scores) / 1000, 2
+        ),
     }
 
 
@@ -171,6 +189,10 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     run = Path(tempfile.mkdtemp(prefix=f"bench-llm-{args.one}-", dir=WORK))
     if args.speed:
         result["speed"] = speed(assistant, args.speed)
+    else:  # load the model before the gold set, so its questions are all warm
+        t0 = time.perf_counter()
+        assistant.ask(SPEED_QUESTIONS[0])
+        result["load_and_first_answer_s"] = round(time.perf_counter() - t0, 2)
     if args.gold:
         result["gold"] = gold(assistant, run / "gold.jsonl", args.gold_every)
     if args.rt_weeks:
@@ -196,7 +218,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.summarise:
         lines = args.summarise.read_text(encoding="utf-8").splitlines()
-        print(json.dumps(summarise_gold([json.loads(x) for x in lines if x.strip()]), indent=1))
+        records = []
+        for line in lines:
+            with contextlib.suppress(ValueError):  # the unfinished last line of a live run
+                records.append(json.loads(line))
+        print(json.dumps(summarise_gold(records), indent=1))
         return
     if args.one:
         print(json.dumps(one(args)))
