@@ -30,6 +30,8 @@ ASK_JSON_KEYS = frozenset(
         "usage",
         "timings_ms",
         "unsupported",
+        "short_answer",
+        "short_answer_citation",
     }
 )
 
