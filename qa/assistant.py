@@ -199,6 +199,7 @@ class Assistant:
             context_window=llm.context_window,
             max_answer_tokens=self.settings.llm.max_answer_tokens,
             count_tokens=_token_counter(llm.model),
+            passage_budget=getattr(llm, "passage_budget", None),  # slow readers: qa.compact
         )
         timings["prompt"] = (time.perf_counter() - t0) * 1000
 
@@ -224,7 +225,7 @@ class Assistant:
                 documents[doc_id] = index.document(doc_id)
             return documents[doc_id]
 
-        checked = check_answer(completion.text, prompt.passages, lookup, choices)
+        checked = check_answer(completion.text, prompt.passages, lookup, choices, question)
         timings["check_citations"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         yield Answer(

