@@ -25,7 +25,7 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +102,7 @@ def rtqa_rows(
     rt = realtime_qa.read(data, None)  # the whole quarter's index, whatever weeks are asked
     first, _, last = weeks.partition("-")
     asked = rt.weeks[int(first) - 1 : int(last or first)] if first else rt.weeks
-    build = [asdict(settings.embedding), asdict(settings.chunking)]
-    index_dir = evaluate.realtimeqa_index_dir(settings.index_dir.parent, data, rt.weeks, build)
+    index_dir = evaluate.realtimeqa_index_dir(settings.index_dir.parent, data, rt.weeks, settings)
     settings = replace(settings, paths=replace(settings.paths, index=index_dir))
     if live_generation(index_dir) is None:
         raise SystemExit(f"no RealTime QA index at {index_dir}: run `qa eval realtimeqa` first")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,7 @@ def main() -> None:
 
     base = load_settings()
     rt = realtime_qa.read(args.data)
-    build = [asdict(base.embedding), asdict(base.chunking)]
-    index_dir = realtimeqa_index_dir(base.index_dir.parent, args.data, rt.weeks, build)
+    index_dir = realtimeqa_index_dir(base.index_dir.parent, args.data, rt.weeks, base)
     settings = replace(base, paths=replace(base.paths, index=index_dir))
     assistant = Assistant(settings)
     if live_generation(index_dir) is None:

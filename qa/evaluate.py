@@ -196,9 +196,12 @@ def eval_gold(
 # ---------------------------------------------------------------- RealTime QA
 
 
-def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], build: Any) -> Path:
+def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], settings: Any) -> Path:
     """One index per (data folder, weeks, embedding and chunking settings), reused when the
-    same run comes again; other settings get an index of their own instead of a rebuild."""
+    same run comes again; other settings get an index of their own instead of a rebuild. The
+    embedding runtime is not part of the key: torch and ONNX give the same vectors."""
+    embedding = {k: v for k, v in asdict(settings.embedding).items() if k != "runtime"}
+    build = [embedding, asdict(settings.chunking)]
     raw = json.dumps([str(data.resolve()), list(weeks), build], sort_keys=True, default=str)
     return base / f"realtimeqa-{data.name}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
@@ -241,8 +244,7 @@ def eval_realtimeqa(
         raise QAError(str(exc)) from None
     k = k or assistant.settings.retrieval.k
     base = assistant.settings.index_dir.parent
-    build = [asdict(assistant.settings.embedding), asdict(assistant.settings.chunking)]
-    index_dir = realtimeqa_index_dir(base, data, rt.weeks, build)
+    index_dir = realtimeqa_index_dir(base, data, rt.weeks, assistant.settings)
     settings = replace(assistant.settings, paths=replace(assistant.settings.paths, index=index_dir))
     sync_report = sync(
         index_dir, rt.documents, assistant.embedder, settings, progress=index_progress
