@@ -51,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--grid", action="store_true", help="also sweep recency and time knobs")
+    parser.add_argument("--shape", action="store_true", help="also vary fusion, depth, diversity")
     args = parser.parse_args()
 
     base = load_settings()
@@ -77,6 +78,15 @@ def main() -> None:
                     {"recency_weight": w, "recency_half_life_days": h, "time_weight": t},
                 )
             )
+    if args.shape:
+        for label, knobs in (
+            ("dense only", {"fusion": "dense"}),
+            ("one passage per article", {"max_per_doc": 1}),
+            ("100 candidates per list", {"candidates": 100}),
+            ("BM25 weight 0.5", {"bm25_weight": 0.5}),
+            ("relevance floor 0.1", {"min_dense_score": 0.1}),
+        ):
+            rows.append((f"default + {label}", "question", knobs))
     k = settings.retrieval.k
     print(f"answer recall@{k}, {len(rt.questions)} questions, weeks {rt.weeks[0]}-{rt.weeks[-1]}")
     print("| setting | weeks 1-9 | weeks 10-13 | quarter |\n|---|---|---|---|")

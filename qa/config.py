@@ -89,8 +89,9 @@ class RetrievalSettings:
     # Recency prior: a passage's fused score is multiplied by 1 + w * (2 * 0.5 ** (age / h) - 1)
     # (age in days before the as-of date, h the half-life): news of the as-of day gets 1 + w,
     # news h days old is neutral, old news tends to 1 - w; undated articles are neutral.
-    recency_weight: float = 0.0
-    recency_half_life_days: float = 30.0
+    # Chosen on RealTime QA weeks 1-9 (eval/ablate_time.py --grid), checked on weeks 10-13.
+    recency_weight: float = 0.5
+    recency_half_life_days: float = 14.0
     # A period named in the question ("this week", "in March") resolved against the as-of
     # date: "boost" multiplies the score of passages published in it by 1 + time_weight,
     # "filter" keeps only those, "off" ignores the phrase.

@@ -9,6 +9,7 @@ floor: passages below ``min_dense_score`` are dropped, so an unrelated question 
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -115,20 +116,23 @@ class Retriever:
         self, candidates: list[_Candidate], as_of: date, window: tuple[date, date] | None
     ) -> None:
         """Scale fused scores by the recency prior and the question's time window (see
-        ``RetrievalSettings``); undated articles are left as they are."""
+        ``RetrievalSettings``). An undated article is neutral: it gets the median prior of the
+        dated candidates, neither favoured nor pushed down by having no date."""
         s = self.settings
         days = self.index.published_days([c.row for c in candidates])
         low, high = (day_number(window[0]), day_number(window[1])) if window else (0, 0)
         today = as_of.toordinal()
-        for c, day in zip(candidates, days, strict=True):
-            if not day:
-                continue
-            factor = 1.0
-            if s.recency_weight:
-                age = max(0, today - date(day // 10000, day // 100 % 100, day % 100).toordinal())
-                prior = 0.5 ** (age / max(s.recency_half_life_days, 1e-6))
-                factor *= 1.0 + s.recency_weight * (2.0 * prior - 1.0)
-            if window and s.time_phrase == "boost" and low <= day <= high:
+        priors: dict[int, float] = {}
+        if s.recency_weight:
+            for i, day in enumerate(days):
+                if day:
+                    age = today - date(day // 10000, day // 100 % 100, day % 100).toordinal()
+                    prior = 0.5 ** (max(0, age) / max(s.recency_half_life_days, 1e-6))
+                    priors[i] = 1.0 + s.recency_weight * (2.0 * prior - 1.0)
+        neutral = statistics.median(priors.values()) if priors else 1.0
+        for i, (c, day) in enumerate(zip(candidates, days, strict=True)):
+            factor = priors.get(i, neutral)
+            if window and s.time_phrase == "boost" and day and low <= day <= high:
                 factor *= 1.0 + s.time_weight
             c.fused *= factor
 

@@ -145,6 +145,14 @@ def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: Ind
     ]
 
 
+def test_an_undated_article_is_neutral_under_the_recency_prior(index: Index) -> None:
+    # It gets the median prior of the dated candidates: below the newest, above the oldest.
+    ranked = found(
+        index, build_filters(as_of="2024-01-21"), recency_weight=0.9, recency_half_life_days=5.0
+    )
+    assert ranked == ["jan20", "jan11", "undated", "jan09", "jan02"]
+
+
 def test_a_time_phrase_boosts_or_filters_to_the_period_it_names(index: Index) -> None:
     retriever = Retriever(
         index, FakeEmbedder(name="fake"), replace(SETTINGS.retrieval, max_per_doc=1)
