@@ -220,7 +220,7 @@ def test_a_reader_keeps_its_generation_while_ingests_collect(
         ingest(root, [corpus])
     assert held.is_dir() and live_generation(root) != held
     # Every part of the held generation still loads: nothing was removed under the reader.
-    assert reader.faiss.ntotal == len(reader) == reader.bm25.scores["num_docs"]
+    assert reader.faiss.ntotal == len(reader) == reader.bm25.num_docs
     assert sorted(reader.manifest["docs"]) == ["alpha", "bravo", "charlie"]
     assert reader.document("alpha") is not None
     live = live_generation(root)

@@ -162,6 +162,8 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         overrides={
             "paths.index": str(root),
             "embedding.model": "small-128",
+            # A Dense layer after pooling: only the torch runtime runs such a model.
+            "embedding.runtime": "torch",
             "embedding.path": str(small_model(tmp_path / "m1", seed=1)),
         },
         env={},
