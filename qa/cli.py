@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from qa.config import Settings, load_settings
+from qa.text import PrintableStream, printable
 from qa.types import Answer, Filters, QAError
 
 app = typer.Typer(
@@ -51,8 +52,14 @@ SourceOpt = Annotated[
 ]
 
 
+def shown(text: str) -> str:
+    """``text`` from an article, a model or the user, ready for ``out.print``: terminal control
+    sequences removed (see :func:`qa.text.printable`) and Rich markup escaped."""
+    return escape(printable(text))
+
+
 def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(f"[red]error:[/red] {shown(message)}")
     raise typer.Exit(1)
 
 
@@ -148,9 +155,9 @@ def ingest(
             fail(str(exc))
         progress.remove_task(reading)
     for item in result.skipped:
-        err.print(f"[yellow]skipped[/yellow] {escape(item.path)}: {escape(item.reason)}")
+        err.print(f"[yellow]skipped[/yellow] {shown(item.path)}: {shown(item.reason)}")
     for note in result.decoded:
-        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {escape(note.path)}")
+        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {shown(note.path)}")
 
     progress = _bar(as_json)
     with progress:
@@ -172,7 +179,7 @@ def ingest(
         except QAError as exc:
             fail(str(exc))
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+        err.print(f"[yellow]warning:[/yellow] {shown(warning)}")
     if as_json:
         print_json(
             {
@@ -240,11 +247,11 @@ def search(
     for h in retrieval.hits:
         dense = f"{h.dense_score:.3f}" if h.dense_score is not None else "-"
         out.print(
-            f"[bold]{h.rank}. {escape(h.doc.title)}[/bold] ({h.doc.published or 'undated'}) "
+            f"[bold]{h.rank}. {shown(h.doc.title)}[/bold] ({shown(h.doc.published or 'undated')}) "
             f"score {h.score:.4f} cosine {dense} chars {h.chunk.start}-{h.chunk.end} "
-            f"[dim]{h.chunk.id}[/dim]"
+            f"[dim]{shown(h.chunk.id)}[/dim]"
         )
-        out.print(f"   {escape(_clip(h.chunk.text, 400))}\n")
+        out.print(f"   {shown(_clip(h.chunk.text, 400))}\n")
 
 
 @app.command()
@@ -300,13 +307,14 @@ def ask(
     try:
         if stream and not as_json:
             answer = None
+            shown_stream = PrintableStream()
             for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
-                    sys.stdout.write(piece)
+                    sys.stdout.write(shown_stream.feed(piece))
                     sys.stdout.flush()
-            sys.stdout.write("\n\n")
+            sys.stdout.write(shown_stream.flush() + "\n\n")
             assert answer is not None
             if answer.text:
                 out.print("[bold]Checked answer:[/bold]")
@@ -375,7 +383,7 @@ def ingest_web(
         for o in report.outcomes:
             if o.status != STORED:
                 colour = "red" if o.status == FAILED else "yellow"
-                err.print(f"[{colour}]{o.status}[/{colour}] {escape(o.url)}: {escape(o.detail)}")
+                err.print(f"[{colour}]{o.status}[/{colour}] {shown(o.url)}: {shown(o.detail)}")
         out.print(
             f"{len(report.stored)} articles stored, {len(report.failed)} URLs failed"
             + (f"; {report.sync.summary()}" if report.sync else "; index unchanged")
@@ -429,12 +437,12 @@ def watch(
         quiet = (DUPLICATE, NOT_MODIFIED)  # every poll meets these; counted, not listed
         for o in cycle.outcomes:
             if o.status not in quiet:
-                out.print(f"{o.status} {escape(o.url)}: {escape(o.detail)}")
+                out.print(f"{o.status} {shown(o.url)}: {shown(o.detail)}")
         seen = sum(o.status in quiet for o in cycle.outcomes)
         sync = cycle.sync.summary() if cycle.sync else "index unchanged"
-        out.print(f"[dim]cycle {cycle.number}: {seen} known or unchanged; {escape(sync)}[/dim]")
+        out.print(f"[dim]cycle {cycle.number}: {seen} known or unchanged; {shown(sync)}[/dim]")
         if cycle.error:
-            err.print(f"[red]index not updated:[/red] {escape(cycle.error)} (retried next cycle)")
+            err.print(f"[red]index not updated:[/red] {shown(cycle.error)} (retried next cycle)")
 
     try:
         urls = read_feed_list(feeds)
@@ -479,10 +487,10 @@ def articles_list(
         print_json({"articles": [a.to_dict() for a in found], "count": len(found)})
         return
     for a in found:
-        source = f" {escape(a.source)}" if a.source else ""
+        source = f" {shown(a.source)}" if a.source else ""
         out.print(
-            f"{a.published or 'undated':10}{source} [bold]{escape(a.title)}[/bold] "
-            f"[dim]{escape(a.id)}[/dim]"
+            f"{shown(a.published or 'undated'):10}{source} [bold]{shown(a.title)}[/bold] "
+            f"[dim]{shown(a.id)}[/dim]"
         )
     out.print(f"[dim]{len(found)} articles[/dim]")
 
@@ -505,7 +513,7 @@ def articles_show(
     if as_json:
         print_json(info.to_dict() | {"text": doc.text, "clean_text": doc.clean_text})
         return
-    out.print(f"[bold]{escape(info.title)}[/bold]")
+    out.print(f"[bold]{shown(info.title)}[/bold]")
     for label, value in (
         ("id", info.id),
         ("published", info.published or "undated"),
@@ -515,8 +523,8 @@ def articles_show(
         ("chunks", str(info.chunks)),
     ):
         if value:
-            out.print(f"[dim]{label:10}[/dim]{escape(value)}")
-    out.print("\n" + escape(doc.clean_text))
+            out.print(f"[dim]{label:10}[/dim]{shown(value)}")
+    out.print("\n" + shown(doc.clean_text))
 
 
 @articles_app.command("remove")
@@ -545,7 +553,7 @@ def articles_remove(
         return
     deleted = f"; deleted {removed.article.path}" if removed.file_deleted else ""
     out.print(
-        f"removed {escape(doc_id)}{escape(deleted)}; index holds {removed.articles_left} "
+        f"removed {shown(doc_id)}{shown(deleted)}; index holds {removed.articles_left} "
         f"articles, {removed.chunks_left} chunks"
     )
 
@@ -560,7 +568,7 @@ def _finish_eval(report: dict[str, Any], out_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json(report | {"run": str(out_dir)})
     else:
-        out.print(report_markdown(report), markup=False)
+        out.print(printable(report_markdown(report)), markup=False)
         out.print(f"written to {out_dir}")
 
 
@@ -602,8 +610,8 @@ def eval_gold(
             if as_json:
                 print_json({"a": a, "b": b, "page": str(page)})
             else:
-                out.print(evaluate.compare(a, b, names), markup=False)
-                out.print(f"written to {escape(str(page))}")
+                out.print(printable(evaluate.compare(a, b, names)), markup=False)
+                out.print(f"written to {shown(str(page))}")
             return
         settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
         filters = filters_for(as_of, None, None, None)
@@ -708,28 +716,28 @@ def model_install(
     if as_json:
         print_json({"model": name, "path": str(path), "size": spec.size, "sha256": spec.sha256})
     else:
-        out.print(f"{escape(name)}: {escape(str(path))} ({spec.size:,} bytes, sha256 verified)")
+        out.print(f"{shown(name)}: {shown(str(path))} ({spec.size:,} bytes, sha256 verified)")
 
 
 def print_answer(answer: Answer) -> None:
     if answer.short_answer:
         out.print(
-            f"[bold]{escape(answer.short_answer)}[/bold] {escape(f'[{answer.short_citation}]')}\n"
+            f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}\n"
         )
-    out.print(escape(answer.text))
+    out.print(shown(answer.text))
     if answer.citations:
         out.print("\n[bold]Sources[/bold]")
         for c in answer.citations:
             out.print(
-                f"{escape(f'[{c.n}]')} {escape(c.title)} ({c.published or 'undated'}) "
-                f"[dim]{c.doc_id} chars {c.start}-{c.end}[/dim]"
+                f"{shown(f'[{c.n}]')} {shown(c.title)} ({shown(c.published or 'undated')}) "
+                f"[dim]{shown(c.doc_id)} chars {c.start}-{c.end}[/dim]"
             )
-            out.print(f'    "{escape(_clip(c.quote, 300))}"')
+            out.print(f'    "{shown(_clip(c.quote, 300))}"')
     if answer.unsupported:
         out.print("\n[dim]Left out, no passage supports it:[/dim]")
         for sentence in answer.unsupported:
-            out.print(f"[dim]  - {escape(sentence)}[/dim]")
-    out.print(f"\n[dim]{answer.model}, {answer.timings_ms.get('total', 0):.0f} ms[/dim]")
+            out.print(f"[dim]  - {shown(sentence)}[/dim]")
+    out.print(f"\n[dim]{shown(answer.model)}, {answer.timings_ms.get('total', 0):.0f} ms[/dim]")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -741,7 +749,7 @@ def main() -> None:
     try:
         app()
     except QAError as exc:  # errors raised outside a command's own handling
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {shown(str(exc))}")
         sys.exit(1)
 
 
