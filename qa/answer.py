@@ -26,11 +26,7 @@ from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
 MARKER = CITATION_MARKER
-REFUSAL = re.compile(
-    r"cannot answer|can't answer|unable to answer|do not contain|don't contain|does not contain|"
-    r"no information|not (?:mentioned|provided|stated)|i don't know|i do not know",
-    re.IGNORECASE,
-)
+REFUSAL = prompts.REFUSAL
 OPTION = re.compile(r"\boption\s*(\d+)", re.IGNORECASE)
 # The short-answer line (see prompts.SHORT_ANSWER_LABEL); "Short answer:" is accepted too.
 SHORT_ANSWER_LINE = re.compile(r"^\W*(?:short\s+)?answer\W*:\W*(.*)$", re.IGNORECASE)

@@ -37,7 +37,9 @@ class Sentence:
 
 
 @cache
-def _punkt() -> Any:
+def sentence_tokenizer() -> Any:
+    """The one Punkt sentence tokenizer (English), loaded once for chunking and the extractive
+    client alike."""
     import punkt
 
     return punkt.tokenizer_for("english")
@@ -46,7 +48,7 @@ def _punkt() -> Any:
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentence spans of ``text[start:end]`` as offsets into ``text``, whitespace trimmed."""
     spans = []
-    for s, e in _punkt().span_tokenize(text[start:end]):
+    for s, e in sentence_tokenizer().span_tokenize(text[start:end]):
         piece = text[start + s : start + e]
         lead = len(piece) - len(piece.lstrip())
         trail = len(piece) - len(piece.rstrip())

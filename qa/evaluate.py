@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import metrics
+from qa.answer import MARKER, OPTION
 from qa.assistant import Assistant
 from qa.report_html import render_report
 from qa.types import Answer, Filters, QAError
@@ -85,7 +86,8 @@ def load_gold(path: Path) -> list[GoldItem]:
     return items
 
 
-_MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]|^\s*option\s*\d+\s*:\s*", re.IGNORECASE)
+# What a reader does not see: citation markers and an "Option 2:" prefix, as qa.answer reads them.
+_MARKERS = re.compile(rf"{MARKER.pattern}|^\s*{OPTION.pattern}\s*:\s*", re.IGNORECASE)
 
 
 def answer_text(answer: Answer) -> str:

@@ -28,6 +28,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from qa.prompts import REFUSAL
+
 __all__ = [
     "MIN_SPAN_COVERAGE",
     "answer_in_text",
@@ -246,13 +248,6 @@ def citation_recall(cited_texts: Sequence[str], evidence: str | Iterable[str]) -
 # ---------------------------------------------------------------------------------------------
 # Refusals and aggregation
 
-_REFUSAL = re.compile(
-    r"\b(cannot|can ?not|can't|unable to) (answer|find|determine|tell)\b"
-    r"|\b(not|no) (enough )?(information|answer|mention)\b"
-    r"|\bnot (mentioned|stated|given|provided|found|specified) in\b",
-    re.IGNORECASE,
-)
-
 
 def is_refusal(answer: str | Mapping[str, Any]) -> bool:
     """Whether an answer declines to answer.
@@ -266,7 +261,7 @@ def is_refusal(answer: str | Mapping[str, Any]) -> bool:
         if "answered" in answer:
             return not bool(answer["answered"])
         answer = str(answer.get("answer", ""))
-    return not answer.strip() or _REFUSAL.search(answer) is not None
+    return not answer.strip() or REFUSAL.search(answer) is not None
 
 
 def percentile(values: Iterable[float | None], p: float) -> float | None:

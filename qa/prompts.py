@@ -15,6 +15,18 @@ from qa.text import CITATION_MARKER
 # The fixed refusal: the answer pipeline recognises it and returns answered=False.
 CANNOT_ANSWER = "I cannot answer this from the given articles."
 
+# Any stock refusal, ours or another system's ("I can't determine ...", "not mentioned in the
+# articles", "I don't know"): the answer pipeline drops such sentences when they cite nothing,
+# and the metrics count such bare-text answers as refusals. One list for both.
+REFUSAL = re.compile(
+    r"\b(?:cannot|can ?not|can['’]t|unable to) (?:answer|find|determine|tell)\b"
+    r"|\b(?:do|does) not contain\b|\b(?:don|doesn)['’]t contain\b"
+    r"|\b(?:not|no) (?:enough )?(?:information|answer|mention)\b"
+    r"|\bnot (?:mentioned|provided|stated)\b|\bnot (?:given|found|specified) in\b"
+    r"|\bi (?:don['’]t|do not) know\b",
+    re.IGNORECASE,
+)
+
 # Every client may open its reply with one line "Answer: <short span> [n]" (a name, number,
 # date or short phrase) before the cited explanation; qa.answer parses and verifies it.
 SHORT_ANSWER_LABEL = "Answer:"

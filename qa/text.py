@@ -97,3 +97,61 @@ def is_instruction(sentence: str) -> bool:
     """Whether ``sentence`` addresses a model or the reader (an instruction, a role prompt) or
     carries a citation marker such as "[1]": such sentences are never evidence."""
     return bool(CITATION_MARKER.search(sentence) or _INSTRUCTION.search(sentence))
+
+
+# Terminal control sequences: CSI (ESC [ ... final byte, e.g. clear screen, colours), OSC and
+# the other string sequences (ESC ] ... BEL or ST, e.g. set the window title), two-byte ESC
+# sequences, their 8-bit C1 forms, then any control character left (all C0 but tab and
+# newline, DEL, C1). Whole sequences go first so an OSC's payload ("pwned") goes with it.
+_TERMINAL_SEQUENCE = re.compile(
+    r"""
+    (?:\x1b\[|\x9b)[0-?]*[\x20-/]*[@-~]?
+    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x9c|\x1b\\)?
+    | \x1b[\x20-/]*[0-~]?
+    | [\x00-\x08\x0b-\x1f\x7f-\x9f]
+    """,
+    re.VERBOSE,
+)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal: control sequences and control characters other
+    than newline and tab removed. Articles and model output are untrusted; printed raw, they
+    could clear the screen, retitle the window or fake other output."""
+    return _TERMINAL_SEQUENCE.sub("", text)
+
+
+_INTRODUCER = re.compile(r"[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
+_COMPLETE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[\x20-/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x9c|\x1b\\)"
+    r"|\x1b(?![\[\]PX^_])[\x20-/]*[0-~]"  # not the start of a longer sequence
+)
+
+
+class PrintableStream:
+    """:func:`printable` for text that arrives in pieces (a streamed answer), where one control
+    sequence may be split between pieces: an unfinished sequence at the end of a piece is held
+    back until the next piece completes it."""
+
+    _LIMIT = 4096  # a sequence never finished is not held for ever
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        starts = [m.start() for m in _INTRODUCER.finditer(text)]
+        cut = len(text)
+        if (
+            starts
+            and not _COMPLETE.match(text, starts[-1])
+            and len(text) - starts[-1] < self._LIMIT
+        ):
+            cut = starts[-1]
+        self._held = text[cut:]
+        return printable(text[:cut])
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return printable(text)

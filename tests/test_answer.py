@@ -88,6 +88,17 @@ def test_refusal_and_all_unsupported_answers_are_not_answered() -> None:
     assert not check("").answered
 
 
+def test_every_stock_refusal_phrase_is_a_refusal_not_a_claim() -> None:
+    # One list with qa.metrics.is_refusal: phrases it knew ("cannot determine") count here too.
+    for reply in (
+        "I cannot determine what Khrenin said about India.",
+        "I can’t tell what Khrenin said about India.",
+        "There is not enough information about what Khrenin said about India.",
+    ):
+        result = check(reply)
+        assert not result.answered and result.text == prompts.CANNOT_ANSWER, reply
+
+
 def test_duplicate_and_grouped_markers() -> None:
     result = check(
         "Khrenin said India is a significant focus of Belarus's foreign policy [1][1]. "

@@ -78,6 +78,10 @@ def test_is_refusal() -> None:
     assert is_refusal("I cannot answer this from the given articles.")
     assert is_refusal("The date is not mentioned in the articles.")
     assert is_refusal("   ")
+    # One list with qa.answer: the phrases only it knew count here too.
+    assert is_refusal("I don't know.") and is_refusal("I don’t know who won.")
+    assert is_refusal("The passages do not contain the date.")
+    assert is_refusal("The date is not mentioned.")
     assert not is_refusal("Operation Sindoor")
     assert is_refusal({"answer": "Sindoor", "answered": False})
     assert not is_refusal({"answer": "I cannot answer", "answered": True})  # verdict wins

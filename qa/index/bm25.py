@@ -18,6 +18,9 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+# Not qa.text.STOPWORDS on purpose: this is bm25s's stock English list, which the stored index
+# was tokenized with (changing it would change every stored posting), and it keeps words such
+# as "said" and "question" that qa.text drops only for judging a sentence's content.
 @cache
 def _stopwords() -> frozenset[str]:
     from qa.bm25_read import stopwords_en  # without importing bm25s (slow) at question time

@@ -10,18 +10,18 @@ Nothing above the threshold gives the fixed refusal. Deterministic and fast.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.choice import RELEVANCE_FLOOR, decide
+from qa.chunk import sentence_tokenizer
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
 from qa.short_answer import AnswerType, Candidate, answer_type, vote
@@ -59,13 +59,6 @@ OFF_TOPIC = 0.3  # vote weight of a relevant sentence that does not cover the ke
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
 
-@functools.cache
-def _sentence_tokenizer() -> Any:
-    import punkt
-
-    return punkt.tokenizer_for("english")
-
-
 @dataclass(frozen=True)
 class Sentence:
     text: str  # verbatim from the passage, whitespace collapsed
@@ -86,7 +79,7 @@ def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 def split_sentences(passages: Sequence[Hit]) -> list[Sentence]:
     """The candidate sentences of all passages, in passage and reading order."""
-    tokenizer = _sentence_tokenizer()
+    tokenizer = sentence_tokenizer()
     out: list[Sentence] = []
     for n, hit in enumerate(passages, 1):
         text = hit.chunk.text

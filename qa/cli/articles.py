@@ -1,0 +1,116 @@
+"""`qa articles list|show|remove`: the articles the index holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qa.cli import (
+    ConfigOpt,
+    IndexOpt,
+    JsonOpt,
+    SinceOpt,
+    SourceOpt,
+    fail,
+    filters_for,
+    out,
+    print_json,
+    settings_for,
+    shown,
+)
+from qa.types import QAError
+
+articles_app: typer.Typer = typer.Typer(help="List, show and remove the articles the index holds.")
+
+
+@articles_app.command("list")
+def articles_list(
+    since: SinceOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Indexed articles, newest first."""
+    from qa.articles import list_articles
+
+    settings = settings_for(config, **{"paths.index": index})
+    first = filters_for(None, since, None, None).since
+    try:
+        found = list_articles(settings.index_dir, since=first, sources=tuple(sources or ()))
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"articles": [a.to_dict() for a in found], "count": len(found)})
+        return
+    for a in found:
+        source = f" {shown(a.source)}" if a.source else ""
+        out.print(
+            f"{shown(a.published or 'undated'):10}{source} [bold]{shown(a.title)}[/bold] "
+            f"[dim]{shown(a.id)}[/dim]"
+        )
+    out.print(f"[dim]{len(found)} articles[/dim]")
+
+
+@articles_app.command("show")
+def articles_show(
+    doc_id: Annotated[str, typer.Argument(help="article id (see `qa articles list`)")],
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One article: its metadata, the file it came from and its text as indexed."""
+    from qa.articles import get_article
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        info, doc = get_article(settings.index_dir, doc_id)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(info.to_dict() | {"text": doc.text, "clean_text": doc.clean_text})
+        return
+    out.print(f"[bold]{shown(info.title)}[/bold]")
+    for label, value in (
+        ("id", info.id),
+        ("published", info.published or "undated"),
+        ("source", info.source),
+        ("url", info.url),
+        ("file", info.path),
+        ("chunks", str(info.chunks)),
+    ):
+        if value:
+            out.print(f"[dim]{label:10}[/dim]{shown(value)}")
+    out.print("\n" + shown(doc.clean_text))
+
+
+@articles_app.command("remove")
+def articles_remove(
+    doc_id: Annotated[str, typer.Argument(help="article id (see `qa articles list`)")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="confirm: remove from the index and delete its file")
+    ] = False,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove an article from the index and delete its stored file (needs --yes)."""
+    from qa.articles import get_article, remove_article
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        if not yes:
+            info, _ = get_article(settings.index_dir, doc_id)
+            fail(f"this deletes {info.path} and removes {doc_id!r} from the index: add --yes")
+        removed = remove_article(settings, doc_id)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(removed.to_dict())
+        return
+    deleted = f"; deleted {removed.article.path}" if removed.file_deleted else ""
+    out.print(
+        f"removed {shown(doc_id)}{shown(deleted)}; index holds {removed.articles_left} "
+        f"articles, {removed.chunks_left} chunks"
+    )

