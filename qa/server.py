@@ -264,7 +264,7 @@ def create_app(
             raise
         events = openai_compat.chat_events(pieces, first, completion_id, created)
         return StreamingResponse(
-            holding_slot(events, answer_slots),
+            SlotStream(events, answer_slots),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -317,13 +317,32 @@ def create_app(
     return app
 
 
-async def holding_slot(events: AsyncIterator[str], slots: asyncio.Semaphore) -> AsyncIterator[str]:
-    """The stream's events; the model slot is released when the stream ends or is dropped."""
-    try:
-        async for event in events:
-            yield event
-    finally:
-        slots.release()
+class SlotStream:
+    """A stream's events, holding one model slot until the stream ends, fails, is cancelled
+    (the client went away) or is dropped without ever being read."""
+
+    def __init__(self, events: AsyncIterator[str], slots: asyncio.Semaphore) -> None:
+        self.events = events
+        self.slots = slots
+        self.held = True
+
+    def __aiter__(self) -> SlotStream:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await anext(self.events)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    def __del__(self) -> None:
+        self.release()
 
 
 # --------------------------------------------------------------------------- running

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -91,3 +92,23 @@ def test_over_the_limit_gets_503_with_retry_after(fake_settings: Settings, route
 def test_limit_below_one_is_refused(fake_settings: Settings) -> None:
     with pytest.raises(QAError, match="max_concurrent_answers"):
         create_app(Assistant(limited(fake_settings, 0), llm=FakeLLM()))
+
+
+class SlowStreamLLM(FakeLLM):
+    def stream(self, prompt: Prompt) -> Iterator[str | Completion]:
+        for piece in super().stream(prompt):
+            time.sleep(0.5)
+            yield piece
+
+
+def test_a_dropped_stream_gives_its_slot_back(fake_settings: Settings) -> None:
+    app = create_app(Assistant(limited(fake_settings, 1), llm=SlowStreamLLM()), answer_wait=0.8)
+    body = {"messages": user(HEADLINE), "stream": True}
+    with serve_in_thread(app) as base:
+        with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=60) as r:
+            assert r.status_code == 200
+            next(r.iter_raw())  # read the start, then hang up mid-answer
+        time.sleep(0.5)
+        # Well before the dropped answer would have ended (about 3 s of pieces).
+        after = httpx.post(f"{base}/api/ask", json={"question": HEADLINE}, timeout=60)
+        assert after.status_code == 200, after.text
