@@ -148,6 +148,10 @@ class ServerSettings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 200
+    # Model calls running at once; more wait (without holding a thread) up to a bound, then
+    # get 503 with Retry-After. A local model answers one at a time anyway, and each waiting
+    # request would otherwise hold a worker thread.
+    max_concurrent_answers: int = 4
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +26,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import ServerSettings
-from qa.types import QAError
+from qa.types import QAError, UpstreamError
+
+log = logging.getLogger("qa.server")
 
 # Reachable without the API key: the page and what it loads, and the health check.
 OPEN_PATHS = frozenset({"/", "/index.html", "/healthz", "/favicon.ico"})
@@ -41,6 +45,8 @@ _STATUS_CODES = {
     405: "method_not_allowed",
     413: "request_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
+    502: "upstream_error",
     503: "no_index",
 }
 
@@ -59,9 +65,11 @@ class APIError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
         self.message = message
         self.type = type
         self.param = param
@@ -77,14 +85,27 @@ class APIError(Exception):
             }
         }
 
+    def headers(self) -> dict[str, str]:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return headers
+
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers())
 
 
 def from_qa_error(exc: QAError, param: str | None = None) -> APIError:
-    """A QAError is the caller's fault (400) unless it says the index must be (re)built."""
+    """A QAError is the caller's fault (400) unless the model behind the assistant failed
+    (502/503/429 with a message for remote callers; the detail, which may name local paths
+    and settings, goes to the log only) or it says the index must be (re)built (503)."""
     message = str(exc)
+    if isinstance(exc, UpstreamError):
+        log.warning("model call failed (%d to the caller): %s", exc.status, message)
+        code = "upstream_unavailable" if exc.status == 503 else None
+        return APIError(
+            exc.status, exc.public, type="server_error", code=code, retry_after=exc.retry_after
+        )
     if "qa ingest" in message:
         return APIError(503, message, type="server_error", code="no_index")
     return APIError(400, message, param=param)
@@ -96,8 +117,7 @@ async def _send_error(send: Send, error: APIError) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    if error.status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
     if error.status == 413:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

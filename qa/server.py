@@ -29,6 +29,7 @@ set, every route except the page, its static files and ``/healthz`` needs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import ipaddress
@@ -36,6 +37,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,8 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Seconds a request waits for one of the server.max_concurrent_answers model slots.
+ANSWER_WAIT = 30.0
 
 
 def page_html() -> str:
@@ -85,9 +89,20 @@ def page_html() -> str:
     return template.replace("{{MARKER_PATTERN}}", html.escape(MARKER.pattern, quote=True))
 
 
-def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
-    """The HTTP app over one shared ``assistant``; ``api_key`` turns on bearer-token auth."""
+def create_app(
+    assistant: Assistant, api_key: str | None = None, *, answer_wait: float = ANSWER_WAIT
+) -> FastAPI:
+    """The HTTP app over one shared ``assistant``; ``api_key`` turns on bearer-token auth.
+    At most ``server.max_concurrent_answers`` model calls run at once; a request waits up to
+    ``answer_wait`` seconds for a slot, then gets 503 with Retry-After."""
     settings = assistant.settings
+    if settings.server.max_concurrent_answers < 1:
+        raise QAError(
+            "server.max_concurrent_answers must be at least 1 "
+            f"(got {settings.server.max_concurrent_answers})"
+        )
+    # Waiting happens on the event loop, so queued requests hold no worker thread.
+    answer_slots = asyncio.Semaphore(settings.server.max_concurrent_answers)
     app = FastAPI(
         title="qa",
         summary="Question answering over news articles with checked citations",
@@ -138,6 +153,18 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             assistant.validate(question)
         except QAError as exc:
             raise APIError(400, str(exc), param=param) from None
+
+    async def answer_slot() -> None:
+        try:
+            await asyncio.wait_for(answer_slots.acquire(), timeout=answer_wait)
+        except TimeoutError:
+            raise APIError(
+                503,
+                "the server is busy answering other questions: try again later",
+                type="server_error",
+                code="server_busy",
+                retry_after=max(1.0, answer_wait / 2),
+            ) from None
 
     def model_names() -> set[str]:
         names = {ASSISTANT_ID}
@@ -212,6 +239,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
         messages = body.conversation()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        await answer_slot()
         if not body.stream:
             try:
                 answer = await run_in_threadpool(
@@ -219,6 +247,8 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
                 )
             except QAError as exc:
                 raise from_qa_error(exc, "messages") from None
+            finally:
+                answer_slots.release()
             return JSONResponse(openai_compat.completion(answer, completion_id, created))
 
         pieces = assistant.stream_chat(messages, k=body.k, filters=filters)
@@ -226,11 +256,18 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             # The first step (rewrite, retrieval, first piece) runs before the response starts,
             # so its errors still get a proper status code.
             first = await run_in_threadpool(openai_compat.next_or_none, pieces)
-        except QAError as exc:
+        except BaseException as exc:
             openai_compat.close(pieces)
-            raise from_qa_error(exc, "messages") from None
+            answer_slots.release()
+            if isinstance(exc, QAError):
+                raise from_qa_error(exc, "messages") from None
+            raise
         events = openai_compat.chat_events(pieces, first, completion_id, created)
-        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(
+            SlotStream(events, answer_slots),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
 
     # -- the plain API
 
@@ -242,6 +279,7 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
         check_question(body.question, "question")
         filters = body.filters()
         require_index()
+        await answer_slot()
         try:
             answer = await run_in_threadpool(
                 lambda: assistant.ask(
@@ -250,6 +288,8 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
             )
         except QAError as exc:
             raise from_qa_error(exc, "question") from None
+        finally:
+            answer_slots.release()
         return JSONResponse(answer.to_dict())
 
     @app.get("/api/articles/{doc_id:path}")
@@ -275,6 +315,34 @@ def create_app(assistant: Assistant, api_key: str | None = None) -> FastAPI:
 
     app.include_router(articles_router(assistant))
     return app
+
+
+class SlotStream:
+    """A stream's events, holding one model slot until the stream ends, fails, is cancelled
+    (the client went away) or is dropped without ever being read."""
+
+    def __init__(self, events: AsyncIterator[str], slots: asyncio.Semaphore) -> None:
+        self.events = events
+        self.slots = slots
+        self.held = True
+
+    def __aiter__(self) -> SlotStream:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await anext(self.events)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    def __del__(self) -> None:
+        self.release()
 
 
 # --------------------------------------------------------------------------- running

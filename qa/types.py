@@ -212,3 +212,23 @@ class Answer:
 
 class QAError(Exception):
     """An error the user can act on; the CLI prints the message and exits non-zero."""
+
+
+class UpstreamError(QAError):
+    """The model behind the assistant failed (quota, a rejected key, unreachable after retries,
+    a missing model file): not the caller's fault. ``str(exc)`` keeps the full detail for the
+    terminal and the server log; ``public`` is what a remote caller may see (no local paths,
+    no configuration hints), with ``status`` the HTTP status a server answers with."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        public: str = "the model service failed",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.public = public
+        self.retry_after = retry_after

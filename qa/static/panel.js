@@ -75,11 +75,15 @@ async function showContext() {
 }
 
 // The kept paragraphs (segments) of the article around [start, end), the quote marked.
+// The server's offsets count code points (Python strings), while JS strings index UTF-16
+// units: an emoji before the quote would shift the mark. So the text is split into code
+// points (Array.from) and every offset is used in that space.
 function contextParagraphs(article, start, end) {
-  const text = article.text || "";
-  const segments = article.segments && article.segments.length ? article.segments : [[0, text.length]];
+  const chars = Array.from(article.text || "");
+  const cut = (a, b) => chars.slice(a, b).join("");
+  const segments = article.segments && article.segments.length ? article.segments : [[0, chars.length]];
   const from = Math.max(0, start - CONTEXT_CHARS);
-  const to = Math.min(text.length, end + CONTEXT_CHARS);
+  const to = Math.min(chars.length, end + CONTEXT_CHARS);
   const body = el("div", "context-text");
   for (const [s0, e0] of segments) {
     const a = Math.max(s0, from);
@@ -89,9 +93,9 @@ function contextParagraphs(article, start, end) {
     if (a > s0) para.append("… ");
     const markFrom = Math.min(Math.max(start, a), b);
     const markTo = Math.max(Math.min(end, b), markFrom);
-    para.append(text.slice(a, markFrom));
-    if (markTo > markFrom) para.append(el("mark", "", text.slice(markFrom, markTo)));
-    para.append(text.slice(markTo, b));
+    para.append(cut(a, markFrom));
+    if (markTo > markFrom) para.append(el("mark", "", cut(markFrom, markTo)));
+    para.append(cut(markTo, b));
     if (b < e0) para.append(" …");
     body.append(para);
   }
