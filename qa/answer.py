@@ -25,6 +25,7 @@ from qa.text import CITATION_MARKER, content_terms, is_instruction, words
 from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
+UNSUPPORTED_CHOICE = "No passage supports this choice."
 MARKER = CITATION_MARKER
 REFUSAL = prompts.REFUSAL
 OPTION = re.compile(r"\boption\s*(\d+)", re.IGNORECASE)
@@ -220,9 +221,13 @@ def check_answer(
     text = " ".join(kept_sentences)
     if choice is not None and not OPTION.search(text):
         text = f"Option {choice + 1}: {choices[choice]}. {text}".strip()
+    if choice is not None and not citations:
+        # A pick no passage supports is a guess: the choice is kept (the caller may still
+        # want it) but the answer says so and does not count as answered.
+        text = f"Option {choice + 1}: {choices[choice]}. {UNSUPPORTED_CHOICE}"
     return CheckedAnswer(
         text,
-        True,
+        bool(citations) or choice is None,
         tuple(sorted(citations.values(), key=lambda c: c.n)),
         tuple(unsupported),
         choice,

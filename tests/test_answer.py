@@ -117,6 +117,16 @@ def test_multiple_choice_option_is_parsed() -> None:
     assert check("No option fits.", choices).choice is None
 
 
+def test_a_choice_no_passage_supports_is_not_answered() -> None:
+    choices = ("Pakistan", "India", "China")
+    guess = check("Option 3", choices)
+    assert guess.choice == 2  # the pick is kept for the caller...
+    assert not guess.answered and guess.citations == ()  # ...but it is not a cited answer
+    assert guess.text == "Option 3: China. No passage supports this choice."
+    cited = check("Option 2: India. Khrenin said India is a significant focus [1].", choices)
+    assert cited.answered and cited.citations
+
+
 def test_prompt_numbers_passages_and_respects_the_window() -> None:
     def words(text: str) -> int:
         return len(text.split())
