@@ -257,6 +257,7 @@ class OnnxEmbedder:
         self._dim = 0
         self._max_tokens = 0
         self._identity = ""
+        self._model_dir = Path()
         # One thread: on a shared 2-core machine it embedded a question and a batch of sentences
         # faster (p50) than two threads, with or without spin-waiting, and used half the CPU.
         # Concurrent server requests still run in parallel (a session may run in many threads).
@@ -281,8 +282,7 @@ class OnnxEmbedder:
                 if not model_dir.is_dir():
                     raise QAError(f"embedding model folder not found: {model_dir}")
                 self._dim, self._max_tokens = read_model_config(model_dir)
-                # The same fingerprint as the torch runtime's: either reads the other's index.
-                self._identity = model_fingerprint(str(model_dir))
+                self._model_dir = model_dir
                 onnx_file = ensure_export(model_dir)
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads
@@ -306,8 +306,12 @@ class OnnxEmbedder:
 
     @property
     def identity(self) -> str:
-        """A fingerprint of the model folder's weights (see :func:`qa.embed.model_fingerprint`)."""
+        """A fingerprint of the model folder's weights (see :func:`qa.embed.model_fingerprint`),
+        the same as the torch runtime's, so either reads the other's index. Computed when asked
+        (by a writer), not on every load: it reads the weight files."""
         self._load()
+        if not self._identity:
+            self._identity = model_fingerprint(str(self._model_dir))
         return self._identity
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

@@ -111,12 +111,6 @@ class Filters:
     until: date | None = None
     sources: tuple[str, ...] = ()
 
-    @property
-    def latest(self) -> date | None:
-        """The last publication day allowed: the earlier of ``as_of`` and ``until``."""
-        bounds = [d for d in (self.as_of, self.until) if d is not None]
-        return min(bounds) if bounds else None
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat() if self.as_of else None,

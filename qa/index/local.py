@@ -172,31 +172,48 @@ class Index:
         return self._bm25
 
     def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
-        """Publication day and source of every position, read once from the chunk store: the
-        filters and the recency prior work on these arrays, not on fetched rows."""
+        """Publication day and source of every position, read once from the chunk store when a
+        filter needs them: the mask is computed on these arrays, not on fetched rows."""
         with self._lock:
             if self._days is None or self._sources is None:
-                meta = {
-                    row: (published, (source or "").strip().lower())
-                    for row, published, source in self.db.execute(
-                        "SELECT c.row, d.published, d.source FROM chunks c "
-                        "JOIN docs d ON d.id = c.doc_id"
-                    )
-                }
-                days = np.zeros(len(self.ids), dtype=np.int32)
-                sources = np.zeros(len(self.ids), dtype=np.int32)
+                rows = self.db.execute(
+                    "SELECT c.row, d.published, lower(trim(coalesce(d.source, ''))) "
+                    "FROM chunks c JOIN docs d ON d.id = c.doc_id ORDER BY c.row"
+                ).fetchall()
                 codes: dict[str, int] = {}
-                for pos, row in enumerate(self.ids):
-                    published, source = meta[int(row)]
-                    days[pos] = day_number(published)
-                    sources[pos] = codes.setdefault(source, len(codes))
-                self._days, self._sources, self._source_codes = days, sources, codes
+                day_of: dict[str, int] = {}  # few distinct dates: parse each once
+                by_row = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                days = np.fromiter(
+                    (day_of.setdefault(r[1], day_number(r[1])) for r in rows), np.int32, len(rows)
+                )
+                sources = np.fromiter(
+                    (codes.setdefault(r[2], len(codes)) for r in rows), np.int32, len(rows)
+                )
+                # Positions follow ids.npy, not row order.
+                order = np.searchsorted(by_row, np.asarray(self.ids))
+                self._days, self._sources = days[order], sources[order]
+                self._source_codes = codes
             return self._days, self._sources
 
     def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
-        """YYYYMMDD publication day of each chunk's article (0 when undated)."""
-        days, _ = self._metadata()
-        return [int(days[self.row_of(r)]) for r in chunk_rows]
+        """YYYYMMDD publication day of each chunk's article (0 when undated): a lookup of these
+        rows only, so the recency prior never loads the whole store's dates."""
+        if not chunk_rows:
+            return []
+        marks = ",".join("?" * len(chunk_rows))
+        found = dict(
+            self.db.execute(
+                "SELECT c.row, d.published FROM chunks c JOIN docs d ON d.id = c.doc_id "
+                f"WHERE c.row IN ({marks})",
+                list(chunk_rows),
+            ).fetchall()
+        )
+        return [day_number(found.get(r, "")) for r in chunk_rows]
+
+    def _newest_day(self) -> int:
+        """The latest publication day in the index (0 when nothing is dated)."""
+        (newest,) = self.db.execute("SELECT max(published) FROM docs").fetchone()
+        return day_number(newest or "")
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
         """Which positions ``filters`` let through, as a boolean mask; None when all pass (the
@@ -206,6 +223,11 @@ class Index:
         with self._lock:
             if filters in self._masks:
                 return self._masks[filters]
+        only_as_of = not (filters.since or filters.until or filters.sources)
+        if only_as_of and (
+            filters.as_of is None or day_number(filters.as_of) >= self._newest_day()
+        ):
+            return None  # the usual question, asked today: nothing is from its future
         days, sources = self._metadata()
         mask = np.ones(len(days), dtype=bool)
         if filters.as_of is not None:  # undated articles are not from the future
