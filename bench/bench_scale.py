@@ -41,8 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.config import IndexSettings, Settings  # noqa: E402
-from qa.types import Document, Filters  # noqa: E402
+from qa.config import IndexSettings, Settings
+from qa.types import Document, Filters
 
 DIM = 384
 N_TOPICS = 256
@@ -75,7 +75,9 @@ class SyntheticEmbedder:
             digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
             rng = np.random.default_rng(int.from_bytes(digest, "little"))
             first = text.split(" ", 1)[0]
-            topic = self.topics[int.from_bytes(hashlib.blake2b(first.encode()).digest()[:4], "little") % N_TOPICS]
+            topic = self.topics[
+                int.from_bytes(hashlib.blake2b(first.encode()).digest()[:4], "little") % N_TOPICS
+            ]
             out[row] = topic + 0.06 * rng.standard_normal(DIM, dtype=np.float32)
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         self.seconds += time.perf_counter() - t0
@@ -105,9 +107,7 @@ def make_documents(count: int, seed: int, prefix: str) -> list[Document]:
         words = vocab[rng.choice(VOCAB, WORDS_PER_DOC, p=weights)]
         cuts = np.cumsum(rng.integers(8, 21, WORDS_PER_DOC // 8))
         cuts = cuts[cuts < WORDS_PER_DOC]
-        text = " ".join(
-            " ".join(s).capitalize() + "." for s in np.split(words, cuts) if len(s)
-        )
+        text = " ".join(" ".join(s).capitalize() + "." for s in np.split(words, cuts) if len(s))
         title = " ".join(vocab[rng.integers(0, VOCAB, 6)]).capitalize()
         published = (date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 366)))).isoformat()
         docs.append(
@@ -251,9 +251,20 @@ def main() -> None:
     for backend in backends:
         for size in sizes:
             proc = subprocess.run(
-                [sys.executable, __file__, "--one", "--sizes", str(size), "--backends", backend,
-                 "--scratch", str(scratch)],
-                capture_output=True, text=True, env=os.environ,
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    "--sizes",
+                    str(size),
+                    "--backends",
+                    backend,
+                    "--scratch",
+                    str(scratch),
+                ],
+                capture_output=True,
+                text=True,
+                env=os.environ,
             )
             if proc.returncode:
                 sys.exit(f"error: {backend} at {size} failed:\n{proc.stderr[-2000:]}")

@@ -1,24 +1,33 @@
-"""BM25 at question time, read straight from the files bm25s writes, without importing bm25s.
+"""BM25 at question time, over the term-frequency postings of every segment of a generation,
+without importing bm25s.
 
 Importing bm25s loads scipy.sparse, tqdm and asyncio: about a third of a cold `qa ask` before
-any work is done. A saved bm25s index is plain data (the BM25 score of every term in every
-document, as a compressed sparse column matrix, plus the vocabulary), so scoring a query is a
-few numpy operations. They are the same ones bm25s runs (``np.add.at`` over each query term's
-column, ``argpartition`` then a stable-order sort for the top k), so the scores and the order
-of the results, ties included, are those of ``bm25s.BM25.retrieve`` (tests/test_bm25_read.py).
-Writing the index stays with bm25s (qa/index.py).
+any work is done. The postings (qa.index.bm25.Postings) hold raw counts, so scoring takes the
+statistics of the whole generation: N and the average length over live chunks, and each query
+term's document frequency over live chunks of all segments (a deleted chunk counts nowhere).
+The arithmetic is bm25s's "lucene" variant, step by step in the same operations and precision
+(idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (k1 * (1 - b + b * len / avglen) + tf),
+query terms added up in order, ``argpartition`` then a stable sort for the top k), so scores and
+order are those of ``bm25s.BM25`` indexing the same chunks (tests/test_bm25_read.py).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from qa.index.bm25 import Postings
+
+K1 = 1.5  # bm25s defaults
+B = 0.75
 
 
 @functools.cache
@@ -36,49 +45,61 @@ def stopwords_en() -> frozenset[str]:
     return frozenset(str(w) for w in words)
 
 
-@dataclass(frozen=True)
+@dataclass
 class BM25Scores:
-    """A bm25s index folder, memory-mapped: scores[term] is data[indptr[t]:indptr[t+1]] for
-    the documents indices[indptr[t]:indptr[t+1]]."""
+    """BM25 over segments: ``positions[s][i]`` is where chunk ``i`` of segment ``s`` sits in
+    the index (-1: deleted in this generation)."""
 
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
-    vocab: dict[str, int]
-    num_docs: int
-    dtype: np.dtype
-    nonoccurrence: np.ndarray | None  # bm25l / bm25+ only: a score every document gets
+    segments: list[Postings]
+    positions: list[np.ndarray]
+    num_docs: int = 0
+    avg_length: float = 1.0
+    _vocab: list[dict[str, int]] = field(default_factory=list)
 
-    @classmethod
-    def load(cls, folder: Path) -> BM25Scores:
-        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
-        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-        nonoccurrence = folder / "nonoccurrence_array.index.npy"
-        return cls(
-            data=np.load(folder / "data.csc.index.npy", mmap_mode="r"),
-            indices=np.load(folder / "indices.csc.index.npy", mmap_mode="r"),
-            indptr=np.load(folder / "indptr.csc.index.npy", mmap_mode="r"),
-            vocab=vocab,
-            num_docs=int(params["num_docs"]),
-            dtype=np.dtype(params.get("dtype", "float32")),
-            nonoccurrence=np.load(nonoccurrence) if nonoccurrence.is_file() else None,
-        )
+    def __post_init__(self) -> None:
+        self._vocab = [{t: i for i, t in enumerate(p.terms)} for p in self.segments]
+        live = [p.lengths[pos >= 0] for p, pos in zip(self.segments, self.positions, strict=True)]
+        self.num_docs = sum(len(x) for x in live)
+        total = sum(int(x.sum(dtype=np.int64)) for x in live)
+        self.avg_length = total / self.num_docs if self.num_docs else 1.0
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, term counts, lengths) of the live chunks holding ``term``."""
+        pos, tf, lengths = [], [], []
+        for postings, vocab, where in zip(self.segments, self._vocab, self.positions, strict=True):
+            t = vocab.get(term)
+            if t is None:
+                continue
+            start, end = int(postings.indptr[t]), int(postings.indptr[t + 1])
+            local = np.asarray(postings.docs[start:end])
+            p = where[local]
+            live = p >= 0
+            pos.append(p[live])
+            tf.append(np.asarray(postings.tf[start:end])[live])
+            lengths.append(postings.lengths[local[live]])
+        if not pos:
+            empty = np.zeros(0, np.int64)
+            return empty, np.zeros(0, np.float32), empty
+        return np.concatenate(pos), np.concatenate(tf), np.concatenate(lengths)
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """The BM25 score of every document for the query ``tokens`` (unknown ones ignored)."""
-        ids = np.asarray([self.vocab[t] for t in tokens if t in self.vocab], dtype=np.int64)
-        scores = np.zeros(self.num_docs, dtype=self.dtype)
-        for term in ids:
-            start, end = int(self.indptr[term]), int(self.indptr[term + 1])
-            np.add.at(scores, self.indices[start:end], self.data[start:end])
-        if self.nonoccurrence is not None:
-            scores += self.nonoccurrence[ids].sum()
+        """The BM25 score of every chunk for the query ``tokens`` (unknown ones ignored)."""
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for term in tokens:
+            pos, tf, lengths = self._postings(term)
+            df = len(pos)
+            if not df:
+                continue
+            idf = np.float32(math.log(1 + (self.num_docs - df + 0.5) / (df + 0.5)))
+            # As bm25s: the length norm and term part in float64, each score rounded once.
+            norm = K1 * ((1 - B) + B * lengths / self.avg_length)
+            scores[pos] += (idf * (tf / (norm + tf))).astype(np.float32)
         return scores
 
     def top_k(
         self, tokens: Sequence[str], k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, scores) of the ``k`` best documents, best first (k <= num_docs); with
+        """(positions, scores) of the ``k`` best chunks, best first (k <= num_docs); with
         ``allowed`` (a boolean mask) the others score 0."""
         scores = self.scores(tokens)
         if allowed is not None:

@@ -162,12 +162,43 @@ def load(path: Path, mmap: bool = False) -> faiss.Index:
     return faiss.read_index(str(p), flags)
 
 
+def centroids(index: faiss.Index) -> faiss.Index:
+    """The trained coarse quantizer of an IVF index (a small flat index of its centroids)."""
+    inner = _unwrap(index)
+    if not isinstance(inner, faiss.IndexIVF):
+        raise ValueError("only an IVF index has centroids")
+    return faiss.downcast_index(inner.quantizer)
+
+
+def add_to_trained(
+    quantizer: faiss.Index, nprobe: int, vectors: np.ndarray, ids: np.ndarray
+) -> faiss.Index:
+    """A new IVF index over ``vectors`` on trained centroids (``quantizer``), without training:
+    searched beside the index they came from with the same nprobe, the two give the results of
+    one IVF index holding both (the same lists are probed)."""
+    quantizer = faiss.clone_index(quantizer)
+    index = faiss.IndexIVFFlat(quantizer, quantizer.d, quantizer.ntotal, quantizer.metric_type)
+    _faiss_any: Any = quantizer
+    _faiss_any.this.disown()  # the IVF index owns (and frees) its copy of the centroids
+    index.own_fields = True
+    index.nprobe = nprobe
+    x = _as_matrix(vectors, "vectors")
+    if len(x):
+        index.add_with_ids(x, np.ascontiguousarray(ids, dtype=np.int64))
+    return index
+
+
 def search(
-    index: faiss.Index, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    allowed_ids: np.ndarray | None = None,
+    excluded_ids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (scores, ids) per query row, best first; ids -1 and score -inf where the
     index holds fewer than ``k`` vectors (or the approximate search found fewer). With
-    ``allowed_ids`` only those ids are considered (an id selector inside the search)."""
+    ``allowed_ids`` only those ids are considered, with ``excluded_ids`` all but those (id
+    selectors inside the search)."""
     q = _as_matrix(queries, "queries")
     if q.shape[1] != index.d:
         raise ValueError(
@@ -183,8 +214,14 @@ def search(
 
     kk = min(k, int(index.ntotal))
     params = _search_params(index, kk)
+    selector = None
     if allowed_ids is not None:
         selector = _faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+    elif excluded_ids is not None and len(excluded_ids):
+        batch = _faiss.IDSelectorBatch(np.ascontiguousarray(excluded_ids, dtype=np.int64))
+        selector = _faiss.IDSelectorNot(batch)
+        selector.referenced = batch  # keep the wrapped selector alive while searching
+    if selector is not None:
         if params is None:
             params = _faiss.SearchParameters()
         params.sel = selector

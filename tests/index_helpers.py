@@ -26,6 +26,7 @@ PYTHON = sys.executable
 
 FAKE = fake_settings(max_tokens=60, overlap_tokens=15)
 
+
 class CountingEmbedder:
     """Wraps an embedder and records how many texts it was asked to embed."""
 
@@ -105,9 +106,15 @@ def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> I
     ids = index.ids.tolist()
     assert len(ids) == len(set(ids)) == n
     assert sorted(ids) == rows
-    assert index.faiss.ntotal == n
-    assert sorted(faiss.vector_to_array(index.faiss.id_map).tolist()) == rows
-    assert m["vector_index"]["n"] == n
+    # Every segment's FAISS structure holds exactly its own rows; the live ones are the index's.
+    deleted = set(index.deleted.tolist())
+    assert deleted <= {int(r) for s in index.segments for r in s.ids}
+    for segment in index.segments:
+        assert segment.dense.ntotal == len(segment.ids) == len(segment.vectors)
+        assert sorted(_faiss_ids(segment.dense)) == sorted(segment.ids.tolist())
+        assert segment.postings.lengths.shape == (len(segment.ids),)
+    assert sorted(r for s in index.segments for r in s.ids.tolist() if r not in deleted) == rows
+    assert m["vector_index"]["n"] == n and m["deleted"] == len(deleted)
     if n:
         assert index.bm25.num_docs == n
         assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-4)
@@ -139,6 +146,19 @@ def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> I
     return index
 
 
+def _faiss_ids(dense: Any) -> list[int]:
+    inner = faiss.downcast_index(dense.index) if hasattr(dense, "id_map") else dense
+    if hasattr(dense, "id_map"):
+        return faiss.vector_to_array(dense.id_map).tolist()
+    invlists = faiss.extract_index_ivf(inner).invlists
+    ids: list[int] = []
+    for lst in range(invlists.nlist):
+        size = invlists.list_size(lst)
+        if size:
+            ids += faiss.rev_swig_ptr(invlists.get_ids(lst), size).tolist()
+    return ids
+
+
 def _chunk_texts(index: Index) -> list[tuple[int, str, str]]:
     return index.db.execute(
         "SELECT c.row, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc_id"
@@ -162,4 +182,3 @@ def search(root: Path, query: str, settings: Settings = FAKE, embedder: Any = No
 
 def expected_chunks(doc: Document, settings: Settings = FAKE) -> int:
     return len(chunks_for(doc, FakeEmbedder(name="fake"), settings.chunking))
-

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from index_helpers import PYTHON, article, consistent, generations, ingest, search, write
+from index_helpers import FAKE, PYTHON, article, consistent, generations, ingest, search, write
 from typer.testing import CliRunner
 
 import qa.index.bm25
@@ -25,6 +25,7 @@ import qa.index.store
 import qa.vectors
 from qa.embed import FakeEmbedder
 from qa.index import Index, live_generation
+from qa.retrieve import Retriever
 from qa.types import QAError
 
 
@@ -67,8 +68,6 @@ def test_failed_save_keeps_the_previous_index(
     assert (report.added, report.removed) == (1, 1)
     index = consistent(root, FakeEmbedder(name="fake"))
     assert "delta" in index.manifest["docs"] and "bravo" not in index.manifest["docs"]
-
-
 
 
 # ----------------------------------------------------------------------------- each commit step
@@ -215,14 +214,25 @@ def test_a_reader_keeps_its_generation_while_ingests_collect(
     root, corpus = fake_index
     reader = Index.open(root)  # as `qa serve` holds it; no part loaded yet
     held = reader.path
+    retriever = Retriever(reader, FakeEmbedder(name="fake"), FAKE.retrieval)
+    before = [(h.chunk.id, h.chunk.text) for h in retriever.search("badger treaty", 5).hits]
+    alpha = reader.document("alpha")
     for i in range(3):
         write(corpus, f"extra{i}.md", article(f"Extra {i}", f"topic{i}"))
+        if i == 1:  # a change and a removal: the shared store retires rows the reader sees
+            write(corpus, "alpha.md", article("Alpha summit", "alpaca", extra="Moved on."))
+            (corpus / "bravo.md").unlink()
         ingest(root, [corpus])
     assert held.is_dir() and live_generation(root) != held
     # Every part of the held generation still loads: nothing was removed under the reader.
-    assert reader.faiss.ntotal == len(reader) == reader.bm25.num_docs
+    stored = sum(len(s.ids) for s in reader.segments)
+    assert stored - len(reader.deleted) == len(reader) == reader.bm25.num_docs
+    assert sum(s.dense.ntotal for s in reader.segments) == stored
     assert sorted(reader.manifest["docs"]) == ["alpha", "bravo", "charlie"]
-    assert reader.document("alpha") is not None
+    assert reader.document("alpha") == alpha
+    assert reader.db.execute("SELECT count(*) FROM chunks").fetchone() == (len(reader),)
+    after = [(h.chunk.id, h.chunk.text) for h in retriever.search("badger treaty", 5).hits]
+    assert after == before  # the same answers from the generation it holds
     live = live_generation(root)
     assert live is not None
     assert set(generations(root)) == {held.name, live.name}  # the ones in between are gone

@@ -1,5 +1,6 @@
-"""The local index reader: one generation of FAISS + BM25 + SQLite, opened read-only, its parts
-loaded on first use and shared by threads."""
+"""The local index reader: one generation (its segments of FAISS + BM25 postings, the rows of
+the shared SQLite store it sees), opened read-only, its parts loaded on first use and shared by
+threads."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import numpy as np
 
 from qa import vectors
 from qa.config import Settings
+from qa.index import chunk_store
 from qa.index.bm25 import bm25_tokens
+from qa.index.segments import LiveVectors, Segment, live_mask
 from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
@@ -33,18 +36,20 @@ class Index:
         self.path = generation
         self.manifest = manifest
         self.build = BuildSettings(**manifest["build"])
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a part's loader may need another part
         self._local = threading.local()
-        self._faiss: Any = None
         self._bm25: Any = None
-        self._vectors: np.ndarray | None = None
+        self._segments: list[Segment] | None = None
+        self._masks: list[np.ndarray] = []  # per segment: its chunks live in this generation
+        self._excluded: list[np.ndarray] = []  # per segment: its rows deleted (for FAISS)
+        self._vectors: LiveVectors | None = None
         self._ids: np.ndarray | None = None
-        self._row_of: dict[int, int] | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (order, ids[order])
         self._pin: IO[bytes] | None = None  # shared lock on the manifest while in use
         self._days: np.ndarray | None = None  # per position: YYYYMMDD published, 0 undated
         self._sources: np.ndarray | None = None  # per position: code of the lower-cased source
         self._source_codes: dict[str, int] = {}
-        self._masks: dict[Filters, np.ndarray | None] = {}
+        self._filter_masks: dict[Filters, np.ndarray | None] = {}
 
     # -- opening
 
@@ -126,49 +131,88 @@ class Index:
             ) from None
 
     @property
+    def generation(self) -> int:
+        return int(self.manifest["generation"])
+
+    @property
     def db(self) -> sqlite3.Connection:
         # One read-only connection per thread: sqlite connections must not be shared.
         conn = getattr(self._local, "db", None)
         if conn is None:
-            uri = f"file:{self.path / 'store.sqlite'}?mode=ro"
-            conn = self._load(lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+            store = self.root / self.manifest["store"]
+            if not store.is_file():
+                self._load(lambda: store.open("rb"))  # the one error when it vanished
+            conn = self._load(lambda: chunk_store.open_for_read(store, self.generation))
             self._local.db = conn
         return conn
 
     @property
-    def vectors(self) -> np.ndarray:
-        if self._vectors is None:
-            # Memory-mapped: a cold query reads only the rows it scores.
-            self._vectors = self._load(lambda: np.load(self.path / "vectors.npy", mmap_mode="r"))
-        return self._vectors
+    def segments(self) -> list[Segment]:
+        """The generation's segments, with which of their chunks are live."""
+        with self._lock:
+            if self._segments is None:
+                self._segments = self._load(self._open_segments)
+            return self._segments
+
+    @property
+    def deleted(self) -> np.ndarray:
+        """Chunk rows of the segments that this generation no longer has, sorted."""
+        return self._load(lambda: np.load(self.path / "deleted.npy"))
+
+    def _open_segments(self) -> list[Segment]:
+        segments = [Segment(self.path / name) for name in self.manifest["segments"]]
+        deleted = self.deleted
+        self._masks = [live_mask(s, deleted) for s in segments]
+        self._excluded = [s.ids[~m] for s, m in zip(segments, self._masks, strict=True)]
+        live = [s.ids[m] for s, m in zip(segments, self._masks, strict=True)]
+        self._ids = np.concatenate(live) if live else np.zeros(0, np.int64)
+        return segments
+
+    @property
+    def vectors(self) -> LiveVectors:
+        """The live vectors by position (a view over the segments' memory maps: a query reads
+        only the rows it scores)."""
+        segments = self.segments
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = LiveVectors(segments, self._masks, self.build.dim)
+            return self._vectors
 
     @property
     def ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = self._load(lambda: np.load(self.path / "ids.npy"))
+        """Chunk row id of each position (the segments' live chunks, in order)."""
+        _ = self.segments  # loads the ids with the segments
+        assert self._ids is not None
         return self._ids
 
     def row_of(self, chunk_row: int) -> int:
         """Position of a chunk row id in vectors/ids/BM25."""
+        ids = self.ids
         with self._lock:
-            if self._row_of is None:
-                self._row_of = {int(r): i for i, r in enumerate(self.ids)}
-        return self._row_of[chunk_row]
-
-    @property
-    def faiss(self) -> Any:
-        with self._lock:
-            if self._faiss is None:
-                self._faiss = self._load(lambda: vectors.load(self.path / "dense.faiss"))
-        return self._faiss
+            if self._sorted is None:
+                order = np.argsort(ids, kind="stable")
+                self._sorted = (order, ids[order])
+        order, ordered = self._sorted
+        at = int(np.searchsorted(ordered, chunk_row))
+        if at == len(ordered) or ordered[at] != chunk_row:
+            raise KeyError(chunk_row)
+        return int(order[at])
 
     @property
     def bm25(self) -> Any:
+        segments = self.segments
         with self._lock:
             if self._bm25 is None:
                 from qa.bm25_read import BM25Scores  # no bm25s import at question time
 
-                self._bm25 = self._load(lambda: BM25Scores.load(self.path / "bm25"))
+                positions, offset = [], 0
+                for mask in self._masks:
+                    where = np.full(len(mask), -1, dtype=np.int64)
+                    where[mask] = offset + np.arange(int(mask.sum()))
+                    offset += int(mask.sum())
+                    positions.append(where)
+                postings = self._load(lambda: [s.postings for s in segments])
+                self._bm25 = BM25Scores(postings, positions)
         return self._bm25
 
     def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
@@ -221,8 +265,8 @@ class Index:
         if filters is None or len(self) == 0:
             return None
         with self._lock:
-            if filters in self._masks:
-                return self._masks[filters]
+            if filters in self._filter_masks:
+                return self._filter_masks[filters]
         only_as_of = not (filters.since or filters.until or filters.sources)
         if only_as_of and (
             filters.as_of is None or day_number(filters.as_of) >= self._newest_day()
@@ -241,9 +285,9 @@ class Index:
             mask &= np.isin(sources, codes)
         result = None if mask.all() else mask
         with self._lock:
-            if len(self._masks) > 64:
-                self._masks.clear()
-            self._masks[filters] = result
+            if len(self._filter_masks) > 64:
+                self._filter_masks.clear()
+            self._filter_masks[filters] = result
         return result
 
     # -- queries
@@ -262,25 +306,38 @@ class Index:
         # One OpenMP thread: one query is too small to share out, and on a busy machine a
         # descheduled worker stalls the other (37k chunks: p50 58 -> 17 ms, bench/bench_ask.py).
         faiss.omp_set_num_threads(1)
+        segments = self.segments
         if allowed is None:
-            scores, ids = vectors.search(self.faiss, query.reshape(1, -1), k)
+            found = [
+                vectors.search(self._dense(s), query.reshape(1, -1), k, excluded_ids=excluded)
+                for s, excluded in zip(segments, self._excluded, strict=True)
+            ]
         else:
             positions = np.flatnonzero(allowed)
             if positions.size == 0:
                 return []
             # The filter runs inside FAISS (an id selector), so the k best allowed chunks come
             # back however few the filter keeps.
-            scores, ids = vectors.search(
-                self.faiss, query.reshape(1, -1), k, allowed_ids=self.ids[positions]
-            )
-            found = int((ids[0] >= 0).sum())
-            if found < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
+            allowed_ids = self.ids[positions]
+            found = [
+                vectors.search(self._dense(s), query.reshape(1, -1), k, allowed_ids=allowed_ids)
+                for s in segments
+            ]
+            hits = sum(int((ids[0] >= 0).sum()) for _, ids in found)
+            if hits < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
                 # An approximate index probes a few lists; a narrow filter can leave them
                 # nearly empty. Few allowed vectors are cheap to score exactly.
-                cos = np.asarray(self.vectors[positions]) @ query.reshape(-1)
+                cos = self.vectors[positions] @ query.reshape(-1)
                 best = np.argsort(-cos, kind="stable")[:k]
                 return [(int(self.ids[positions[b]]), float(cos[b])) for b in best]
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        # Each segment's best k, then the best k of those: the results of one index.
+        scores = np.concatenate([s[0] for s, _ in found]) if found else np.zeros(0)
+        ids = np.concatenate([i[0] for _, i in found]) if found else np.zeros(0, np.int64)
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[b]), float(scores[b])) for b in best if ids[b] >= 0]
+
+    def _dense(self, segment: Segment) -> Any:
+        return self._load(lambda: segment.dense)
 
     def bm25_search(
         self, query: str, k: int, allowed: np.ndarray | None = None
@@ -298,7 +355,7 @@ class Index:
     def cosine(self, query: np.ndarray, chunk_rows: Sequence[int]) -> list[float]:
         """Exact cosine of the query with stored chunk vectors (for hits BM25 found)."""
         rows = [self.row_of(r) for r in chunk_rows]
-        return [float(v) for v in np.asarray(self.vectors[rows]) @ query.reshape(-1)]
+        return [float(v) for v in self.vectors[rows] @ query.reshape(-1)]
 
     def chunks(self, chunk_rows: Sequence[int]) -> dict[int, tuple[Chunk, DocInfo]]:
         """Chunks and their article metadata by row id."""
@@ -340,7 +397,9 @@ class Index:
             yield Chunk(r[0], r[1], r[2], r[3], r[4], r[5]), DocInfo(r[1], r[6], r[7], r[8], r[9])
 
     def status(self) -> dict[str, Any]:
-        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        files = [*self.path.rglob("*"), *self.root.glob(self.manifest["store"] + "*")]
+        inodes = {p.stat().st_ino: p.stat().st_size for p in files if p.is_file()}
+        size = sum(inodes.values())  # a segment shared by hard links counts once
         return {
             "index": str(self.root),
             "generation": self.path.name,
@@ -348,6 +407,8 @@ class Index:
             "chunks": self.manifest["counts"]["chunks"],
             "build": self.manifest["build"],
             "vector_index": self.manifest.get("vector_index", {}),
+            "segments": len(self.manifest["segments"]),
+            "deleted": self.manifest.get("deleted", 0),
             "bytes_on_disk": size,
             "created": self.manifest.get("created"),
         }

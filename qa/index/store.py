@@ -5,39 +5,44 @@ Layout of the index folder::
 
     CURRENT          name of the live generation (replaced atomically with os.replace)
     LOCK             held while a writer builds a new generation
+    store-000003.sqlite  articles (with their stored text) and chunks, shared by the generations
+                    that name it: each row records the generations that added and retired it
+                    (qa.index.chunk_store), so a generation reads exactly its own rows
     gen-000007/      one complete, immutable generation
         manifest.json   schema, embedding model, dimension and weights fingerprint, chunking,
-                        a content hash and stored path per article; readers hold a shared lock
-                        on it while they use the generation
-        store.sqlite    articles (with their stored text) and chunks
-        vectors.npy     float32 rows, row i belongs to chunk row id ids[i]; the source of truth
-        ids.npy         int64 chunk row ids, in the same order
-        dense.faiss     FAISS structure over the vectors (exact or approximate, see qa.vectors)
-        bm25/           bm25s index over title + chunk text, positions in the same order as ids
+                        the store, the segments, a content hash and stored path per article;
+                        readers hold a shared lock on it while they use the generation
+        seg-000003/     segments: vectors, FAISS structure and BM25 postings of some chunks
+        seg-000007/     (qa.index.segments), hard links to the same files in every generation
+                        that has them: written once, never changed
+        deleted.npy     chunk rows of those segments this generation no longer has
     .tmp-gen-*/      a generation being written (or left by a killed writer)
     .trash-gen-*/    a generation being deleted by the collector
 
-A writer builds a whole new generation beside the live one and only then points CURRENT at it
-(:func:`commit`), so a crash or kill at any moment leaves a loadable, consistent index: the
-vectors, the chunk store and BM25 can never fall out of step (the failure mem0 #7117 reports).
+A writer builds a new generation beside the live one (linking the segments it keeps, writing
+one for the new chunks, adding rows to the store that no committed generation sees yet) and
+only then points CURRENT at it (:func:`commit`), so a crash or kill at any moment leaves a
+loadable, consistent index: the vectors, the chunk store and BM25 can never fall out of step
+(the failure mem0 #7117 reports).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 from qa.config import Settings
+from qa.index import chunk_store
 from qa.types import QAError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: one copy of everything per generation
 CURRENT = "CURRENT"
 
 
@@ -121,20 +126,6 @@ def fsync_tree(path: Path) -> None:
         _fsync(p)
 
 
-def create_store(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        """
-        CREATE TABLE docs (id TEXT PRIMARY KEY, title TEXT, text TEXT, segments TEXT,
-                           published TEXT, source TEXT, url TEXT, path TEXT);
-        CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, ordinal INTEGER,
-                             text TEXT, start INTEGER, end INTEGER);
-        CREATE INDEX chunks_doc ON chunks(doc_id);
-        """
-    )
-    return conn
-
-
 def commit(root: Path, tmp: Path, final: Path) -> None:
     """Make a fully written (and fsynced) generation the live one. Each step leaves an index
     that opens and is consistent, whatever happens next (tests/test_index_crash.py kills a
@@ -193,7 +184,32 @@ def collect_garbage(root: Path, live: str) -> list[str]:
             shutil.rmtree(p, ignore_errors=True)  # only a dead writer or collector made these
         elif p.name.startswith("gen-") and _trash_unless_pinned(root, p):
             removed.append(p.name)
+    _collect_stores(root)
     return removed
+
+
+def _collect_stores(root: Path) -> None:
+    """Delete the chunk-store rows no remaining generation sees, and the store files none
+    names. A reader can only pin a generation whose folder remains, so nothing it reads goes."""
+    oldest: dict[str, int] = {}
+    for generation in root.glob("gen-*"):
+        try:
+            manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # being collected by now
+        name, number = manifest.get("store"), manifest.get("generation")
+        if isinstance(name, str) and isinstance(number, int):
+            oldest[name] = min(number, oldest.get(name, number))
+    for path in root.glob("store-*.sqlite"):
+        if path.name in oldest:
+            conn = chunk_store.open_for_write(path)
+            try:
+                chunk_store.purge(conn, oldest[path.name])
+            finally:
+                conn.close()
+        else:
+            for part in root.glob(path.name + "*"):
+                part.unlink(missing_ok=True)
 
 
 def _trash_unless_pinned(root: Path, generation: Path) -> bool:

@@ -1,27 +1,24 @@
 """The index writer: bring the index in line with the articles read, embedding only what is new
-or changed, and commit the result as a new generation (see qa.index.store)."""
+or changed, and commit the result as a new generation (qa.index.generation writes it, at a
+cost that follows the change; qa.index.store commits it)."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa import vectors
 from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder, embedder_identity
-from qa.index import bm25, store
+from qa.index import generation, store
 from qa.index.local import Index
 from qa.index.paths import absolute_path, assign_ids
-from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation
+from qa.index.store import BuildSettings, live_generation
 from qa.types import Chunk, Document, QAError
 
 
@@ -217,7 +214,8 @@ def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> In
     index = Index.open(root)
     try:  # vectors of another model must never mix in
         index.check(settings, build.dim, build.model_fingerprint)
-    except QAError:
+        generation.recover(root, index)
+    except BaseException:
         index.close()
         raise
     return index
@@ -248,95 +246,9 @@ def _write_generation(
     build: BuildSettings,
     settings: Settings,
 ) -> str:
-    """Write a complete generation beside the live one and commit it; returns its name."""
-    number = 1 + max(
-        (int(p.name.split("-")[1]) for p in root.glob("gen-*") if p.name.split("-")[1].isdigit()),
-        default=0,
-    )
-    final = root / f"gen-{number:06d}"
-    tmp = root / f".tmp-gen-{number:06d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        conn = store.create_store(tmp / "store.sqlite")
-        next_row = old.manifest["next_row"] if old else 1
-        kept_rows: list[int] = []
-        if old is not None:
-            # Copy the kept articles and their chunks; their vectors are reused, not re-embedded.
-            conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path / 'store.sqlite'}?mode=ro",))
-            conn.execute("CREATE TEMP TABLE keep (id TEXT PRIMARY KEY)")
-            conn.executemany("INSERT INTO keep VALUES (?)", [(d,) for d in kept_docs])
-            conn.execute(
-                "INSERT INTO docs SELECT * FROM old.docs WHERE id IN (SELECT id FROM keep)"
-            )
-            conn.execute(
-                "INSERT INTO chunks SELECT * FROM old.chunks WHERE doc_id IN (SELECT id FROM keep)"
-            )
-            conn.commit()
-            conn.execute("DETACH DATABASE old")
-            kept_rows = [r for (r,) in conn.execute("SELECT row FROM chunks ORDER BY row")]
-        conn.executemany(
-            "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (d.id, d.title, d.text, json.dumps(d.segments), d.published, d.source, d.url,
-                 d.path)
-                for d in fresh
-            ],
-        )
-        new_rows = list(range(next_row, next_row + len(new_chunks)))
-        conn.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (row, c.id, c.doc_id, c.ordinal, c.text, c.start, c.end)
-                for row, (_, c) in zip(new_rows, new_chunks, strict=True)
-            ],
-        )
-        conn.commit()
-
-        # Vectors: the kept rows in the order the store lists them, then the new ones.
-        if old is not None and kept_rows:
-            positions = [old.row_of(r) for r in kept_rows]
-            kept_vectors = np.asarray(old.vectors[positions], dtype=np.float32)
-        else:
-            kept_vectors = np.zeros((0, build.dim), dtype=np.float32)
-        all_vectors = np.vstack([kept_vectors, new_vectors.reshape(-1, build.dim)])
-        all_ids = np.asarray(kept_rows + new_rows, dtype=np.int64)
-        np.save(tmp / "vectors.npy", all_vectors)
-        np.save(tmp / "ids.npy", all_ids)
-        dense = vectors.build(all_vectors, all_ids, settings.index.kind)
-        vectors.save(dense, tmp / "dense.faiss")
-
-        # BM25 has no incremental update; re-indexing token lists is cheap next to embedding.
-        texts = bm25.corpus_tokens(conn, all_ids)
-        conn.close()
-        bm25.save(texts, tmp / "bm25")
-
-        doc_meta = dict(kept_docs)
-        chunk_counts: dict[str, int] = {}
-        for _, chunk in new_chunks:
-            chunk_counts[chunk.doc_id] = chunk_counts.get(chunk.doc_id, 0) + 1
-        for d in fresh:
-            doc_meta[d.id] = {
-                "hash": d.content_hash,
-                "path": d.path,
-                "chunks": chunk_counts.get(d.id, 0),
-            }
-        manifest = {
-            "schema": SCHEMA_VERSION,
-            "build": asdict(build),
-            "vector_index": vectors.describe(dense),
-            "counts": {"articles": len(doc_meta), "chunks": len(all_ids)},
-            "next_row": next_row + len(new_chunks),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "docs": doc_meta,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        store.fsync_tree(tmp)
-        store.commit(root, tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final.name
+    """Write the next generation (from ``old``, or afresh) and commit it; returns its name."""
+    change = generation.Change(kept_docs, fresh, new_chunks, new_vectors)
+    return generation.write(root, old, change, build, settings)
 
 
 def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport:
@@ -349,6 +261,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
             raise QAError(f"no index at {root}: run `qa ingest` first")
         old = Index.open(root)
         try:
+            generation.recover(root, old)
             old_docs: dict[str, dict[str, Any]] = old.manifest["docs"]
             missing = sorted(wanted - old_docs.keys())
             if missing:
