@@ -29,7 +29,8 @@ def test_same_results_as_bm25s(corpus_index: Path) -> None:
     texts = dict(
         (row, indexed_text(title, published, text))
         for row, title, published, text in index.db.execute(
-            "SELECT c.row, d.title, d.published, c.text FROM chunks c JOIN docs d ON d.id = c.doc_id"
+            "SELECT c.row, d.title, d.published, c.text "
+            "FROM chunks c JOIN docs d ON d.id = c.doc_id"
         )
     )
     theirs = bm25s.BM25()  # bm25s indexing the same chunks, in the index's position order

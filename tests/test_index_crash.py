@@ -20,6 +20,7 @@ from index_helpers import FAKE, PYTHON, article, consistent, generations, ingest
 from typer.testing import CliRunner
 
 import qa.index.bm25
+import qa.index.chunk_store
 import qa.index.local
 import qa.index.store
 import qa.vectors
@@ -38,9 +39,10 @@ def _boom(*args: Any, **kwargs: Any) -> None:
     [
         (qa.vectors, "save"),
         (qa.index.bm25, "save"),
+        (qa.index.chunk_store, "write_generation"),
         (qa.index.store, "fsync_tree"),  # everything written, just before the switch
     ],
-    ids=["vectors.save", "bm25.save", "store.fsync_tree"],
+    ids=["vectors.save", "bm25.save", "store.write", "store.fsync_tree"],
 )
 def test_failed_save_keeps_the_previous_index(
     fake_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
@@ -79,11 +81,14 @@ KILL_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     import qa.index
+    import qa.index.segments
     from qa.config import Settings
     from qa.embed import FakeEmbedder
     from qa.ingest import read_paths
 
     root, corpus, step = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    if sys.argv[4] == "delta":
+        qa.index.segments.REBUILD_SHARE = 1e9
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -111,6 +116,16 @@ KILL_SCRIPT = textwrap.dedent(
 
     if step == "bm25":
         qa.index.bm25.save = die
+    real_write = qa.index.chunk_store.write_generation
+
+    def write_then_die(*args, **kwargs):
+        real_write(*args, **kwargs)
+        die()  # the shared store has the new rows, no generation names them yet
+
+    if step == "store_written":
+        qa.index.chunk_store.write_generation = write_then_die
+    if step == "purging":
+        qa.index.chunk_store.purge = die  # switched; the collector purges the old rows
     qa.index.store.os.replace = replace_then_maybe_die
     qa.index.store._fsync = fsync_then_maybe_die
     s = Settings()
@@ -129,16 +144,22 @@ KILL_SCRIPT = textwrap.dedent(
 # step -> whether CURRENT already names the new generation when the writer dies
 STEPS = {
     "bm25": False,
+    "store_written": False,
     "renamed": False,
     "dir_synced": False,
     "pointer_written": False,
     "switched": True,
     "collecting": True,
+    "purging": True,
 }
 
 
+@pytest.mark.parametrize("merge", ["delta", "merge"])
 @pytest.mark.parametrize("step", list(STEPS))
-def test_writer_killed_at_each_step_of_the_commit(fake_index: tuple[Path, Path], step: str) -> None:
+def test_writer_killed_at_each_step_of_the_commit(
+    fake_index: tuple[Path, Path], step: str, merge: str
+) -> None:
+    """``delta``: the writer links the old segment and adds one; ``merge``: it merges all."""
     root, corpus = fake_index
     before = Index.open(root)
     old_docs, old_gen = set(before.manifest["docs"]), before.path.name
@@ -149,7 +170,7 @@ def test_writer_killed_at_each_step_of_the_commit(fake_index: tuple[Path, Path],
     script = root.parent / "kill.py"
     script.write_text(KILL_SCRIPT)
     proc = subprocess.run(
-        [PYTHON, str(script), str(root), str(corpus), step],
+        [PYTHON, str(script), str(root), str(corpus), step, merge],
         capture_output=True,
         text=True,
         timeout=120,
@@ -161,6 +182,8 @@ def test_writer_killed_at_each_step_of_the_commit(fake_index: tuple[Path, Path],
     switched = after.path.name != old_gen
     assert switched == STEPS[step], sorted(p.name for p in root.iterdir())
     expected = old_docs | {"delta"} if switched else old_docs
+    if switched:  # the path the writer took
+        assert len(after.manifest["segments"]) == (2 if merge == "delta" else 1)
     assert set(after.manifest["docs"]) == expected
     if not switched:
         assert search(root, "cheetah trade") == results

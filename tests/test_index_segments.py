@@ -29,10 +29,28 @@ QUERIES = [
 EMBEDDER = FakeEmbedder(name="fake")
 
 
-WORDS = (
-    "minister harbour election storm vaccine court budget strike rocket summit border "
-    "drought merger verdict protest satellite tariff glacier ceasefire inflation"
-).split()
+WORDS = [
+    "minister",
+    "harbour",
+    "election",
+    "storm",
+    "vaccine",
+    "court",
+    "budget",
+    "strike",
+    "rocket",
+    "summit",
+    "border",
+    "drought",
+    "merger",
+    "verdict",
+    "protest",
+    "satellite",
+    "tariff",
+    "glacier",
+    "ceasefire",
+    "inflation",
+]
 
 
 def _text(seed: int, n: int) -> str:
