@@ -87,8 +87,7 @@ KILL_SCRIPT = textwrap.dedent(
     from qa.ingest import read_paths
 
     root, corpus, step = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    if sys.argv[4] == "delta":
-        qa.index.segments.REBUILD_SHARE = 1e9
+    qa.index.segments.REBUILD_SHARE = 1e9 if sys.argv[4] == "delta" else 0.0
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
