@@ -168,8 +168,13 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         },
         env={},
     )
-    report = sync(root, read_paths([corpus]).documents, SentenceTransformerEmbedder(
-        settings.embedding), settings, in_scope=scope([corpus]))
+    report = sync(
+        root,
+        read_paths([corpus]).documents,
+        SentenceTransformerEmbedder(settings.embedding),
+        settings,
+        in_scope=scope([corpus]),
+    )
     assert report.added == 3
     assert Index.open(root).build.dim == 128
 
@@ -178,8 +183,13 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
     hits = Assistant(settings).retrieve("alpaca summit", 3).hits
     assert hits and hits[0].doc.id == "alpha"
     # ... and an ingest of the same corpus embeds nothing.
-    again = sync(root, read_paths([corpus]).documents, SentenceTransformerEmbedder(
-        settings.embedding), settings, in_scope=scope([corpus]))
+    again = sync(
+        root,
+        read_paths([corpus]).documents,
+        SentenceTransformerEmbedder(settings.embedding),
+        settings,
+        in_scope=scope([corpus]),
+    )
     assert (again.unchanged, again.chunks_embedded) == (3, 0)
 
     # Other weights under the same name and dimension are refused, then rebuilt.
@@ -188,10 +198,21 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         embedding=replace(settings.embedding, path=str(small_model(tmp_path / "m2", seed=2))),
     )
     with pytest.raises(QAError, match=r"model weights: index has [0-9a-f]{16}, the loaded"):
-        sync(root, read_paths([corpus]).documents, SentenceTransformerEmbedder(
-            other.embedding), other, in_scope=scope([corpus]))
-    rebuilt = sync(root, read_paths([corpus]).documents, SentenceTransformerEmbedder(
-        other.embedding), other, in_scope=scope([corpus]), rebuild=True)
+        sync(
+            root,
+            read_paths([corpus]).documents,
+            SentenceTransformerEmbedder(other.embedding),
+            other,
+            in_scope=scope([corpus]),
+        )
+    rebuilt = sync(
+        root,
+        read_paths([corpus]).documents,
+        SentenceTransformerEmbedder(other.embedding),
+        other,
+        in_scope=scope([corpus]),
+        rebuild=True,
+    )
     assert rebuilt.chunks_embedded == rebuilt.chunks_total
 
 

@@ -5,17 +5,20 @@ articles gives (dense and BM25, with changes and removals, before and after merg
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from index_helpers import FAKE, article, consistent, ingest, write
+from index_helpers import FAKE, CountingEmbedder, article, consistent, ingest, write
 
 import qa.index.segments
 from qa import vectors
 from qa.embed import FakeEmbedder
 from qa.index import Index, bm25_tokens
+from qa.types import QAError
 
 QUERIES = [
     "alpha summit election",
@@ -69,6 +72,8 @@ def _ranked(hits: list[tuple[str, float]]) -> list[tuple[float, frozenset[str]]]
     for chunk, score in hits:
         groups.setdefault(score, set()).add(chunk)
     ranked = sorted(groups.items(), reverse=True)
+    if not ranked:
+        return []
     return [(s, frozenset(ids)) for s, ids in ranked[:-1]] + [(ranked[-1][0], frozenset())]
 
 
@@ -248,3 +253,53 @@ def test_crossing_to_an_approximate_index_retrains(
     index = consistent(root, EMBEDDER)
     assert len(index.manifest["segments"]) == 1
     assert index.manifest["vector_index"]["kind"] == "ivf"
+
+
+V1_SCHEMA = """
+CREATE TABLE docs (id TEXT PRIMARY KEY, title TEXT, text TEXT, segments TEXT,
+                   published TEXT, source TEXT, url TEXT, path TEXT);
+CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, ordinal INTEGER,
+                     text TEXT, start INTEGER, end INTEGER);
+"""
+
+
+def test_a_schema_1_index_is_converted_without_embedding(fake_index: tuple[Path, Path]) -> None:
+    """The layout before segments (one copy of everything per generation) becomes a segment by
+    hard links on the next ingest; the index answers the same, nothing is embedded."""
+    root, corpus = fake_index
+    index = Index.open(root)
+    before = _results(root)
+    v1 = root / "gen-000050"  # what the previous writer made
+    v1.mkdir()
+    x = np.asarray(index.vectors)
+    np.save(v1 / "vectors.npy", x)
+    np.save(v1 / "ids.npy", index.ids)
+    vectors.save(vectors.build(x, index.ids), v1 / "dense.faiss")
+    conn = sqlite3.connect(v1 / "store.sqlite")
+    conn.executescript(V1_SCHEMA)
+    conn.executemany(
+        "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", index.db.execute("SELECT * FROM docs")
+    )
+    conn.executemany(
+        "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", index.db.execute("SELECT * FROM chunks")
+    )
+    conn.commit()
+    conn.close()
+    manifest = {
+        k: v
+        for k, v in index.manifest.items()
+        if k not in ("generation", "store", "segments", "deleted")
+    }
+    (v1 / "manifest.json").write_text(json.dumps({**manifest, "schema": 1}))
+    (root / "CURRENT").write_text("gen-000050\n")
+    index.close()
+    with pytest.raises(QAError, match="schema-1 layout: run `qa ingest` once"):
+        Index.open(root)
+
+    embedder = CountingEmbedder(FakeEmbedder(name="fake"))
+    report = ingest(root, [corpus], embedder=embedder)
+    assert embedder.embedded == [] and not report.changed
+    index = consistent(root, EMBEDDER)
+    assert index.manifest["schema"] == 2 and not v1.exists()
+    index.close()
+    assert _results(root) == before

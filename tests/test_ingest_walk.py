@@ -107,7 +107,6 @@ def test_encodings_accepted(tmp_path: Path) -> None:
     assert "coopération" in kept(docs["legacy"])[0]
 
 
-
 # Short Western-European news sentences; as Latin-1 bytes they are not UTF-8.
 WESTERN_SAMPLES = {
     "es": "El niño de la señora Muñoz ganó el campeonato en España, según el diario.",

@@ -105,9 +105,7 @@ def test_checker_does_not_count_the_injection_as_support(injected: Assistant) ->
     assert not checked.answered and checked.short_answer == ""
     assert len(checked.unsupported) == 1 and "minister resigned" in checked.unsupported[0]
     # A claim the article does make, in ordinary prose, is still supported by it.
-    fair = check_answer(
-        f"Khrenin met reporters in Minsk on Sunday [{n}].", answer.passages, lookup
-    )
+    fair = check_answer(f"Khrenin met reporters in Minsk on Sunday [{n}].", answer.passages, lookup)
     assert fair.answered and [c.n for c in fair.citations] == [n]
 
 

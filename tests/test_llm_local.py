@@ -32,9 +32,7 @@ THREADS = 1
 
 @pytest.fixture(scope="module")
 def local() -> LocalClient:
-    llm = create(
-        "local", Settings(llm=LLMSettings(local=_small(n_ctx=2048, threads=THREADS)))
-    )
+    llm = create("local", Settings(llm=LLMSettings(local=_small(n_ctx=2048, threads=THREADS))))
     assert isinstance(llm, LocalClient)
     return llm
 
@@ -168,9 +166,7 @@ def test_concurrent_requests_are_serialised(local: LocalClient) -> None:
 
 
 def test_prompt_longer_than_context(local: LocalClient) -> None:
-    small = create(
-        "local", Settings(llm=LLMSettings(local=_small(n_ctx=128, threads=THREADS)))
-    )
+    small = create("local", Settings(llm=LLMSettings(local=_small(n_ctx=128, threads=THREADS))))
     with pytest.raises(QAError, match=r"llm\.local\.n_ctx"):
         small.generate(PROMPT)
 

@@ -71,7 +71,7 @@ def open_for_read(path: Path, generation: int) -> sqlite3.Connection:
 
 def forget_after(conn: sqlite3.Connection, generation: int) -> None:
     """Undo what writers of generations after ``generation`` (never committed) did."""
-    with _transaction(conn):
+    with transaction(conn):
         for table in ("docs", "chunks"):
             conn.execute(f"DELETE FROM {table} WHERE born > ?", (generation,))
             conn.execute(
@@ -89,7 +89,7 @@ def write_generation(
 ) -> list[int]:
     """In one transaction: retire the rows of the ``replaced`` articles, add the ``fresh``
     articles and their chunks (with their row ids); returns the chunk rows retired."""
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM gone")
         conn.executemany("INSERT OR IGNORE INTO gone VALUES (?)", [(d,) for d in replaced])
@@ -136,12 +136,14 @@ def write_generation(
 
 def purge(conn: sqlite3.Connection, oldest: int) -> None:
     """Delete the rows no generation from ``oldest`` on sees."""
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute("DELETE FROM docs WHERE died <= ?", (oldest,))
         conn.execute("DELETE FROM chunks WHERE died <= ?", (oldest,))
 
 
-class _transaction:
+class transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 

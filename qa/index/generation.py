@@ -210,3 +210,70 @@ def _rows_of(index: Index, doc_ids: list[str]) -> list[int]:
 def _count_in(index: Index, doc_ids: list[str]) -> int:
     docs = index.manifest["docs"]
     return sum(int(docs[d]["chunks"]) for d in doc_ids)
+
+
+def convert_v1(root: Path) -> bool:
+    """Turn a live schema-1 generation (one copy of everything: vectors.npy, ids.npy,
+    dense.faiss, store.sqlite) into a schema-2 one without embedding anything: the vector files
+    become the one segment by hard links, the rows move into a shared store and the chunk texts
+    are tokenised once for the postings. Committed like any generation; False when the live
+    generation is not schema 1."""
+    live = store.live_generation(root)
+    if live is None:
+        return False
+    manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("schema") != 1:
+        return False
+    number = next_number(root)
+    final = root / f"gen-{number:06d}"
+    tmp = root / f".tmp-gen-{number:06d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    segment = tmp / f"seg-{number:06d}"
+    segment.mkdir(parents=True)
+    store_name = f"store-{number:06d}.sqlite"
+    try:
+        for name in ("ids.npy", "vectors.npy", "dense.faiss"):
+            os.link(live / name, segment / name)
+        dense = vectors.load(segment / "dense.faiss")
+        if vectors.describe(dense)["kind"] == "ivf":
+            vectors.save(vectors.centroids(dense), segment / "centroids.faiss")
+        for leftover in root.glob(store_name + "*"):
+            leftover.unlink()
+        conn = chunk_store.create(root / store_name)
+        try:
+            conn.execute("ATTACH DATABASE ? AS old", (f"file:{live / 'store.sqlite'}?mode=ro",))
+            with chunk_store.transaction(conn):
+                conn.execute(
+                    f"INSERT INTO main.docs SELECT *, {number}, ? FROM old.docs",
+                    (chunk_store.ALIVE,),
+                )
+                conn.execute(
+                    f"INSERT INTO main.chunks SELECT *, {number}, ? FROM old.chunks",
+                    (chunk_store.ALIVE,),
+                )
+            texts = dict(
+                conn.execute(
+                    "SELECT c.row, d.title || ' ' || d.published || ' ' || c.text "
+                    "FROM old.chunks c JOIN old.docs d ON d.id = c.doc_id"
+                ).fetchall()
+            )
+        finally:
+            conn.close()
+        ids = np.load(segment / "ids.npy")
+        postings = bm25.Postings.from_tokens([bm25.bm25_tokens(texts[int(r)]) for r in ids])
+        bm25.save(postings, segment / "bm25")
+        np.save(tmp / "deleted.npy", np.zeros(0, dtype=np.int64))
+        manifest.update(
+            schema=SCHEMA_VERSION,
+            generation=number,
+            store=store_name,
+            segments=[segment.name],
+            deleted=0,
+        )
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        store.fsync_tree(tmp)
+        store.commit(root, tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True

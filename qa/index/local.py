@@ -84,6 +84,12 @@ class Index:
             raise QAError(
                 f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`"
             ) from None
+        if manifest.get("schema") == 1:
+            pin.close()
+            raise QAError(
+                f"index at {root} has the schema-1 layout: run `qa ingest` once to convert it "
+                "(nothing is embedded again)"
+            )
         if manifest.get("schema") != SCHEMA_VERSION:
             pin.close()
             raise QAError(

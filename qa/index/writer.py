@@ -91,6 +91,8 @@ def sync(
     report = SyncReport(rebuilt=rebuild)
     base = settings.root.resolve()
     with store.writer_lock(root):
+        if generation.convert_v1(root):  # an index of the previous layout, kept
+            report.warnings.append("the index was converted to the segment layout (schema 2)")
         # Reading these loads the model: what is recorded is what was loaded.
         build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
         old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
@@ -259,6 +261,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
     with store.writer_lock(root):
         if live_generation(root) is None:
             raise QAError(f"no index at {root}: run `qa ingest` first")
+        generation.convert_v1(root)
         old = Index.open(root)
         try:
             generation.recover(root, old)
