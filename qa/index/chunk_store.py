@@ -33,7 +33,9 @@ CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT, doc_id TEXT, ordinal INTE
                      start INTEGER, end INTEGER, born INTEGER, died INTEGER);
 CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE INDEX docs_died ON docs(died);
+CREATE INDEX docs_born ON docs(born);
 CREATE INDEX chunks_died ON chunks(died);
+CREATE INDEX chunks_born ON chunks(born);
 """
 
 
@@ -73,7 +75,7 @@ def forget_after(conn: sqlite3.Connection, generation: int) -> None:
     """Undo what writers of generations after ``generation`` (never committed) did."""
     with transaction(conn):
         for table in ("docs", "chunks"):
-            conn.execute(f"DELETE FROM {table} WHERE born > ?", (generation,))
+            conn.execute(f"DELETE FROM {table} WHERE born > ?", (generation,))  # indexed
             conn.execute(
                 f"UPDATE {table} SET died = ? WHERE died > ? AND died < ?",
                 (ALIVE, generation, ALIVE),
@@ -96,13 +98,14 @@ def write_generation(
         retired = [
             r
             for (r,) in conn.execute(
-                "SELECT row FROM main.chunks WHERE died = ? AND doc_id IN (SELECT id FROM gone)",
+                # "+died": look up by article (chunks_doc), never scan every live row by died.
+                "SELECT row FROM main.chunks WHERE +died = ? AND doc_id IN (SELECT id FROM gone)",
                 (ALIVE,),
             )
         ]
         for table, key in (("docs", "id"), ("chunks", "doc_id")):
             conn.execute(
-                f"UPDATE main.{table} SET died = ? WHERE died = ? "
+                f"UPDATE main.{table} SET died = ? WHERE +died = ? "
                 f"AND {key} IN (SELECT id FROM gone)",
                 (generation, ALIVE),
             )
