@@ -221,8 +221,11 @@ def convert_v1(root: Path) -> bool:
     live = store.live_generation(root)
     if live is None:
         return False
-    manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-    if manifest.get("schema") != 1:
+    try:
+        manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # unreadable: Index.open says so
+    if not isinstance(manifest, dict) or manifest.get("schema") != 1:
         return False
     number = next_number(root)
     final = root / f"gen-{number:06d}"
