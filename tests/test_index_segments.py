@@ -303,3 +303,23 @@ def test_a_schema_1_index_is_converted_without_embedding(fake_index: tuple[Path,
     assert index.manifest["schema"] == 2 and not v1.exists()
     index.close()
     assert _results(root) == before
+
+
+def test_a_rebuild_starts_a_new_store_and_the_old_goes_with_its_last_reader(
+    fake_index: tuple[Path, Path],
+) -> None:
+    root, corpus = fake_index
+    reader = Index.open(root)  # pins the generation, and so the store it names
+    old_store = root / reader.manifest["store"]
+    alpha = reader.document("alpha")
+    ingest(root, [corpus], rebuild=True)
+    index = consistent(root, EMBEDDER)
+    assert index.manifest["store"] != old_store.name and old_store.is_file()
+    assert reader.document("alpha") == alpha  # the reader still reads its own store
+    index.close()
+    reader.close()
+    write(corpus, "delta.md", article("Delta pact", "dolphin"))
+    ingest(root, [corpus])  # the collector: no generation names the old store any more
+    assert not old_store.exists()
+    live_store = Index.open(root).manifest["store"]
+    assert {p.name.split("-wal")[0].split("-shm")[0] for p in root.glob("store-*")} == {live_store}
