@@ -18,7 +18,7 @@ from qa import vectors
 from qa.config import Settings
 from qa.index import chunk_store
 from qa.index.bm25 import bm25_tokens
-from qa.index.segments import LiveVectors, Segment, live_mask
+from qa.index.segments import LiveVectors, Segment, live_mask, positions
 from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
@@ -211,15 +211,12 @@ class Index:
             if self._bm25 is None:
                 from qa.bm25_read import BM25Scores  # no bm25s import at question time
 
-                positions, offset = [], 0
-                for mask in self._masks:
-                    where = np.full(len(mask), -1, dtype=np.int64)
-                    where[mask] = offset + np.arange(int(mask.sum()))
-                    offset += int(mask.sum())
-                    positions.append(where)
                 postings = self._load(lambda: [s.postings for s in segments])
-                self._bm25 = BM25Scores(postings, positions)
+                self._bm25 = BM25Scores(postings, positions(self._masks))
         return self._bm25
+
+    def _dense_indexes(self) -> list[Any]:
+        return self._load(lambda: [s.dense for s in self.segments])
 
     def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
         """Publication day and source of every position, read once from the chunk store when a
@@ -312,38 +309,38 @@ class Index:
         # One OpenMP thread: one query is too small to share out, and on a busy machine a
         # descheduled worker stalls the other (37k chunks: p50 58 -> 17 ms, bench/bench_ask.py).
         faiss.omp_set_num_threads(1)
-        segments = self.segments
         if allowed is None:
-            found = [
-                vectors.search(self._dense(s), query.reshape(1, -1), k, excluded_ids=excluded)
-                for s, excluded in zip(segments, self._excluded, strict=True)
-            ]
-        else:
-            positions = np.flatnonzero(allowed)
-            if positions.size == 0:
-                return []
-            # The filter runs inside FAISS (an id selector), so the k best allowed chunks come
-            # back however few the filter keeps.
-            allowed_ids = self.ids[positions]
-            found = [
-                vectors.search(self._dense(s), query.reshape(1, -1), k, allowed_ids=allowed_ids)
-                for s in segments
-            ]
-            hits = sum(int((ids[0] >= 0).sum()) for _, ids in found)
-            if hits < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
-                # An approximate index probes a few lists; a narrow filter can leave them
-                # nearly empty. Few allowed vectors are cheap to score exactly.
-                cos = self.vectors[positions] @ query.reshape(-1)
-                best = np.argsort(-cos, kind="stable")[:k]
-                return [(int(self.ids[positions[b]]), float(cos[b])) for b in best]
-        # Each segment's best k, then the best k of those: the results of one index.
+            return self._dense_search(query, k, None)
+        positions = np.flatnonzero(allowed)
+        if positions.size == 0:
+            return []
+        # The filter runs inside FAISS (an id selector), so the k best allowed chunks come back
+        # however few the filter keeps.
+        hits = self._dense_search(query, k, self.ids[positions])
+        if len(hits) < min(k, positions.size) and positions.size <= EXACT_FILTERED_MAX:
+            # An approximate index probes a few lists; a narrow filter can leave them nearly
+            # empty. Few allowed vectors are cheap to score exactly.
+            cos = self.vectors[positions] @ query.reshape(-1)
+            best = np.argsort(-cos, kind="stable")[:k]
+            return [(int(self.ids[positions[b]]), float(cos[b])) for b in best]
+        return hits
+
+    def _dense_search(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Each segment's best k (deleted rows excluded), then the best k of those: the results
+        of one index over the live chunks."""
+        filtered = allowed_ids is not None  # allowed ids are live: nothing to exclude
+        found = [
+            vectors.search(
+                dense, query.reshape(1, -1), k, allowed_ids, None if filtered else excluded
+            )
+            for dense, excluded in zip(self._dense_indexes(), self._excluded, strict=True)
+        ]
         scores = np.concatenate([s[0] for s, _ in found]) if found else np.zeros(0)
         ids = np.concatenate([i[0] for _, i in found]) if found else np.zeros(0, np.int64)
         best = np.argsort(-scores, kind="stable")[:k]
         return [(int(ids[b]), float(scores[b])) for b in best if ids[b] >= 0]
-
-    def _dense(self, segment: Segment) -> Any:
-        return self._load(lambda: segment.dense)
 
     def bm25_search(
         self, query: str, k: int, allowed: np.ndarray | None = None

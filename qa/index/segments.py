@@ -125,6 +125,18 @@ def live_mask(segment: Segment, deleted: np.ndarray) -> np.ndarray:
     return np.asarray(deleted[where] != ids)
 
 
+def positions(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per segment: the index position of each of its chunks (-1 for a deleted one); live
+    chunks are numbered segment after segment."""
+    out, offset = [], 0
+    for mask in masks:
+        where = np.full(len(mask), -1, dtype=np.int64)
+        where[mask] = offset + np.arange(int(mask.sum()))
+        offset += int(mask.sum())
+        out.append(where)
+    return out
+
+
 @dataclass(frozen=True)
 class Merge:
     """Which segments to merge into one (none: the new delta is just added)."""
