@@ -97,6 +97,12 @@ class RetrievalSettings:
     # "filter" keeps only those, "off" ignores the phrase.
     time_phrase: str = "boost"
     time_weight: float = 0.5
+    # Sentence rerank: the best `rerank_depth` fused candidates are scored by their best
+    # sentence's idf-weighted share of the question's content words (c in 0..1), and their
+    # fused score multiplied by 1 + sentence_weight * c: a passage that says what the question
+    # asks in one sentence beats one that mentions its words apart. 0 turns it off.
+    sentence_weight: float = 1.0
+    rerank_depth: int = 10
 
 
 @dataclass(frozen=True)
