@@ -15,7 +15,7 @@ refusal (answered=False).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qa import prompts
@@ -45,6 +45,7 @@ def build_prompt(
     max_answer_tokens: int,
     count_tokens: TokenCount,
     passage_budget: int | None = None,
+    term_weights: Mapping[str, float] | None = None,
 ) -> Prompt:
     """Number the passages that fit the model's window (best first) and write the messages.
     With a ``passage_budget`` (tokens), the model gets only the best sentence windows of the
@@ -85,6 +86,7 @@ def build_prompt(
         messages=({"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}),
         choices=tuple(choices),
         max_tokens=max_answer_tokens,
+        term_weights=dict(term_weights or {}),
     )
 
 

@@ -212,7 +212,7 @@ class ExtractiveLLM:
 
         q_terms = content_terms(question)
         all_terms = set(q_terms).union(*(content_terms(c) for c in choices))
-        weights = {t: _idf(t, sentences) for t in all_terms}
+        weights = {t: prompt.term_weights.get(t) or _idf(t, sentences) for t in all_terms}
 
         n_passages = max(1, len(prompt.passages))
         lexical = np.array([_coverage(q_terms, s, weights) for s in sentences])
