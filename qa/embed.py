@@ -197,8 +197,13 @@ class FakeEmbedder:
 
 
 def create_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The embedder named by the settings (``fake`` selects the test embedder), run by ONNX
+    """The embedder named by the settings: an embeddings service with ``backend = "openai"``
+    (qa.embed_remote); else ``fake`` selects the test embedder, and the model runs here by ONNX
     Runtime or by sentence-transformers as ``runtime`` says."""
+    if settings.backend == "openai":
+        from qa.embed_remote import RemoteEmbedder
+
+        return RemoteEmbedder(settings)
     if settings.model == "fake":
         return FakeEmbedder(name="fake")
     if settings.runtime == "onnx":

@@ -93,6 +93,7 @@ class RetryPolicy:
         backoff_base: float,
         backoff_max: float,
         model_setting: str = "",
+        url_setting: str = "",
     ) -> None:
         self.section = section
         self.model = model
@@ -102,6 +103,7 @@ class RetryPolicy:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.model_setting = model_setting or f"{section}.model"
+        self.url_setting = url_setting or f"{section}.base_url"
         self._rng = random.Random()
         self.sleep: Callable[[float], None] = time.sleep  # replaceable in tests
 
@@ -159,7 +161,7 @@ class RetryPolicy:
                 return _Failure(
                     False,
                     f"OpenAI could not find it (404): {message}. "
-                    f"Check {self.model_setting} ({self.model!r}) and {self.section}.base_url.",
+                    f"Check {self.model_setting} ({self.model!r}) and {self.url_setting}.",
                 )
             return _Failure(False, f"OpenAI rejected the request ({status}): {message}")
         if isinstance(exc, openai.APIError):
