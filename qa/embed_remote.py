@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,19 +159,25 @@ class RemoteEmbedder:
 
     def _embed_concurrently(self, batches: list[list[str]]) -> list[np.ndarray]:
         workers = min(self.concurrency, len(batches))
-        executor = ThreadPoolExecutor(workers, thread_name_prefix="qa-embed")
-        try:
-            futures: list[Future[np.ndarray]] = [
-                executor.submit(self._embed_batch, i, batch) for i, batch in enumerate(batches)
-            ]
+        failed = threading.Event()  # after one failure, batches not yet sent are dropped
+
+        def one(number: int, batch: list[str]) -> np.ndarray | None:
+            if failed.is_set():
+                return None
+            try:
+                return self._embed_batch(number, batch)
+            except BaseException:
+                failed.set()
+                raise
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="qa-embed") as executor:
+            futures = [executor.submit(one, i, batch) for i, batch in enumerate(batches)]
             wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f.done() and f.exception() is not None]
-            if failed:
-                failed[0].result()  # raises its error
-            return [future.result() for future in futures]
-        finally:
-            # On an error, batches not yet sent are dropped; those in flight finish.
-            executor.shutdown(wait=True, cancel_futures=True)
+            errors = [f for f in futures if f.done() and f.exception() is not None]
+            if errors:
+                errors[0].result()  # raises its error (those in flight finish first)
+            parts = [future.result() for future in futures]
+        return [part for part in parts if part is not None]
 
     def _embed_batch(self, number: int, texts: list[str]) -> np.ndarray:
         clients = self.clients()
