@@ -84,6 +84,9 @@ class RemoteEmbedder:
         self._dim = 0
         self._identity = ""
         self._first_answer = ""
+        # Where the next call's first batch goes: calls of one text each (questions) are
+        # spread over the URLs too.
+        self._turns = itertools.count()
 
     # -- what the index records
 
@@ -151,13 +154,14 @@ class RemoteEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         size = self.batch_size
         batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+        first = next(self._turns) * len(batches)
         if len(batches) == 1:
-            parts = [self._embed_batch(0, batches[0])]
+            parts = [self._embed_batch(first, batches[0])]
         else:
-            parts = self._embed_concurrently(batches)
+            parts = self._embed_concurrently(batches, first)
         return np.vstack(parts)
 
-    def _embed_concurrently(self, batches: list[list[str]]) -> list[np.ndarray]:
+    def _embed_concurrently(self, batches: list[list[str]], first: int) -> list[np.ndarray]:
         workers = min(self.concurrency, len(batches))
         failed = threading.Event()  # after one failure, batches not yet sent are dropped
 
@@ -171,7 +175,7 @@ class RemoteEmbedder:
                 raise
 
         with ThreadPoolExecutor(workers, thread_name_prefix="qa-embed") as executor:
-            futures = [executor.submit(one, i, batch) for i, batch in enumerate(batches)]
+            futures = [executor.submit(one, first + i, batch) for i, batch in enumerate(batches)]
             wait(futures, return_when=FIRST_EXCEPTION)
             errors = [f for f in futures if f.done() and f.exception() is not None]
             if errors:
@@ -184,8 +188,8 @@ class RemoteEmbedder:
         attempts = itertools.count()
 
         def call() -> Any:
-            # Batch i goes to URL i (mod n), each retry to the next one: a server that is down
-            # or overloaded does not hold the batch.
+            # Batches go to the URLs in turn, and each retry to the next URL: a server that
+            # is down or overloaded does not hold the batch.
             client = clients[(number + next(attempts)) % len(clients)]
             return client.embeddings.create(model=self.name, input=texts)
 

@@ -146,6 +146,12 @@ def test_round_robin_over_base_urls_and_a_retry_goes_to_the_next() -> None:
     hosts = [host for host, _ in service.requests]
     assert sorted(hosts) == ["a.test"] * 2 + ["b.test"] * 2
 
+    single = FakeService()
+    emb = embedder(single, urls=urls)
+    for i in range(4):  # one text per call, as questions are
+        emb.embed([f"text {i}"])
+    assert [host for host, _ in single.requests] == ["a.test", "b.test"] * 2
+
     flaky = FakeService(failures=[error(503)])
     np.testing.assert_allclose(embedder(flaky, urls=urls).embed(texts(2)), expected(2), atol=1e-6)
     assert [host for host, _ in flaky.requests] == ["a.test", "b.test"]
