@@ -1,5 +1,6 @@
 """Embedders: the sentence-transformers model bundled for offline use (run by torch here, or by
-ONNX Runtime in qa/embed_onnx.py), and a fast fake.
+ONNX Runtime in qa/embed_onnx.py), an embeddings service (qa/embed_remote.py, with
+``embedding.backend = "openai"``), and a fast fake.
 
 Both return L2-normalised float32 rows, so inner product is cosine similarity, and both count
 tokens with the tokenizer the model really reads (the chunker budgets with it).

@@ -7,7 +7,9 @@ cannot read the API under its own name; CORS answers, only when ``server.cors_or
 then :class:`GuardMiddleware` refuses cross-site requests (an ``Origin`` that is not the
 server's own, 403), checks the bearer token (401), requires ``Content-Type: application/json``
 on request bodies (415: a web page can POST ``text/plain`` anywhere without asking) and reads
-the body with the ``server.max_body_bytes`` cap (413).
+the body with the ``server.max_body_bytes`` cap (413; ``/v1/embeddings``, whose batches are
+larger, has ``server.max_embedding_body_bytes``). :class:`Slots` bounds the model calls running
+at once.
 """
 
 from __future__ import annotations
