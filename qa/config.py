@@ -4,7 +4,8 @@ An unknown key in the file, or an unknown ``QA_*`` variable, is an error that na
 must not silently change nothing). Lists (``server.allowed_hosts``) are TOML arrays or
 comma-separated in the environment.
 
-Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``) come from the environment only and are never read
+Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_EMBEDDING_API_KEY``) come from the environment
+only and are never read
 from the file. Relative paths in the file are resolved against the file's own folder, so
 ``qa`` behaves the same from any working directory.
 """
@@ -51,7 +52,8 @@ class FetchSettings:
 @dataclass(frozen=True)
 class EmbeddingServiceSettings:
     # embedding.backend = "openai": any OpenAI-compatible /v1/embeddings (OpenAI, `qa serve`,
-    # Text Embeddings Inference, vLLM, Ollama, llama.cpp). The key is OPENAI_API_KEY.
+    # Text Embeddings Inference, vLLM, Ollama, llama.cpp). The key is QA_EMBEDDING_API_KEY,
+    # else OPENAI_API_KEY (when chat and embeddings go to different services).
     # Several URLs (servers running the same model) share the requests round-robin; empty
     # means api.openai.com.
     base_urls: tuple[str, ...] = ()
@@ -268,7 +270,7 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
 
 
 # QA_* variables that are not settings: read where they are used.
-OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY"})
+OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY", "QA_EMBEDDING_API_KEY"})
 
 
 def env_names(obj: Any, prefix: str = "QA") -> list[str]:

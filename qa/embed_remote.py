@@ -20,6 +20,7 @@ bundled model by default): exact for a service running that model, an estimate f
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from qa.config import EmbeddingSettings
 
 NO_KEY_MESSAGE = (
-    "No OpenAI key found for the embeddings service: set OPENAI_API_KEY "
+    "No OpenAI key found for the embeddings service: set QA_EMBEDDING_API_KEY or OPENAI_API_KEY "
     "(or list your server in embedding.openai.base_urls)"
 )
 PROBE = "dimension probe"
@@ -62,7 +63,10 @@ class RemoteEmbedder:
         self.concurrency = cfg.concurrency
         self.batch_size = cfg.batch_size
         self.timeout = cfg.timeout
-        self._api_key = api_key(",".join(self.base_urls), NO_KEY_MESSAGE)
+        # Its own key when chat (OPENAI_API_KEY) goes to another service, e.g. `qa serve`s
+        # expecting their QA_API_KEY.
+        own = os.environ.get("QA_EMBEDDING_API_KEY", "").strip()
+        self._api_key = own or api_key(",".join(self.base_urls), NO_KEY_MESSAGE)
         self.retries = RetryPolicy(
             section="embedding.openai",
             model=settings.model,

@@ -144,6 +144,10 @@ def test_a_rejected_key_is_not_retried(
         assert guarded.requests == 1
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)
         assert remote(f"{base}/v1").embed(["a question"]).shape == (1, 384)
+        # Chat's key for OpenAI, the servers' own key for embeddings.
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-for-chat")
+        monkeypatch.setenv("QA_EMBEDDING_API_KEY", SECRET)
+        assert remote(f"{base}/v1").embed(["a question"]).shape == (1, 384)
 
 
 def write_config(folder: Path, url: str) -> Path:
