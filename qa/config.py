@@ -5,9 +5,8 @@ must not silently change nothing). Lists (``server.allowed_hosts``) are TOML arr
 comma-separated in the environment.
 
 Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_EMBEDDING_API_KEY``) come from the environment
-only and are never read
-from the file. Relative paths in the file are resolved against the file's own folder, so
-``qa`` behaves the same from any working directory.
+only and are never read from the file. Relative paths in the file are resolved against the
+file's own folder, so ``qa`` behaves the same from any working directory.
 """
 
 from __future__ import annotations
