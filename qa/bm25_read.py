@@ -13,12 +13,9 @@ order are those of ``bm25s.BM25`` indexing the same chunks (tests/test_bm25_read
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,21 +25,6 @@ if TYPE_CHECKING:
 
 K1 = 1.5  # bm25s defaults
 B = 0.75
-
-
-@functools.cache
-def stopwords_en() -> frozenset[str]:
-    """bm25s' English stop words, read from its ``stopwords`` module file: importing
-    ``bm25s.stopwords`` would import the whole bm25s package first."""
-    spec = importlib.util.find_spec("bm25s")  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("bm25s is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
-    namespace: dict[str, object] = {}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-    words = namespace["STOPWORDS_EN"]
-    assert isinstance(words, tuple | list | set | frozenset)
-    return frozenset(str(w) for w in words)
 
 
 @dataclass
@@ -81,6 +63,10 @@ class BM25Scores:
             empty = np.zeros(0, np.int64)
             return empty, np.zeros(0, np.float32), empty
         return np.concatenate(pos), np.concatenate(tf), np.concatenate(lengths)
+
+    def document_frequency(self, tokens: Iterable[str]) -> dict[str, int]:
+        """How many live chunks hold each token (0 for unknown ones)."""
+        return {token: len(self._postings(token)[0]) for token in tokens}
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         """The BM25 score of every chunk for the query ``tokens`` (unknown ones ignored)."""

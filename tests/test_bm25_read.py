@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from bm25s.stopwords import STOPWORDS_EN
 
-from qa.bm25_read import stopwords_en
 from qa.index import Index, bm25_tokens
 from qa.index.bm25 import indexed_text
+from qa.text import bm25_stopwords
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_stop_words_are_those_of_bm25s() -> None:
-    assert stopwords_en() == frozenset(STOPWORDS_EN)
+    assert bm25_stopwords() == frozenset(STOPWORDS_EN)
 
 
 @pytest.mark.slow
