@@ -17,7 +17,8 @@ from index_helpers import FAKE, CountingEmbedder, article, consistent, ingest, w
 import qa.index.segments
 from qa import vectors
 from qa.embed import FakeEmbedder
-from qa.index import Index, bm25_tokens
+from qa.index import bm25_tokens
+from qa.index.local import Index  # the class (qa.index.Index may name a protocol)
 from qa.types import QAError
 
 QUERIES = [
