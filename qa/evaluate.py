@@ -21,6 +21,7 @@ from typing import Any
 from qa import metrics
 from qa.answer import MARKER, OPTION
 from qa.assistant import Assistant
+from qa.index import index_location
 from qa.report_html import render_report
 from qa.types import Answer, Filters, QAError
 
@@ -157,7 +158,7 @@ def run_settings(assistant: Assistant, k: int) -> dict[str, Any]:
         "model": assistant.llm.model,
         "k": k,
         "retrieval": asdict(s.retrieval) | {"k": k},
-        "index": assistant.index.manifest["build"] | {"path": str(assistant.index.root)},
+        "index": asdict(assistant.index.build) | {"path": index_location(s)},
         "commit": _commit(),
     }
 

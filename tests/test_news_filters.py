@@ -19,7 +19,7 @@ from qa import vectors
 from qa.assistant import Assistant
 from qa.embed import FakeEmbedder
 from qa.filters import build_filters, question_window
-from qa.index import Index, sync
+from qa.index import LocalIndex, sync
 from qa.llm.extractive import ExtractiveLLM
 from qa.retrieve import Retriever
 from qa.types import Document, Filters, QAError
@@ -43,13 +43,13 @@ QUESTION = "When did the harbour authority open the ferry terminal?"
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
     root = tmp_path_factory.mktemp("news") / "index"
     sync(root, DOCS, FakeEmbedder(name="fake"), SETTINGS)
-    return Index.open(root, SETTINGS, 64)
+    return LocalIndex.open(root, SETTINGS, 64)
 
 
-def found(index: Index, filters: Filters | None, **retrieval: object) -> list[str]:
+def found(index: LocalIndex, filters: Filters | None, **retrieval: object) -> list[str]:
     settings = replace(SETTINGS.retrieval, max_per_doc=1, **retrieval)
     hits = (
         Retriever(index, FakeEmbedder(name="fake"), settings)
@@ -79,13 +79,13 @@ def test_as_of_defaults_to_today_and_dates_are_validated() -> None:
 # ---------------------------------------------------------------- filters inside the search
 
 
-def test_articles_published_after_the_as_of_date_are_never_retrieved(index: Index) -> None:
+def test_articles_published_after_the_as_of_date_are_never_retrieved(index: LocalIndex) -> None:
     ids = found(index, build_filters(as_of="2024-01-10"))
     assert set(ids) == {"jan02", "jan09", "undated"}  # undated articles are not "future"
     assert set(found(index, build_filters(as_of="2030-01-01"))) == {d.id for d in DOCS}
 
 
-def test_since_and_until_bound_the_publication_date(index: Index) -> None:
+def test_since_and_until_bound_the_publication_date(index: LocalIndex) -> None:
     ids = found(index, build_filters(as_of="2030-01-01", since="2024-01-05", until="2024-01-15"))
     assert set(ids) == {"jan09", "jan11"}  # a window needs a date: undated is out
     assert set(found(index, build_filters(as_of="2030-01-01", since="2024-01-10"))) == {
@@ -94,7 +94,7 @@ def test_since_and_until_bound_the_publication_date(index: Index) -> None:
     }
 
 
-def test_source_filter_is_case_insensitive_and_repeatable(index: Index) -> None:
+def test_source_filter_is_case_insensitive_and_repeatable(index: LocalIndex) -> None:
     assert set(found(index, build_filters(as_of="2030-01-01", sources=["harbour news"]))) == {
         "jan11",
         "jan20",
@@ -104,7 +104,7 @@ def test_source_filter_is_case_insensitive_and_repeatable(index: Index) -> None:
     assert found(index, build_filters(as_of="2030-01-01", sources=["nobody"])) == []
 
 
-def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(index: Index) -> None:
+def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(index: LocalIndex) -> None:
     settings = replace(SETTINGS, paths=replace(SETTINGS.paths, index=index.root))
     assistant = Assistant(settings, embedder=FakeEmbedder(name="fake"), llm=ExtractiveLLM())
     answer = assistant.ask(QUESTION, filters=build_filters(as_of="2023-06-01", until="2023-06-01"))
@@ -132,7 +132,7 @@ def test_the_id_selector_filters_inside_faiss_for_exact_and_ivf_indexes() -> Non
 # ---------------------------------------------------------------- time in the ranking
 
 
-def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: Index) -> None:
+def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: LocalIndex) -> None:
     filters = build_filters(as_of="2024-01-21", sources=["coast times", "harbour news"])
     newest_first = found(index, filters, recency_weight=0.9, recency_half_life_days=5.0)
     assert newest_first == ["jan20", "jan11", "jan09", "jan02"]
@@ -145,7 +145,7 @@ def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: Ind
     ]
 
 
-def test_an_undated_article_is_neutral_under_the_recency_prior(index: Index) -> None:
+def test_an_undated_article_is_neutral_under_the_recency_prior(index: LocalIndex) -> None:
     # It gets the median prior of the dated candidates: below the newest, above the oldest.
     ranked = found(
         index, build_filters(as_of="2024-01-21"), recency_weight=0.9, recency_half_life_days=5.0
@@ -153,7 +153,7 @@ def test_an_undated_article_is_neutral_under_the_recency_prior(index: Index) -> 
     assert ranked == ["jan20", "jan11", "undated", "jan09", "jan02"]
 
 
-def test_a_time_phrase_boosts_or_filters_to_the_period_it_names(index: Index) -> None:
+def test_a_time_phrase_boosts_or_filters_to_the_period_it_names(index: LocalIndex) -> None:
     retriever = Retriever(
         index, FakeEmbedder(name="fake"), replace(SETTINGS.retrieval, max_per_doc=1)
     )
