@@ -21,13 +21,15 @@ both lists are searched in the engine and fused by :func:`qa.index.fusion.rrf`.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from qa.index.local import day_number
 from qa.index.store import BuildSettings
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 TOKEN_ENV = "QA_MILVUS_TOKEN"
 CHUNK_FIELDS = [
     "pk",
@@ -56,6 +59,22 @@ DOC_FIELDS = ["doc_id", "title", "published_text", "source", "url", "path", "chu
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
+_loaded: set[tuple[int, str]] = set()
+
+
+def clear_errors(func: _F) -> _F:
+    """Milvus errors become one-line QAErrors (the CLI prints them, the server returns them)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            return func(*args, **kwargs)
+        except MilvusException as exc:
+            raise QAError(f"Milvus: {exc.message} (code {exc.code})") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def lite_path(settings: Settings) -> Path | None:
@@ -85,6 +104,9 @@ def connect(settings: Settings) -> Any:
             from pymilvus import MilvusClient
             from pymilvus.exceptions import MilvusException
 
+            # pymilvus logs every failed call with a traceback; qa reports it in one line.
+            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -93,6 +115,19 @@ def connect(settings: Settings) -> Any:
                 raise QAError(f"cannot reach Milvus at {uri}: {exc.message}") from None
             _clients[(uri, token)] = client
     return client
+
+
+def ensure_loaded(client: Any, collection: str) -> None:
+    """Load a collection for search once per process (Milvus Lite starts with all released;
+    a server keeps a loaded collection loaded)."""
+    from pymilvus.client.types import LoadState
+
+    if (id(client), collection) in _loaded:
+        return
+    if client.get_load_state(collection)["state"] != LoadState.Loaded:
+        client.load_collection(collection)
+    with _clients_lock:
+        _loaded.add((id(client), collection))
 
 
 def names(settings: Settings, generation: int) -> tuple[str, str]:
@@ -110,10 +145,12 @@ def read_live(client: Any, settings: Settings) -> dict[str, Any] | None:
     meta = meta_name(settings)
     if not client.has_collection(meta):
         return None
+    ensure_loaded(client, meta)
     rows = client.query(meta, filter='key == "live"', output_fields=["value"])
     return json.loads(rows[0]["value"]) if rows else None
 
 
+@clear_errors
 def live_version(settings: Settings) -> str | None:
     live = read_live(connect(settings), settings)
     return f"g{live['generation']}" if live else None
@@ -170,10 +207,13 @@ class MilvusIndex:
         self.build = BuildSettings(**live["build"])
         self.created = live.get("created", "")
         self.chunk_collection, self.doc_collection = names(settings, self.generation)
+        for name in (self.chunk_collection, self.doc_collection):
+            ensure_loaded(client, name)
         self._days: dict[int, int] = {}  # publication days seen in search results
         self._lock = threading.Lock()
 
     @classmethod
+    @clear_errors
     def open(
         cls,
         settings: Settings,
@@ -215,9 +255,11 @@ class MilvusIndex:
         rows = self.client.query(collection, filter=expr, output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
+    @clear_errors
     def __len__(self) -> int:
         return self._count(self.chunk_collection)
 
+    @clear_errors
     def articles(self) -> int:
         return self._count(self.doc_collection, "part == 0")
 
@@ -226,6 +268,7 @@ class MilvusIndex:
 
     # -- search
 
+    @clear_errors
     def candidates(
         self, query: str, vector: np.ndarray, filters: Filters | None, settings: RetrievalSettings
     ) -> list[Candidate]:
@@ -307,6 +350,7 @@ class MilvusIndex:
 
     # -- stored rows
 
+    @clear_errors
     def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
         with self._lock:
             missing = [r for r in chunk_rows if r not in self._days]
@@ -319,6 +363,7 @@ class MilvusIndex:
         with self._lock:
             return [self._days.get(r, 0) for r in chunk_rows]
 
+    @clear_errors
     def chunks(self, chunk_rows: Sequence[int]) -> dict[int, tuple[Chunk, DocInfo]]:
         if not chunk_rows:
             return {}
@@ -342,6 +387,7 @@ class MilvusIndex:
             for r in rows
         }
 
+    @clear_errors
     def document(self, doc_id: str) -> Document | None:
         parts = self.client.query(
             self.doc_collection,
@@ -364,6 +410,7 @@ class MilvusIndex:
             d["path"],
         )
 
+    @clear_errors
     def documents(self) -> list[tuple[DocInfo, str, int]]:
         rows = all_rows(self.client, self.doc_collection, "part == 0", DOC_FIELDS)
         rows.sort(key=lambda r: r["doc_id"])

@@ -37,6 +37,7 @@ from qa.index.local import day_number
 from qa.index.milvus import (
     MilvusIndex,
     all_rows,
+    clear_errors,
     connect,
     meta_name,
     names,
@@ -59,6 +60,7 @@ def chunk_key(doc_id: str, doc_hash: str, ordinal: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+@clear_errors
 def sync(
     root: Path,
     documents: Iterable[Document],
@@ -112,6 +114,7 @@ def sync(
     return report
 
 
+@clear_errors
 def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport:
     """Drop articles by id; unknown ids raise :class:`QAError` and change nothing."""
     started = time.perf_counter()
@@ -216,7 +219,7 @@ def _create_generation(client: Any, settings: Settings, generation: int, dim: in
         params={"bm25_k1": 1.5, "bm25_b": 0.75},
     )
     params.add_index("doc_id", index_type="INVERTED")
-    params.add_index("published", index_type="STL_SORT")
+    params.add_index("published", index_type="INVERTED")
     params.add_index("source_key", index_type="INVERTED")
     client.create_collection(chunks_name, schema=s, index_params=params, consistency_level="Strong")
 
