@@ -109,23 +109,34 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def milvus_corpus(
+    milvus_db: Path, real_embedder: SentenceTransformerEmbedder, corpus_index: Path
+) -> Settings:
+    """Settings of the bundled corpus indexed in Milvus Lite with the real model, built once
+    (the Milvus twin of corpus_index)."""
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    settings = on_backend(settings, "milvus", milvus_db)
+    lock = milvus_db.parent / "corpus-lock"
+    sync(lock, read_paths([CORPUS]).documents, real_embedder, settings)
+    return settings
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend_assistant(
     request: pytest.FixtureRequest,
     corpus_index: Path,
-    milvus_db: Path,
     real_embedder: SentenceTransformerEmbedder,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Assistant:
-    """The shipped default over the bundled corpus, on each backend in turn (the Milvus one
-    built once, like corpus_index)."""
-    settings = load_settings(
-        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
-    )
+    """The shipped default over the bundled corpus, on each backend in turn."""
     if request.param == "milvus":
-        settings = on_backend(settings, "milvus", milvus_db)
-        lock = tmp_path_factory.mktemp("milvus-corpus-lock")
-        sync(lock, read_paths([CORPUS]).documents, real_embedder, settings)
+        settings = request.getfixturevalue("milvus_corpus")
+    else:
+        settings = load_settings(
+            overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+        )
     return Assistant(settings, embedder=real_embedder)
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fake_settings
+from conftest import BACKENDS, fake_settings, on_backend
 
 from qa import vectors
 from qa.assistant import Assistant
+from qa.config import Settings
 from qa.embed import FakeEmbedder
 from qa.filters import build_filters, question_window
-from qa.index import LocalIndex, sync
+from qa.index import Index, open_index, sync
 from qa.llm.extractive import ExtractiveLLM
 from qa.retrieve import Retriever
 from qa.types import Document, Filters, QAError
@@ -42,14 +43,25 @@ DOCS = [
 QUESTION = "When did the harbour authority open the ferry terminal?"
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
+@pytest.fixture(scope="module", params=BACKENDS)
+def news_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, milvus_db: Path
+) -> Settings:
+    """The dated articles indexed on each backend in turn: on Milvus the filters run inside
+    the engine as scalar expressions."""
     root = tmp_path_factory.mktemp("news") / "index"
-    sync(root, DOCS, FakeEmbedder(name="fake"), SETTINGS)
-    return LocalIndex.open(root, SETTINGS, 64)
+    settings = replace(SETTINGS, paths=replace(SETTINGS.paths, index=root))
+    settings = on_backend(settings, request.param, milvus_db)
+    sync(root, DOCS, FakeEmbedder(name="fake"), settings)
+    return settings
 
 
-def found(index: LocalIndex, filters: Filters | None, **retrieval: object) -> list[str]:
+@pytest.fixture(scope="module")
+def index(news_settings: Settings) -> Index:
+    return open_index(news_settings, dim=64)
+
+
+def found(index: Index, filters: Filters | None, **retrieval: object) -> list[str]:
     settings = replace(SETTINGS.retrieval, max_per_doc=1, **retrieval)
     hits = (
         Retriever(index, FakeEmbedder(name="fake"), settings)
@@ -79,13 +91,13 @@ def test_as_of_defaults_to_today_and_dates_are_validated() -> None:
 # ---------------------------------------------------------------- filters inside the search
 
 
-def test_articles_published_after_the_as_of_date_are_never_retrieved(index: LocalIndex) -> None:
+def test_articles_published_after_the_as_of_date_are_never_retrieved(index: Index) -> None:
     ids = found(index, build_filters(as_of="2024-01-10"))
     assert set(ids) == {"jan02", "jan09", "undated"}  # undated articles are not "future"
     assert set(found(index, build_filters(as_of="2030-01-01"))) == {d.id for d in DOCS}
 
 
-def test_since_and_until_bound_the_publication_date(index: LocalIndex) -> None:
+def test_since_and_until_bound_the_publication_date(index: Index) -> None:
     ids = found(index, build_filters(as_of="2030-01-01", since="2024-01-05", until="2024-01-15"))
     assert set(ids) == {"jan09", "jan11"}  # a window needs a date: undated is out
     assert set(found(index, build_filters(as_of="2030-01-01", since="2024-01-10"))) == {
@@ -94,7 +106,7 @@ def test_since_and_until_bound_the_publication_date(index: LocalIndex) -> None:
     }
 
 
-def test_source_filter_is_case_insensitive_and_repeatable(index: LocalIndex) -> None:
+def test_source_filter_is_case_insensitive_and_repeatable(index: Index) -> None:
     assert set(found(index, build_filters(as_of="2030-01-01", sources=["harbour news"]))) == {
         "jan11",
         "jan20",
@@ -104,9 +116,10 @@ def test_source_filter_is_case_insensitive_and_repeatable(index: LocalIndex) -> 
     assert found(index, build_filters(as_of="2030-01-01", sources=["nobody"])) == []
 
 
-def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(index: LocalIndex) -> None:
-    settings = replace(SETTINGS, paths=replace(SETTINGS.paths, index=index.root))
-    assistant = Assistant(settings, embedder=FakeEmbedder(name="fake"), llm=ExtractiveLLM())
+def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(
+    news_settings: Settings,
+) -> None:
+    assistant = Assistant(news_settings, embedder=FakeEmbedder(name="fake"), llm=ExtractiveLLM())
     answer = assistant.ask(QUESTION, filters=build_filters(as_of="2023-06-01", until="2023-06-01"))
     assert not answer.answered and answer.passages == () and answer.citations == ()
     assert answer.to_dict()["filters"]["as_of"] == "2023-06-01"
@@ -132,7 +145,7 @@ def test_the_id_selector_filters_inside_faiss_for_exact_and_ivf_indexes() -> Non
 # ---------------------------------------------------------------- time in the ranking
 
 
-def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: LocalIndex) -> None:
+def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: Index) -> None:
     filters = build_filters(as_of="2024-01-21", sources=["coast times", "harbour news"])
     newest_first = found(index, filters, recency_weight=0.9, recency_half_life_days=5.0)
     assert newest_first == ["jan20", "jan11", "jan09", "jan02"]
@@ -145,7 +158,7 @@ def test_recency_prior_ranks_newer_news_first_and_can_be_switched_off(index: Loc
     ]
 
 
-def test_an_undated_article_is_neutral_under_the_recency_prior(index: LocalIndex) -> None:
+def test_an_undated_article_is_neutral_under_the_recency_prior(index: Index) -> None:
     # It gets the median prior of the dated candidates: below the newest, above the oldest.
     ranked = found(
         index, build_filters(as_of="2024-01-21"), recency_weight=0.9, recency_half_life_days=5.0
@@ -153,7 +166,7 @@ def test_an_undated_article_is_neutral_under_the_recency_prior(index: LocalIndex
     assert ranked == ["jan20", "jan11", "undated", "jan09", "jan02"]
 
 
-def test_a_time_phrase_boosts_or_filters_to_the_period_it_names(index: LocalIndex) -> None:
+def test_a_time_phrase_boosts_or_filters_to_the_period_it_names(index: Index) -> None:
     retriever = Retriever(
         index, FakeEmbedder(name="fake"), replace(SETTINGS.retrieval, max_per_doc=1)
     )
