@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,7 @@ def eval_realtimeqa(
     ``question_date``, and later news does not exist yet), "none" (no date limit: every
     article counts, as before the news-aware retrieval) or a YYYY-MM-DD day for all."""
     from qa import realtime_qa
-    from qa.index import sync
+    from qa.index import separate_index, sync
 
     try:
         rt = realtime_qa.read(data, weeks)
@@ -248,7 +248,7 @@ def eval_realtimeqa(
     k = k or assistant.settings.retrieval.k
     base = assistant.settings.index_dir.parent
     index_dir = realtimeqa_index_dir(base, data, rt.weeks, assistant.settings)
-    settings = replace(assistant.settings, paths=replace(assistant.settings.paths, index=index_dir))
+    settings = separate_index(assistant.settings, index_dir)
     sync_report = sync(
         index_dir, rt.documents, assistant.embedder, settings, progress=index_progress
     )

@@ -284,3 +284,49 @@ def test_both_backends_return_the_same_top_passages_for_the_gold_questions(
                 assert y.chunk.id in deeper, (question, y.chunk.id)
                 assert abs(deeper[y.chunk.id].score - x.score) < TIE, (question, y.chunk.id)
     assert exact >= 0.9 * len(questions), exact
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_backend_settings_are_checked_and_the_token_is_not_a_setting(tmp_path: Path) -> None:
+    from qa.config import load_settings
+
+    assert load_settings(env={}).index.backend == "local"
+    with pytest.raises(QAError, match=r"index\.backend = 'faiss' is not one of: local, milvus"):
+        load_settings(env={"QA_INDEX_BACKEND": "faiss"})
+    with pytest.raises(QAError, match=r"index\.milvus\.index_type = 'IVF_PQ' is not one of"):
+        load_settings(env={"QA_INDEX_MILVUS_INDEX_TYPE": "IVF_PQ"})
+    # The token is read where it is used, from the environment only.
+    assert load_settings(env={"QA_MILVUS_TOKEN": "root:Milvus"}).index.milvus.uri
+    config = tmp_path / "config.toml"
+    config.write_text('[index.milvus]\ntoken = "root:Milvus"\n')
+    with pytest.raises(QAError, match=r"unknown setting 'index\.milvus\.token'"):
+        load_settings(config, env={})
+
+
+def test_bad_milvus_locations_are_one_line_errors(tmp_path: Path, milvus_db: Path) -> None:
+    settings = on_backend(FAKE, "milvus", milvus_db)
+    milvus = settings.index.milvus
+    bad_uri = replace(settings, index=replace(settings.index, milvus=replace(milvus, uri="x.txt")))
+    with pytest.raises(QAError, match=r"neither a Milvus Lite file .* nor a server address"):
+        open_index(bad_uri)
+    bad_name = replace(
+        settings, index=replace(settings.index, milvus=replace(milvus, collection="no-dash"))
+    )
+    with pytest.raises(QAError, match="use letters, digits and _"):
+        open_index(bad_name)
+    with pytest.raises(QAError, match=r"no index in Milvus .* run `qa ingest` first"):
+        open_index(settings)
+
+
+def test_a_separate_index_is_a_folder_or_a_collection(settings: Settings, tmp_path: Path) -> None:
+    from qa.index import index_version, separate_index
+
+    other = separate_index(settings, tmp_path / "realtimeqa-2024q1-fdaf23bdbb")
+    assert other.index_dir == tmp_path / "realtimeqa-2024q1-fdaf23bdbb"
+    if settings.index.backend == "milvus":
+        prefix = settings.index.milvus.collection
+        assert other.index.milvus.collection == f"{prefix}_realtimeqa_2024q1_fdaf23bdbb"
+    sync(other.index_dir, _random_documents()[:2], FakeEmbedder(name="fake"), other)
+    assert index_version(other) is not None and index_version(settings) is None

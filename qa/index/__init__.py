@@ -17,7 +17,9 @@ on the local backend).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -103,6 +105,18 @@ def open_index(
     return LocalIndex.open(root or settings.index_dir, check, dim, fingerprint)
 
 
+def separate_index(settings: Settings, folder: Path) -> Settings:
+    """Settings for an index of its own named by ``folder`` (the eval harness keeps one per
+    benchmark): that folder on the local backend, a collection named after it in Milvus."""
+    settings = replace(settings, paths=replace(settings.paths, index=folder))
+    if settings.index.backend != "milvus":
+        return settings
+    milvus = settings.index.milvus
+    suffix = re.sub(r"\W", "_", folder.name)
+    milvus = replace(milvus, collection=f"{milvus.collection}_{suffix}")
+    return replace(settings, index=replace(settings.index, milvus=milvus))
+
+
 def index_location(settings: Settings) -> str:
     """Where the index lives, for messages."""
     if settings.index.backend == "milvus":
@@ -184,6 +198,7 @@ __all__ = [
     "pin_generation",
     "remove",
     "scope",
+    "separate_index",
     "stored_path",
     "sync",
     "writer_lock",
