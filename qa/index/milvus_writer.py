@@ -102,8 +102,17 @@ def sync(
             replaced = set(stored.manifest["docs"]) - set(plan.kept)
             gone = sorted(replaced - {d.id for d in plan.fresh})
             _delete_articles(client, chunks_name, docs_name, gone)
+        # Only articles the target generation holds can have stale rows to delete.
+        held = set(stored.manifest["docs"]) if stored is not None and not rebuild else set()
         _write_articles(
-            client, chunks_name, docs_name, plan.fresh, embedder, settings, progress, report
+            client,
+            (chunks_name, docs_name),
+            plan.fresh,
+            held,
+            embedder,
+            settings,
+            progress,
+            report,
         )
         if rebuild:
             _set_live(client, settings, generation, build)
@@ -296,9 +305,9 @@ def _delete_articles(client: Any, chunks_name: str, docs_name: str, doc_ids: lis
 
 def _write_articles(
     client: Any,
-    chunks_name: str,
-    docs_name: str,
+    collections: tuple[str, str],
     fresh: list[Document],
+    held: set[str],
     embedder: Embedder,
     settings: Settings,
     progress: ProgressHook | None,
@@ -322,7 +331,7 @@ def _write_articles(
         vectors = _embed(embedder, batch, settings)
         embed_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        _write_batch(client, chunks_name, docs_name, batch, vectors)
+        _write_batch(client, collections, batch, vectors, held)
         write_s += time.perf_counter() - t0
         done += size
         if progress:
@@ -346,11 +355,12 @@ def _embed(
 
 def _write_batch(
     client: Any,
-    chunks_name: str,
-    docs_name: str,
+    collections: tuple[str, str],
     batch: list[tuple[Document, list[Chunk]]],
     vectors: np.ndarray,
+    held: set[str],
 ) -> None:
+    chunks_name, docs_name = collections
     doc_rows = [row for doc, chunks in batch for row in _doc_rows(doc, len(chunks), "writing")]
     _upsert(client, docs_name, doc_rows)
     rows: list[dict[str, Any]] = []
@@ -380,7 +390,7 @@ def _write_batch(
             )
     _upsert(client, chunks_name, rows)
     # Stale rows of the previous versions of these articles (or of a killed run).
-    ids = [doc.id for doc, _ in batch]
+    ids = [doc.id for doc, _ in batch if doc.id in held]
     new_pks = {r["pk"] for r in rows}
     new_keys = {r["key"] for r in doc_rows}
     for begin in range(0, len(ids), 500):
