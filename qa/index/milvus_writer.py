@@ -114,6 +114,9 @@ def sync(
             progress,
             report,
         )
+        # Seal what was written: Milvus Lite otherwise rebuilds the BM25 index of unsealed
+        # rows at every search (3,000 chunks: 2.5 s a question in the writing process).
+        client.flush(chunks_name)
         if rebuild:
             _set_live(client, settings, generation, build)
             _drop_other_generations(client, settings, keep=generation)
