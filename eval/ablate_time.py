@@ -62,12 +62,15 @@ def main() -> None:
     if live_generation(index_dir) is None:
         sync(index_dir, rt.documents, assistant.embedder, settings)
 
+    # Each row adds one step to the one above it; the filter row is the alternative to boost.
+    plain = {"recency_weight": 0.0, "time_phrase": "off", "sentence_weight": 0.0}
     rows: list[tuple[str, str, dict[str, Any]]] = [
-        ("no as-of (before)", "none", {"recency_weight": 0.0, "time_phrase": "off"}),
-        ("+ as-of", "question", {"recency_weight": 0.0, "time_phrase": "off"}),
-        ("+ time phrase boost", "question", {"recency_weight": 0.0, "time_phrase": "boost"}),
-        ("+ time phrase filter", "question", {"recency_weight": 0.0, "time_phrase": "filter"}),
-        ("default settings", "question", {}),
+        ("no as-of (before)", "none", plain),
+        ("+ as-of", "question", plain),
+        ("+ time phrase boost", "question", {**plain, "time_phrase": "boost"}),
+        ("  (time phrase filter instead)", "question", {**plain, "time_phrase": "filter"}),
+        ("+ recency prior", "question", {"sentence_weight": 0.0}),
+        ("+ sentence rerank (default settings)", "question", {}),
     ]
     if args.grid:
         for w, h, t in itertools.product((0.25, 0.5, 0.8), (7.0, 14.0, 30.0), (0.0, 0.5, 1.0)):

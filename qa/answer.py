@@ -15,7 +15,7 @@ refusal (answered=False).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qa import prompts
@@ -45,6 +45,7 @@ def build_prompt(
     max_answer_tokens: int,
     count_tokens: TokenCount,
     passage_budget: int | None = None,
+    term_weights: Mapping[str, float] | None = None,
 ) -> Prompt:
     """Number the passages that fit the model's window (best first) and write the messages.
     With a ``passage_budget`` (tokens), the model gets only the best sentence windows of the
@@ -74,7 +75,7 @@ def build_prompt(
         )
     if passage_budget is not None:
         kept, blocks = _compact_blocks(
-            question, choices, hits, min(room, passage_budget), count_tokens
+            question, choices, hits, min(room, passage_budget), count_tokens, term_weights
         )
     else:
         kept, blocks = _whole_blocks(hits, room, count_tokens)
@@ -85,6 +86,7 @@ def build_prompt(
         messages=({"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}),
         choices=tuple(choices),
         max_tokens=max_answer_tokens,
+        term_weights=dict(term_weights or {}),
     )
 
 
@@ -116,6 +118,7 @@ def _compact_blocks(
     hits: Sequence[Hit],
     room: int,
     count_tokens: TokenCount,
+    term_weights: Mapping[str, float] | None,
 ) -> tuple[list[Hit], list[str]]:
     """Every hit stays passage n (so the checker can still verify against it); only the
     passages with a chosen sentence are shown, under their own numbers."""
@@ -124,7 +127,9 @@ def _compact_blocks(
         for n, h in enumerate(hits, 1)
     ]
     room -= sum(count_tokens(h) + 2 for h in headers)
-    windows = best_windows(" ".join([question, *choices]), hits, max(0, room), count_tokens)
+    windows = best_windows(
+        " ".join([question, *choices]), hits, max(0, room), count_tokens, term_weights
+    )
     blocks = [
         prompts.format_passage(n, h.doc.title, h.doc.published, windows[n])
         for n, h in enumerate(hits, 1)

@@ -21,6 +21,7 @@ from qa.index import Index, index_version, open_index
 from qa.llm.base import LLM, create
 from qa.retrieve import Retrieval, Retriever
 from qa.rewrite import rewrite
+from qa.text import content_terms
 from qa.types import Answer, Completion, Document, Filters, Hit, QAError
 
 # Friendly names accepted by ``Assistant.from_config`` next to dotted setting names.
@@ -199,6 +200,9 @@ class Assistant:
             max_answer_tokens=self.settings.llm.max_answer_tokens,
             count_tokens=_token_counter(llm.model),
             passage_budget=getattr(llm, "passage_budget", None),  # slow readers: qa.compact
+            term_weights=index.term_weights(
+                content_terms(question).union(*(content_terms(c) for c in choices))
+            ),
         )
         timings["prompt"] = (time.perf_counter() - t0) * 1000
 

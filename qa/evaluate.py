@@ -201,9 +201,11 @@ def eval_gold(
 
 def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], settings: Any) -> Path:
     """One index per (data folder, weeks, embedding and chunking settings), reused when the
-    same run comes again; other settings get an index of their own instead of a rebuild. The
-    embedding runtime is not part of the key: torch and ONNX give the same vectors."""
-    embedding = {k: v for k, v in asdict(settings.embedding).items() if k != "runtime"}
+    same run comes again; other settings get an index of their own instead of a rebuild. Where
+    the vectors are computed is not part of the key: torch and ONNX, in this process or through
+    an embeddings service, give the same vectors of the same model."""
+    where = ("runtime", "backend", "openai")
+    embedding = {k: v for k, v in asdict(settings.embedding).items() if k not in where}
     build = [embedding, asdict(settings.chunking)]
     raw = json.dumps([str(data.resolve()), list(weeks), build], sort_keys=True, default=str)
     return base / f"realtimeqa-{data.name}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"

@@ -7,16 +7,19 @@ cannot read the API under its own name; CORS answers, only when ``server.cors_or
 then :class:`GuardMiddleware` refuses cross-site requests (an ``Origin`` that is not the
 server's own, 403), checks the bearer token (401), requires ``Content-Type: application/json``
 on request bodies (415: a web page can POST ``text/plain`` anywhere without asking) and reads
-the body with the ``server.max_body_bytes`` cap (413).
+the body with the ``server.max_body_bytes`` cap (413; ``/v1/embeddings``, whose batches are
+larger, has ``server.max_embedding_body_bytes``). :class:`Slots` bounds the model calls running
+at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -153,11 +156,17 @@ class GuardMiddleware:
         api_key: str | None,
         max_body: int,
         cors_origins: Sequence[str] = (),
+        body_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.api_key = api_key
         self.max_body = max_body
+        # Paths whose bodies have their own cap (the batches of /v1/embeddings).
+        self.body_limits = dict(body_limits or {})
         self.cors_origins = frozenset(_origin(o) for o in cors_origins)
+
+    def _limit(self, scope: Scope) -> int:
+        return self.body_limits.get(scope["path"], self.max_body)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> APIError | None:
         origin = headers.get("origin")
@@ -193,8 +202,8 @@ class GuardMiddleware:
         if length is not None:
             if not length.strip().isdigit():
                 return APIError(400, "invalid Content-Length header")
-            if int(length) > self.max_body:
-                return too_large(self.max_body)
+            if int(length) > self._limit(scope):
+                return too_large(self._limit(scope), scope["path"])
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -207,14 +216,15 @@ class GuardMiddleware:
             await _send_error(send, refusal)
             return
 
+        limit = self._limit(scope)
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return  # the client went away before sending its request
             body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await _send_error(send, too_large(self.max_body))
+            if len(body) > limit:
+                await _send_error(send, too_large(limit, scope["path"]))
                 return
             if not message.get("more_body", False):
                 break
@@ -231,8 +241,39 @@ class GuardMiddleware:
         await self.app(scope, replay, send)
 
 
-def too_large(limit: int) -> APIError:
-    return APIError(413, f"the request body is larger than {limit} bytes (server.max_body_bytes)")
+def too_large(limit: int, path: str = "") -> APIError:
+    setting = BODY_LIMIT_SETTINGS.get(path, "server.max_body_bytes")
+    return APIError(413, f"the request body is larger than {limit} bytes ({setting})")
+
+
+# Paths with their own body cap, and the setting that sets it.
+BODY_LIMIT_SETTINGS = {"/v1/embeddings": "server.max_embedding_body_bytes"}
+
+
+class Slots:
+    """At most ``size`` calls of one kind running at once (model answers, embeddings). A caller
+    waits on the event loop, holding no worker thread, up to ``wait`` seconds, then gets 503
+    with Retry-After: a client backs off instead of piling up threads."""
+
+    def __init__(self, size: int, wait: float, busy: str) -> None:
+        self.semaphore = asyncio.Semaphore(size)
+        self.wait = wait
+        self.busy = busy
+
+    async def acquire(self) -> None:
+        try:
+            await asyncio.wait_for(self.semaphore.acquire(), timeout=self.wait)
+        except TimeoutError:
+            raise APIError(
+                503,
+                f"the server is busy {self.busy}: try again later",
+                type="server_error",
+                code="server_busy",
+                retry_after=max(1.0, self.wait / 2),
+            ) from None
+
+    def release(self) -> None:
+        self.semaphore.release()
 
 
 def trusted_hosts(server: ServerSettings) -> list[str]:
@@ -253,6 +294,7 @@ def add_guards(app: FastAPI, server: ServerSettings, api_key: str | None) -> Non
         api_key=api_key or None,
         max_body=server.max_body_bytes,
         cors_origins=server.cors_origins,
+        body_limits={"/v1/embeddings": server.max_embedding_body_bytes},
     )
     if server.cors_origins:
         app.add_middleware(

@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from qa.chunk import sentence_tokenizer
 from qa.config import RetrievalSettings
 from qa.embed import Embedder
 from qa.filters import question_window
 from qa.index import Index, day_number
+from qa.text import content_terms
 from qa.types import Chunk, DocInfo, Filters, Hit
 
 # Two passages whose word sets overlap this much say the same thing (the corpus repeats itself).
@@ -88,13 +90,16 @@ class Retriever:
             (c for c in candidates.values() if (c.dense or 0.0) >= s.min_dense_score),
             key=lambda c: (-c.fused, c.row),
         )
+        stored: dict[int, tuple[Chunk, DocInfo]] = {}
+        if s.sentence_weight and ranked:
+            ranked = self._rerank(query, ranked, stored)
         # Fetch bounded slices until k survive de-duplication and diversity (one slice is
         # usually enough; a long article filling the first slice needs more).
         step = max(4 * k, 20)
-        stored: dict[int, tuple[Chunk, DocInfo]] = {}
         hits: list[Hit] = []
         for begin in range(0, len(ranked), step):
-            stored.update(self.index.chunks([c.row for c in ranked[begin : begin + step]]))
+            wanted = [c.row for c in ranked[begin : begin + step] if c.row not in stored]
+            stored.update(self.index.chunks(wanted))
             hits = self._select(ranked[: begin + step], stored, k)
             if len(hits) == k:
                 break
@@ -124,6 +129,31 @@ class Retriever:
             if window and s.time_phrase == "boost" and day and low <= day <= high:
                 factor *= 1.0 + s.time_weight
             c.fused *= factor
+
+    def _rerank(
+        self, query: str, ranked: list[_Candidate], stored: dict[int, tuple[Chunk, DocInfo]]
+    ) -> list[_Candidate]:
+        """Scale the fused score of the best ``rerank_depth`` candidates by how much of the
+        question one of their sentences holds (see ``RetrievalSettings.sentence_weight``);
+        fills ``stored`` with the chunks it read."""
+        s = self.settings
+        terms = content_terms(query)
+        if not terms:
+            return ranked
+        weights = self.index.term_weights(terms)
+        total = sum(weights.values())
+        head = ranked[: s.rerank_depth]
+        stored.update(self.index.chunks([c.row for c in head]))
+        tokenizer = sentence_tokenizer()
+        for c in head:
+            if c.row not in stored:
+                continue
+            best = 0.0
+            for sentence in tokenizer.tokenize(stored[c.row][0].text):
+                held = terms & content_terms(sentence)
+                best = max(best, sum(weights[t] for t in held))
+            c.fused *= 1.0 + s.sentence_weight * best / total
+        return sorted(head, key=lambda c: (-c.fused, c.row)) + ranked[s.rerank_depth :]
 
     def _select(
         self, ranked: list[_Candidate], stored: dict[int, tuple[Chunk, DocInfo]], k: int

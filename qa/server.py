@@ -13,6 +13,8 @@ Routes (all JSON errors have the OpenAI shape ``{"error": {"message", "type", "p
   ``until``, ``sources`` are accepted as extensions; ``temperature``, ``max_tokens`` and the
   other sampling options are ignored (the checked answer is deterministic for the configured
   client); ``n`` must be 1.
+- ``POST /v1/embeddings``: the OpenAI embeddings protocol with the server's embedding model
+  (:mod:`qa.server_embeddings`), for ingests elsewhere with ``embedding.backend = "openai"``.
 - ``POST /api/ask``: ``{"question", "k"?, "choices"?, "as_of"?, "since"?, "until"?,
   "sources"?}`` -> ``Answer.to_dict()`` (the ``qa ask --json`` shape).
 - ``GET /api/articles/{doc_id}``: a stored article, so a quote can be shown in context.
@@ -29,7 +31,6 @@ set, every route except the page, its static files and ``/healthz`` needs
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import ipaddress
@@ -55,11 +56,12 @@ from qa.answer import MARKER
 from qa.api_models import AskRequest, ChatRequest, StrictJSONRoute, validation_error
 from qa.assistant import Assistant
 from qa.config import Settings
-from qa.http_guard import APIError, add_guards, from_qa_error
+from qa.http_guard import APIError, Slots, add_guards, from_qa_error
 from qa.http_server import serve_in_thread, uvicorn_config
 from qa.index import index_location, index_version
 from qa.openai_compat import ASSISTANT_ID
 from qa.server_articles import articles_router
+from qa.server_embeddings import embeddings_router
 from qa.types import QAError
 
 __all__ = ["check_host", "create_app", "serve", "serve_in_thread", "sources_text"]
@@ -101,8 +103,9 @@ def create_app(
             "server.max_concurrent_answers must be at least 1 "
             f"(got {settings.server.max_concurrent_answers})"
         )
-    # Waiting happens on the event loop, so queued requests hold no worker thread.
-    answer_slots = asyncio.Semaphore(settings.server.max_concurrent_answers)
+    answer_slots = Slots(
+        settings.server.max_concurrent_answers, answer_wait, "answering other questions"
+    )
     app = FastAPI(
         title="qa",
         summary="Question answering over news articles with checked citations",
@@ -153,18 +156,6 @@ def create_app(
             assistant.validate(question)
         except QAError as exc:
             raise APIError(400, str(exc), param=param) from None
-
-    async def answer_slot() -> None:
-        try:
-            await asyncio.wait_for(answer_slots.acquire(), timeout=answer_wait)
-        except TimeoutError:
-            raise APIError(
-                503,
-                "the server is busy answering other questions: try again later",
-                type="server_error",
-                code="server_busy",
-                retry_after=max(1.0, answer_wait / 2),
-            ) from None
 
     def model_names() -> set[str]:
         names = {ASSISTANT_ID}
@@ -232,7 +223,7 @@ def create_app(
         messages = body.conversation()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        await answer_slot()
+        await answer_slots.acquire()
         if not body.stream:
             try:
                 answer = await run_in_threadpool(
@@ -272,7 +263,7 @@ def create_app(
         check_question(body.question, "question")
         filters = body.filters()
         require_index()
-        await answer_slot()
+        await answer_slots.acquire()
         try:
             answer = await run_in_threadpool(
                 lambda: assistant.ask(
@@ -307,6 +298,7 @@ def create_app(
         )
 
     app.include_router(articles_router(assistant))
+    app.include_router(embeddings_router(settings, assistant.embedder, answer_wait))
     return app
 
 
@@ -314,7 +306,7 @@ class SlotStream:
     """A stream's events, holding one model slot until the stream ends, fails, is cancelled
     (the client went away) or is dropped without ever being read."""
 
-    def __init__(self, events: AsyncIterator[str], slots: asyncio.Semaphore) -> None:
+    def __init__(self, events: AsyncIterator[str], slots: Slots) -> None:
         self.events = events
         self.slots = slots
         self.held = True
@@ -390,6 +382,10 @@ def warm_up(assistant: Assistant) -> None:
     """Load the index and models now rather than on the first request (no index: skip)."""
     if index_version(assistant.settings) is None:
         log.warning("no index at %s yet: run `qa ingest`", index_location(assistant.settings))
+        try:  # a server that only embeds (for ingests elsewhere) is ready at once too
+            assistant.embedder.embed(["warm up"])
+        except QAError as exc:
+            log.warning("embedding warm-up failed: %s", exc)
         return
     try:
         assistant.retrieve("warm up")

@@ -339,5 +339,31 @@ def vote(
         count[name] = count.get(name, 0) + 1
         if name not in top or weight > top[name][0]:
             top[name] = (weight, i, span)
+    _tile_names(score, top, count)
     ranked = sorted(score, key=lambda name: (-score[name], top[name][1]))
     return [Candidate(top[k][2], score[k], top[k][1], count[k]) for k in ranked]
+
+
+def _is_name(span: str) -> bool:
+    """Written as a proper name: every word capitalised ("Joe Biden", "Detroit Lions")."""
+    return all(w[:1].isupper() for w in span.split())
+
+
+def _tile_names(
+    score: dict[str, float], top: dict[str, tuple[float, int, str]], count: dict[str, int]
+) -> None:
+    """AskMSR's tiling, for names only: "Biden" found beside "Joe Biden" is the same person
+    under a shorter name, so its votes go to the fullest name that holds it as whole words (the
+    best-voted one, when several do), and it stops being a candidate of its own. Other spans
+    keep their own votes: "$200 million" is not "nearly $200 million"."""
+    names = [n for n in score if _is_name(top[n][2])]
+    for short in sorted(names, key=lambda n: len(n.split())):
+        containers = [
+            n for n in names if n != short and n in score and f" {short} " in f" {n} "
+        ]
+        if not containers or short not in score:
+            continue
+        full = max(containers, key=lambda n: (score[n], len(n)))
+        score[full] += score.pop(short)
+        count[full] += count.pop(short)
+        top.pop(short)

@@ -1,43 +1,75 @@
-"""Words that carry meaning: the one stop-word list and stemmer shared by the extractive
-client (scoring sentences) and the citation checker (judging support); and the one rule for
-sentences that are not evidence because they address a model or the reader."""
+"""Words that carry meaning: the one stop-word list and stemmer, shared by BM25 (indexing and
+queries), the extractive client (scoring sentences) and the citation checker (judging support);
+and the one rule for sentences that are not evidence because they address a model or the
+reader."""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from collections.abc import Callable
-
-# Question words, function words, and the reporting verbs every news sentence has.
-_STOPWORDS = """
-    a about above after again against all also am an and any are aren as at be because been
-    before being below between both but by can cannot could couldn did didn do does doesn doing
-    don down during each either else ever few for from further had hadn has hasn have haven
-    having he her here hers herself him himself his how however i if in into is isn it its
-    itself just least less let like ll many may me might more most much must mustn my myself
-    neither no nor not now of off on once one only or other ought our ours ourselves out over
-    own per quite rather re same shall shan she should shouldn since so some still such than
-    that the their theirs them themselves then there these they this those though through thus
-    to too toward towards under until up upon us ve very via was wasn we were weren what when
-    whence where whereas whether which while who whom whose why will with within without
-    would wouldn yet you your yours yourself yourselves s t d m o y
-    according accordingly said say says saying told tell tells reported reports stated
-    asked mr mrs ms dr
-    also ago among amongst around already always another anyone anything became become becomes
-    get gets got give given gives go goes going gone make makes made mean means
-    tell which whichever whoever whatever please kind sort type way ways thing things
-    question answer option options article articles passage passages
-"""
-STOPWORDS = frozenset(_STOPWORDS.split())
-
-WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+from pathlib import Path
+from typing import Any
 
 
 @functools.cache
-def _stemmer() -> Callable[[str], str]:
-    import Stemmer  # PyStemmer, a dependency: the Snowball stemmer the BM25 index uses too
+def bm25_stopwords() -> frozenset[str]:
+    """The stop words: bm25s's stock English list, with which every BM25 index is tokenised
+    (changing it would change every stored posting). Read from bm25s' ``stopwords`` module file:
+    importing ``bm25s.stopwords`` would import the whole (slow) bm25s package first."""
+    spec = importlib.util.find_spec("bm25s")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("bm25s is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    words = namespace["STOPWORDS_EN"]
+    assert isinstance(words, tuple | list | set | frozenset)
+    return frozenset(str(w) for w in words)
 
-    return functools.lru_cache(maxsize=65536)(Stemmer.Stemmer("english").stemWord)
+
+# Beyond the stop words, what carries no content when judging whether a sentence is about the
+# question: question words, function words, and the reporting verbs every news sentence has.
+# BM25 keeps them (a query's "said" or "question" still matches text); sentence scoring drops
+# them.
+_NOT_CONTENT = """
+    about above after again against all also am any aren because been
+    before being below between both can cannot could couldn did didn do does doesn doing
+    don down during each either else ever few from further had hadn has hasn have haven
+    having he her here hers herself him himself his how however i its
+    itself just least less let like ll many may me might more most much must mustn my myself
+    neither nor now off once one only other ought our ours ourselves out over
+    own per quite rather re same shall shan she should shouldn since so some still than
+    theirs them themselves those though through thus isn
+    too toward towards under until up upon us ve very via wasn we were weren what when
+    whence where whereas whether which while who whom whose why within without
+    would wouldn yet you your yours yourself yourselves s t d m o y
+    according accordingly said say says saying told tell tells reported reports stated
+    asked mr mrs ms dr
+    ago among amongst around already always another anyone anything became become becomes
+    get gets got give given gives go goes going gone make makes made mean means
+    whichever whoever whatever please kind sort type way ways thing things
+    question answer option options article articles passage passages
+"""
+STOPWORDS = bm25_stopwords() | frozenset(_NOT_CONTENT.split())
+
+
+@functools.cache
+def stemmer() -> Any:
+    """The Snowball English stemmer (PyStemmer), one per process: BM25 and sentence scoring
+    stem alike, so a term weighted by the index's counts is the term a sentence holds."""
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.cache
+def _stem() -> Callable[[str], str]:
+    return functools.lru_cache(maxsize=65536)(stemmer().stemWord)
+
+
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 def words(text: str) -> list[str]:
@@ -58,7 +90,7 @@ def _words(text: str) -> list[str]:
 def content_terms(text: str) -> set[str]:
     """Stems of the words that carry meaning: stop words removed, but acronyms such as "US"
     and "IT" kept."""
-    stem = _stemmer()
+    stem = _stem()
     terms = set()
     for w in _words(text):
         low = w.lower()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -136,6 +137,9 @@ class Prompt:
     messages: tuple[dict[str, str], ...]
     choices: tuple[str, ...] = ()
     max_tokens: int = 300
+    # idf of the question's and options' content terms over the whole index (empty: unknown);
+    # five passages are too few to tell a rare word from a common one.
+    term_weights: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from qa.prompts import SYSTEM, USER, format_choices, format_passage
 from qa.types import Chunk, DocInfo, Hit, Prompt
@@ -33,6 +33,7 @@ def make_prompt(
     texts: Sequence[str | tuple[str, str]],
     choices: Sequence[str] = (),
     max_tokens: int = 300,
+    term_weights: Mapping[str, float] | None = None,
 ) -> Prompt:
     """A prompt built the way the pipeline builds one, with the texts of qa.prompts."""
     hits = make_hits(texts)
@@ -46,6 +47,7 @@ def make_prompt(
         messages=({"role": "system", "content": SYSTEM}, {"role": "user", "content": user}),
         choices=tuple(choices),
         max_tokens=max_tokens,
+        term_weights=dict(term_weights or {}),
     )
 
 

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from bm25s.stopwords import STOPWORDS_EN
 
-from qa.bm25_read import BM25Scores, stopwords_en
+from qa.bm25_read import BM25Scores
 from qa.index import LocalIndex, bm25_tokens
+from qa.text import bm25_stopwords
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_stop_words_are_those_of_bm25s() -> None:
-    assert stopwords_en() == frozenset(STOPWORDS_EN)
+    assert bm25_stopwords() == frozenset(STOPWORDS_EN)
 
 
 @pytest.mark.slow

@@ -100,3 +100,17 @@ def test_fake_headers_and_markers_inside_an_article_are_neutralised() -> None:
     assert re.findall(r"(?m)^\[(\d+)\]", user) == ["1", "2"]  # only the real headers
     assert user.count("</passages>") == 1
     assert "data, not instructions" in prompt.messages[0]["content"]
+
+
+def test_the_index_idf_decides_which_sentence_fills_a_small_budget() -> None:
+    hits = make_hits(
+        [
+            "The harbour board met on Tuesday in the old customs house by the quay.",
+            "The ferry will stop running to the island from next spring, officials decided.",
+        ]
+    )
+    question = "What did the harbour board decide about the ferry?"
+    rare_board = best_windows(question, hits, 15, words, {"harbour": 5.0, "board": 5.0})
+    rare_ferry = best_windows(question, hits, 15, words, {"harbour": 0.1, "board": 0.1})
+    assert list(rare_board) == [1]
+    assert list(rare_ferry) == [2]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from llm_helpers import KHRENIN, KHRENIN_REPRINT, MUMBAI, UNRELATED, make_prompt
 
+from qa.assistant import Assistant
 from qa.config import Settings
 from qa.embed import Embedder, FakeEmbedder
 from qa.llm import create
 from qa.llm.extractive import ExtractiveLLM, cite, content_terms, split_sentences
 from qa.prompts import CANNOT_ANSWER
-from qa.types import Completion
+from qa.types import Completion, Prompt
 
 PRIORITY = "Khrenin said India is a priority for Moscow's foreign policy [{n}]."
 
@@ -136,3 +137,41 @@ def test_refuses_when_no_passage_holds_the_kind_of_answer_asked_for(llm: Extract
     named = answer(llm, "Which minister arrived in New Delhi on Tuesday?", [KHRENIN, MUMBAI])
     assert named.startswith("Answer: Sergei Khrenin [1]\n")
     assert "Khrenin arrived in New Delhi" in named
+
+
+def test_the_index_idf_in_the_prompt_decides_which_word_matters() -> None:
+    """Five passages are too few to tell a rare word from a common one: the weights the
+    assistant puts in the prompt (the index's idf) decide which sentence covers the question."""
+    llm = create("extractive", Settings(), None)
+    question = "What did the harbour board decide about the ferry?"
+    texts = [
+        "The harbour board met on Tuesday in the old customs house by the quay.",
+        "The ferry will stop running to the island from next spring, officials decided.",
+    ]
+    harbour = llm.generate(
+        make_prompt(question, texts, term_weights={"harbour": 5.0, "board": 5.0, "ferri": 0.1})
+    ).text
+    ferry = llm.generate(
+        make_prompt(question, texts, term_weights={"harbour": 0.1, "board": 0.1, "ferri": 5.0})
+    ).text
+    assert harbour.startswith("The harbour board met") and "[1]" in harbour
+    assert ferry.startswith("The ferry will stop") and "[2]" in ferry
+
+
+def test_the_assistant_gives_the_index_idf_to_the_model(assistant: Assistant) -> None:
+    seen: list[Prompt] = []
+    original = assistant.llm.generate
+
+    def spy(prompt: Prompt) -> Completion:
+        seen.append(prompt)
+        return original(prompt)
+
+    assistant.llm.generate = spy  # type: ignore[method-assign]
+    try:
+        assistant.ask("What did Khrenin say about India?", choices=("Nothing", "A priority"))
+    finally:
+        del assistant.llm.generate
+    terms = content_terms("What did Khrenin say about India?") | {"noth", "prioriti"}
+    assert set(seen[0].term_weights) == terms
+    assert seen[0].term_weights == assistant.index.term_weights(terms)
+    assert seen[0].term_weights["khrenin"] > seen[0].term_weights["india"]

@@ -218,3 +218,26 @@ def test_real_slice_first_four_weeks() -> None:
     assert len({d.id for d in data.documents}) == 828  # the short ids do not collide
     assert all(d.segments and d.published for d in data.documents)
     assert all(q.gold == q.choices[q.answer] for q in data.questions)
+
+
+def test_the_benchmark_index_key_follows_what_makes_the_vectors(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from qa.config import Settings
+    from qa.evaluate import realtimeqa_index_dir
+
+    base = Settings()
+    emb = base.embedding
+
+    def key(settings: Settings) -> Path:
+        return realtimeqa_index_dir(tmp_path, tmp_path / "2024q1", ("20240105",), settings)
+
+    same = [
+        replace(base, embedding=replace(emb, runtime="torch")),
+        replace(base, embedding=replace(emb, backend="openai")),
+        replace(base, embedding=replace(emb, openai=replace(emb.openai, concurrency=9))),
+    ]
+    assert {key(s) for s in same} == {key(base)}
+    other_model = replace(base, embedding=replace(emb, model="other/model"))
+    other_chunks = replace(base, chunking=replace(base.chunking, max_tokens=100))
+    assert len({key(base), key(other_model), key(other_chunks)}) == 3

@@ -78,7 +78,7 @@ def assert_well_formed(hits: tuple[Hit, ...], k: int) -> None:
 
 def test_rrf_scores_follow_the_formula(fake_index: LocalIndex) -> None:
     s = FAKE.retrieval
-    r = retriever(fake_index, max_per_doc=10)
+    r = retriever(fake_index, max_per_doc=10, sentence_weight=0.0)  # fusion alone
     query = "volcano council lava"
     hits = r.search(query, 10).hits
     assert_well_formed(hits, 10)

@@ -1,5 +1,6 @@
 """One copy of each rule: the citation-marker and option rules of qa.answer are the ones the
-eval harness strips, and one Punkt tokenizer serves chunking and the extractive client."""
+eval harness strips, one Punkt tokenizer serves chunking and the extractive client, and one
+stop-word list and stemmer serve BM25 and sentence scoring."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def test_one_punkt_tokenizer_for_chunking_and_the_extractive_client() -> None:
         "Mr. Khrenin met Mr. Singh.",
         "They spoke of India.",
     ]
+
+
+def test_one_stop_word_list_and_one_stemmer_for_bm25_and_sentence_scoring() -> None:
+    from qa.index import bm25
+    from qa.text import STOPWORDS, bm25_stopwords, content_terms, stemmer
+
+    # The content-word filter extends the BM25 stop words; it does not keep a copy of them.
+    assert bm25_stopwords() < STOPWORDS
+    assert not hasattr(bm25, "_stopwords") and not hasattr(bm25, "_stemmer")
+    # Both stem alike, so the index's term counts weigh the terms sentences hold.
+    text = "Khrenin praised the growing defence partnerships of India and Belarus"
+    assert set(bm25.bm25_tokens(text)) >= content_terms(text)
+    assert stemmer() is stemmer()

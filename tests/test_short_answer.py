@@ -182,3 +182,29 @@ def test_refuses_what_no_passage_answers(question: str) -> None:
 def test_answers_the_same_kind_of_question_when_the_passage_does() -> None:
     text = ExtractiveLLM().generate(make_prompt("When did rain flood Mumbai?", [FLOODS])).text
     assert text.startswith("Answer: Monday [1]")
+
+
+def test_a_name_found_under_its_short_form_votes_for_the_full_name() -> None:
+    question = "Whose voice did the robocall fake?"
+    sentences = [
+        "The robocall faked the voice of Joe Biden, officials said.",
+        "Biden's voice was faked in the call.",
+        "The fake Biden voice urged voters to stay home.",
+    ]
+    atype = answer_type(question)
+    assert atype is not None
+    found = vote(question, atype, sentences, [1, 2, 3], [0.5, 0.6, 0.6])
+    assert found[0].text == "Joe Biden"
+    assert "Biden" not in {c.text for c in found}
+    # All three passages now support the full name.
+    assert found[0].passages == 3
+
+
+def test_only_names_are_tiled() -> None:
+    question = "How much will the corridor project cost?"
+    sentences = [
+        "The corridor project will cost nearly $200 million, the state said.",
+        "Planners put the corridor project at $200 million.",
+        "The corridor project's $200 million budget was approved.",
+    ]
+    assert best(question, sentences) == "$200 million"

@@ -75,6 +75,11 @@ class Index(Protocol):
         ``filters`` allow, fused by weighted RRF, each with its exact cosine."""
         ...
 
+    def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of stemmed terms over the whole index,
+        log(1 + N / (1 + df)), with BM25's own counts."""
+        ...
+
     def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
         """YYYYMMDD publication day of each chunk's article, 0 when undated."""
         ...

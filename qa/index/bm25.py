@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-
-@cache
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-# Not qa.text.STOPWORDS on purpose: this is bm25s's stock English list, which the stored index
-# was tokenized with (changing it would change every stored posting), and it keeps words such
-# as "said" and "question" that qa.text drops only for judging a sentence's content.
-@cache
-def _stopwords() -> frozenset[str]:
-    from qa.bm25_read import stopwords_en  # without importing bm25s (slow) at question time
-
-    return stopwords_en()
+from qa.text import bm25_stopwords, stemmer
 
 
 def bm25_tokens(text: str) -> list[str]:
     """Lower-cased, stop words removed, Snowball-stemmed word tokens (numbers kept)."""
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _stopwords()]
-    return list(_stemmer().stemWords(words))
+    stop = bm25_stopwords()
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in stop]
+    return list(stemmer().stemWords(words))
 
 
 def corpus_tokens(conn: sqlite3.Connection, ids: np.ndarray) -> list[list[str]]:

@@ -4,9 +4,10 @@ loaded on first use and shared by threads."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -319,6 +320,16 @@ class LocalIndex:
         return [
             (int(self.ids[p]), float(s)) for p, s in zip(positions, scores, strict=True) if s > 0
         ]
+
+    def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of stemmed terms over the whole index (BM25's own
+        counts): log(1 + N / (1 + df)), so a word every passage has weighs little."""
+        terms = list(terms)
+        if not terms or len(self) == 0:
+            return {t: 1.0 for t in terms}
+        counts = self.bm25.document_frequency(terms)
+        n = len(self)
+        return {t: math.log(1.0 + n / (1.0 + counts[t])) for t in terms}
 
     def cosine(self, query: np.ndarray, chunk_rows: Sequence[int]) -> list[float]:
         """Exact cosine of the query with stored chunk vectors (for hits BM25 found)."""

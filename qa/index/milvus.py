@@ -24,10 +24,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -210,6 +211,7 @@ class MilvusIndex:
         for name in (self.chunk_collection, self.doc_collection):
             ensure_loaded(client, name)
         self._days: dict[int, int] = {}  # publication days seen in search results
+        self._df: dict[str, int] = {}  # passages holding a term
         self._lock = threading.Lock()
 
     @classmethod
@@ -347,6 +349,27 @@ class MilvusIndex:
             # Milvus Lite 3.2 reports BM25 as a negated distance; a server, as the score.
             ranked.append((int(hit["pk"]), abs(float(hit["distance"]))))
         return ranked
+
+    @clear_errors
+    def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """The local backend's idf, log(1 + N / (1 + df)), with df counted by TEXT_MATCH on
+        the analysed keywords; counts are kept while this view lives (the Assistant re-opens
+        it after a rebuild; an incremental ingest shifts them little)."""
+        terms = list(terms)
+        n = len(self)
+        if not terms or n == 0:
+            return {t: 1.0 for t in terms}
+        with self._lock:
+            missing = [t for t in terms if t not in self._df]
+        for term in missing:
+            if not re.fullmatch(r"\w+", term):
+                count = 0  # not a keyword token: no passage holds it
+            else:
+                count = self._count(self.chunk_collection, f"TEXT_MATCH(keywords, '{term}')")
+            with self._lock:
+                self._df[term] = count
+        with self._lock:
+            return {t: math.log(1.0 + n / (1.0 + self._df[t])) for t in terms}
 
     # -- stored rows
 

@@ -204,6 +204,7 @@ def _create_generation(client: Any, settings: Settings, generation: int, dim: in
         DataType.VARCHAR,
         max_length=TEXT_MAX,
         enable_analyzer=True,
+        enable_match=True,  # TEXT_MATCH counts the passages holding a term (term_weights)
         analyzer_params={
             "tokenizer": "standard",
             "filter": [{"type": "stop", "stop_words": ["qa_no_stop"]}],

@@ -117,7 +117,8 @@ def _near_duplicate(a: Sentence, b: Sentence) -> bool:
     return union > 0 and len(a.tokens & b.tokens) / union >= DUPLICATE_JACCARD
 
 
-def _idf(term: str, sentences: Sequence[Sentence]) -> float:
+def sentence_idf(term: str, sentences: Sequence[Sentence]) -> float:
+    """idf over the sentences at hand: the fallback when the index's own is not known."""
     df = sum(1 for s in sentences if term in s.terms)
     return 1.0 + math.log((len(sentences) + 1) / (df + 1))
 
@@ -212,7 +213,7 @@ class ExtractiveLLM:
 
         q_terms = content_terms(question)
         all_terms = set(q_terms).union(*(content_terms(c) for c in choices))
-        weights = {t: _idf(t, sentences) for t in all_terms}
+        weights = {t: prompt.term_weights.get(t) or sentence_idf(t, sentences) for t in all_terms}
 
         n_passages = max(1, len(prompt.passages))
         lexical = np.array([_coverage(q_terms, s, weights) for s in sentences])
@@ -317,7 +318,7 @@ class ExtractiveLLM:
             [_window_terms(sentences, i) for i in range(len(sentences))],
             [s.n for s in sentences],
             relevance,
-            lambda t: weights.get(t) or _idf(t, sentences),
+            lambda t: weights.get(t) or sentence_idf(t, sentences),
             candidates,
         )
         if decision is not None:
