@@ -18,7 +18,7 @@ def stored_chunks(index: Index) -> list[tuple[str, str]]:
     """(chunk id, text) of every stored chunk, duplicates included, read from the backend's
     own storage (not through search)."""
     if index.backend == "milvus":
-        from qa.index.milvus import all_rows
+        from qa.index.milvus_db import all_rows
 
         rows = all_rows(index.client, index.chunk_collection, "", ["chunk_id", "text"])  # type: ignore[attr-defined]
         return sorted((r["chunk_id"], r["text"]) for r in rows)

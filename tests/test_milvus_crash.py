@@ -22,7 +22,7 @@ from index_helpers import article, make_corpus, write
 from qa.config import Settings, load_settings
 from qa.embed import FakeEmbedder
 from qa.index import Index, sync
-from qa.index.milvus import connect, read_live
+from qa.index.milvus_db import connect, read_live
 from qa.index.milvus_writer import _Stored
 from qa.ingest import read_paths
 

@@ -6,8 +6,9 @@
 * local backend: :mod:`qa.index.store` (folder layout, lock, commit, garbage collection),
   :mod:`qa.index.local` (:class:`LocalIndex`: FAISS + bm25s + SQLite), :mod:`qa.index.writer`
   (incremental ingest into a new generation);
-* Milvus backend: :mod:`qa.index.milvus` (reader, filters as expressions, hybrid search in the
-  engine) and :mod:`qa.index.milvus_writer` (incremental, crash-convergent ingest);
+* Milvus backend: :mod:`qa.index.milvus_db` (connection, collections, filters as expressions),
+  :mod:`qa.index.milvus` (the reader: hybrid search in the engine) and
+  :mod:`qa.index.milvus_writer` (incremental, crash-convergent ingest);
 * :mod:`qa.index.fusion` - candidates and weighted RRF; :mod:`qa.index.paths` - stored paths,
   the id rule, the scope of an ingest; :mod:`qa.index.bm25` - keyword analysis for both.
 

@@ -1,17 +1,5 @@
-"""The Milvus backend's reader: hybrid search inside the engine, filters as scalar expressions.
-
-One Milvus database holds, per ``index.milvus.collection`` (say ``qa``):
-
-    qa_meta            key -> JSON: "live" names the generation read and its build settings
-    qa_g<N>_chunks     one row per passage: its vector, the BM25 sparse vector Milvus derives
-                       from ``keywords`` (a Function), the article's metadata for display, and
-                       ``published`` (YYYYMMDD, 0 undated) and ``source_key`` for filters
-    qa_g<N>_docs       one row per article part: the stored article as JSON split in pieces
-                       (a VARCHAR holds 64 KB), part 0 also carrying its hash and state
-
-``keywords`` is the text the local BM25 indexes (title, date, passage) already analysed by
-:func:`qa.index.bm25.bm25_tokens` (lower-cased, stop words out, Snowball stems), so both
-backends count the same terms: one analysis rule, and Milvus Lite has no stemming filter.
+"""The Milvus backend's reader: hybrid search inside the engine, filters as scalar expressions
+(the database layout is described in :mod:`qa.index.milvus_db`).
 
 A question runs as one ``hybrid_search``: the dense request and the BM25 request, each with the
 filter expression, fused by Milvus's RRF ranker (``1 / (rrf_k + rank)`` per list, the same
@@ -21,28 +9,32 @@ both lists are searched in the engine and fused by :func:`qa.index.fusion.rrf`.
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import math
-import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from qa.config import RetrievalSettings, Settings
 from qa.index.bm25 import bm25_tokens
 from qa.index.fusion import Candidate, rrf
-from qa.index.local import day_number
+from qa.index.milvus_db import (
+    all_rows,
+    clear_errors,
+    connect,
+    ensure_loaded,
+    filter_expression,
+    lite_path,
+    names,
+    quoted,
+    read_live,
+)
 from qa.index.store import BuildSettings
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-TOKEN_ENV = "QA_MILVUS_TOKEN"
 CHUNK_FIELDS = [
     "pk",
     "chunk_id",
@@ -57,142 +49,11 @@ CHUNK_FIELDS = [
     "url",
 ]
 DOC_FIELDS = ["doc_id", "title", "published_text", "source", "url", "path", "chunks"]
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
-_clients: dict[tuple[str, str], Any] = {}
-_clients_lock = threading.Lock()
-_loaded: set[tuple[int, str]] = set()
 
 
-def clear_errors(func: _F) -> _F:
-    """Milvus errors become one-line QAErrors (the CLI prints them, the server returns them)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pymilvus.exceptions import MilvusException
-
-        try:
-            return func(*args, **kwargs)
-        except MilvusException as exc:
-            raise QAError(f"Milvus: {exc.message} (code {exc.code})") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def lite_path(settings: Settings) -> Path | None:
-    """The Milvus Lite database file, or None when the URI names a server."""
-    uri = settings.index.milvus.uri
-    if uri.startswith(("http://", "https://", "tcp://", "unix:")):
-        return None
-    if not uri.endswith(".db"):
-        raise QAError(
-            f"index.milvus.uri = {uri!r} is neither a Milvus Lite file (a path ending in .db) "
-            "nor a server address (http://host:19530)"
-        )
-    return settings.resolve(Path(uri))
-
-
-def connect(settings: Settings) -> Any:
-    """One client per database and process (Milvus Lite serves a file from one process)."""
-    milvus = settings.index.milvus
-    if not _NAME.fullmatch(milvus.collection):
-        raise QAError(f"index.milvus.collection = {milvus.collection!r}: use letters, digits and _")
-    path = lite_path(settings)
-    uri = str(path) if path is not None else milvus.uri
-    token = os.environ.get(TOKEN_ENV, "")
-    with _clients_lock:
-        client = _clients.get((uri, token))
-        if client is None:
-            from pymilvus import MilvusClient
-            from pymilvus.exceptions import MilvusException
-
-            # pymilvus logs every failed call with a traceback; qa reports it in one line.
-            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                client = MilvusClient(uri=uri, token=token, timeout=30)
-            except MilvusException as exc:
-                raise QAError(f"cannot reach Milvus at {uri}: {exc.message}") from None
-            _clients[(uri, token)] = client
-    return client
-
-
-def ensure_loaded(client: Any, collection: str) -> None:
-    """Load a collection for search once per process (Milvus Lite starts with all released;
-    a server keeps a loaded collection loaded)."""
-    from pymilvus.client.types import LoadState
-
-    if (id(client), collection) in _loaded:
-        return
-    if client.get_load_state(collection)["state"] != LoadState.Loaded:
-        client.load_collection(collection)
-    with _clients_lock:
-        _loaded.add((id(client), collection))
-
-
-def names(settings: Settings, generation: int) -> tuple[str, str]:
-    """(chunks collection, docs collection) of one generation."""
-    prefix = f"{settings.index.milvus.collection}_g{generation}"
-    return f"{prefix}_chunks", f"{prefix}_docs"
-
-
-def meta_name(settings: Settings) -> str:
-    return f"{settings.index.milvus.collection}_meta"
-
-
-def read_live(client: Any, settings: Settings) -> dict[str, Any] | None:
-    """The live generation's record (generation, build, created), None before any ingest."""
-    meta = meta_name(settings)
-    if not client.has_collection(meta):
-        return None
-    ensure_loaded(client, meta)
-    rows = client.query(meta, filter='key == "live"', output_fields=["value"])
-    return json.loads(rows[0]["value"]) if rows else None
-
-
-@clear_errors
 def live_version(settings: Settings) -> str | None:
     live = read_live(connect(settings), settings)
     return f"g{live['generation']}" if live else None
-
-
-def quoted(value: str) -> str:
-    """A string literal for a filter expression (JSON escaping is what Milvus parses)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def filter_expression(filters: Filters | None) -> str:
-    """The filters as a Milvus boolean expression over ``published`` and ``source_key``,
-    with the local backend's rules: undated articles pass the as-of bound, not a window."""
-    if filters is None:
-        return ""
-    parts = []
-    if filters.as_of is not None:
-        parts.append(f"(published == 0 or published <= {day_number(filters.as_of)})")
-    if filters.until is not None:
-        parts.append(f"(published > 0 and published <= {day_number(filters.until)})")
-    if filters.since is not None:
-        parts.append(f"published >= {day_number(filters.since)}")
-    if filters.sources:
-        parts.append(f"source_key in [{', '.join(quoted(s) for s in filters.sources)}]")
-    return " and ".join(parts)
-
-
-def all_rows(
-    client: Any, collection: str, expr: str, fields: list[str], batch: int = 5000
-) -> list[dict[str, Any]]:
-    """Every row matching ``expr``, read in batches (a plain query stops at 16,384 rows)."""
-    found: list[dict[str, Any]] = []
-    iterator = client.query_iterator(
-        collection, batch_size=batch, filter=expr, output_fields=fields
-    )
-    try:
-        while page := iterator.next():
-            found.extend(page)
-    finally:
-        iterator.close()
-    return found
 
 
 class MilvusIndex:

@@ -34,15 +34,17 @@ from qa.embed import Embedder, embedder_identity
 from qa.index import store
 from qa.index.bm25 import bm25_tokens
 from qa.index.local import day_number
-from qa.index.milvus import (
-    MilvusIndex,
+from qa.index.milvus import MilvusIndex
+from qa.index.milvus_db import (
     all_rows,
     clear_errors,
     connect,
-    meta_name,
+    create_generation,
+    drop_other_generations,
     names,
     quoted,
     read_live,
+    set_live,
 )
 from qa.index.store import BuildSettings
 from qa.index.writer import ProgressHook, SyncReport, _plan
@@ -51,7 +53,6 @@ from qa.types import Chunk, Document, QAError
 ROWS_PER_WRITE = 5000  # rows per upsert call: large enough to amortise, small for the gRPC cap
 CHUNKS_PER_BATCH = 8192  # chunks embedded, written and marked done together
 PIECE = 16_000  # characters of a stored article per row (a VARCHAR holds 65,535 bytes)
-TEXT_MAX = 65_535
 
 
 def chunk_key(doc_id: str, doc_hash: str, ordinal: int) -> int:
@@ -81,12 +82,12 @@ def sync(
         old = MilvusIndex(client, settings, live) if live is not None else None
         if old is not None and not rebuild:
             old.check(settings, build.dim, build.model_fingerprint)  # never mix two models
-        _drop_other_generations(client, settings, keep=live["generation"] if live else None)
+        drop_other_generations(client, settings, keep=live["generation"] if live else None)
         if rebuild or live is None:
             generation = live["generation"] + 1 if live else 1
-            _create_generation(client, settings, generation, build.dim)
+            create_generation(client, settings, generation, build.dim)
             if live is None:  # the first build is live from the start, filled in place
-                _set_live(client, settings, generation, build)
+                set_live(client, settings, generation, build)
         else:
             generation = int(live["generation"])
         chunks_name, docs_name = names(settings, generation)
@@ -118,8 +119,8 @@ def sync(
         # rows at every search (3,000 chunks: 2.5 s a question in the writing process).
         client.flush(chunks_name)
         if rebuild:
-            _set_live(client, settings, generation, build)
-            _drop_other_generations(client, settings, keep=generation)
+            set_live(client, settings, generation, build)
+            drop_other_generations(client, settings, keep=generation)
         index = MilvusIndex(client, settings, {"generation": generation, "build": asdict(build)})
         report.articles_total, report.chunks_total = index.articles(), len(index)
     report.seconds = time.perf_counter() - started
@@ -169,130 +170,6 @@ class _Stored:
 
     def document(self, doc_id: str) -> Document | None:
         return self.reader.document(doc_id) if self.reader is not None else None
-
-
-# -- collections
-
-
-def _create_generation(client: Any, settings: Settings, generation: int, dim: int) -> None:
-    from pymilvus import DataType, Function, FunctionType, MilvusClient
-
-    chunks_name, docs_name = names(settings, generation)
-    for name in (chunks_name, docs_name):
-        if client.has_collection(name):
-            client.drop_collection(name)
-    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("pk", DataType.INT64, is_primary=True)
-    for name in (
-        "doc_id",
-        "doc_hash",
-        "chunk_id",
-        "text",
-        "title",
-        "published_text",
-        "source",
-        "source_key",
-        "url",
-    ):
-        s.add_field(name, DataType.VARCHAR, max_length=TEXT_MAX)
-    for name in ("ordinal", "span_start", "span_end", "published"):
-        s.add_field(name, DataType.INT64)
-    # Already analysed by bm25_tokens: the analyzer only splits on spaces (a stop word list
-    # that matches nothing replaces Milvus Lite's default one).
-    s.add_field(
-        "keywords",
-        DataType.VARCHAR,
-        max_length=TEXT_MAX,
-        enable_analyzer=True,
-        enable_match=True,  # TEXT_MATCH counts the passages holding a term (term_weights)
-        analyzer_params={
-            "tokenizer": "standard",
-            "filter": [{"type": "stop", "stop_words": ["qa_no_stop"]}],
-        },
-    )
-    s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    s.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    s.add_function(
-        Function(
-            name="bm25",
-            function_type=FunctionType.BM25,
-            input_field_names=["keywords"],
-            output_field_names=["sparse"],
-        )
-    )
-    params = client.prepare_index_params()
-    kind = settings.index.milvus.index_type
-    build = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}}.get(kind, {})
-    params.add_index("vector", index_type=kind, metric_type="COSINE", params=build)
-    # bm25s's defaults, which the local backend uses.
-    params.add_index(
-        "sparse",
-        index_type="SPARSE_INVERTED_INDEX",
-        metric_type="BM25",
-        params={"bm25_k1": 1.5, "bm25_b": 0.75},
-    )
-    params.add_index("doc_id", index_type="INVERTED")
-    params.add_index("published", index_type="INVERTED")
-    params.add_index("source_key", index_type="INVERTED")
-    client.create_collection(chunks_name, schema=s, index_params=params, consistency_level="Strong")
-
-    d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    d.add_field("key", DataType.VARCHAR, is_primary=True, max_length=TEXT_MAX)
-    for name in (
-        "doc_id",
-        "doc_hash",
-        "state",
-        "piece",
-        "title",
-        "published_text",
-        "source",
-        "url",
-        "path",
-    ):
-        d.add_field(name, DataType.VARCHAR, max_length=TEXT_MAX)
-    for name in ("part", "parts", "chunks"):
-        d.add_field(name, DataType.INT64)
-    d.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # a collection needs a vector field
-    dparams = client.prepare_index_params()
-    dparams.add_index("unused", index_type="FLAT", metric_type="L2")
-    dparams.add_index("doc_id", index_type="INVERTED")
-    client.create_collection(docs_name, schema=d, index_params=dparams, consistency_level="Strong")
-
-
-def _ensure_meta(client: Any, settings: Settings) -> str:
-    from pymilvus import DataType, MilvusClient
-
-    meta = meta_name(settings)
-    if not client.has_collection(meta):
-        m = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        m.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-        m.add_field("value", DataType.VARCHAR, max_length=TEXT_MAX)
-        m.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
-        params = client.prepare_index_params()
-        params.add_index("unused", index_type="FLAT", metric_type="L2")
-        client.create_collection(meta, schema=m, index_params=params, consistency_level="Strong")
-    return meta
-
-
-def _set_live(client: Any, settings: Settings, generation: int, build: BuildSettings) -> None:
-    value = {
-        "generation": generation,
-        "build": asdict(build),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    client.upsert(
-        _ensure_meta(client, settings),
-        [{"key": "live", "value": json.dumps(value), "unused": [0.0, 0.0]}],
-    )
-
-
-def _drop_other_generations(client: Any, settings: Settings, keep: int | None) -> None:
-    """Drop the collections of generations other than ``keep`` (a killed or replaced rebuild's)."""
-    prefix = f"{settings.index.milvus.collection}_g"
-    for name in client.list_collections():
-        number = name[len(prefix) :].split("_", 1)[0]
-        if name.startswith(prefix) and number.isdigit() and int(number) != keep:
-            client.drop_collection(name)
 
 
 # -- rows
