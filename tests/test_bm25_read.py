@@ -11,7 +11,7 @@ import pytest
 from bm25s.stopwords import STOPWORDS_EN
 
 from qa.bm25_read import BM25Scores
-from qa.index import Index, bm25_tokens
+from qa.index import LocalIndex, bm25_tokens
 from qa.text import bm25_stopwords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ def test_stop_words_are_those_of_bm25s() -> None:
 
 @pytest.mark.slow
 def test_same_results_as_bm25s(corpus_index: Path) -> None:
-    index = Index.open(corpus_index)
+    index = LocalIndex.open(corpus_index)
     folder = index.path / "bm25"
     ours = BM25Scores.load(folder)
     theirs = bm25s.BM25.load(str(folder), mmap=True)
