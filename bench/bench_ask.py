@@ -186,7 +186,7 @@ def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
     """Median stage times of retrieval on a large index (ONNX embedder)."""
     from qa.config import load_settings
     from qa.embed import create_embedder
-    from qa.index import Index
+    from qa.index import LocalIndex
     from qa.retrieve import Retriever
 
     # No relevance floor: every question then fetches and selects passages, as one with
@@ -195,7 +195,7 @@ def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
         ROOT / "config.toml", {"paths.index": str(index), "retrieval.min_dense_score": -1.0}
     )
     embedder = create_embedder(settings.embedding)
-    retriever = Retriever(Index.open(index, settings), embedder, settings.retrieval)
+    retriever = Retriever(LocalIndex.open(index, settings), embedder, settings.retrieval)
     retriever.search("warm up")
     stages: dict[str, list[float]] = {"embed_question": [], "search": [], "select": []}
     cpu = []

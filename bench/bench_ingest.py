@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.chunk import embed_text, embedded_title
 from qa.config import Settings, load_settings
 from qa.embed import SentenceTransformerEmbedder
-from qa.index import Index, sync
+from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
 from qa.types import Document
 
@@ -59,7 +59,7 @@ def read_corpus(args: argparse.Namespace) -> tuple[list[Document], str]:
 
 
 def embedded_texts(
-    index: Index, embedder: SentenceTransformerEmbedder, with_title: bool
+    index: LocalIndex, embedder: SentenceTransformerEmbedder, with_title: bool
 ) -> list[str]:
     """What sync handed the model: title + passage of every chunk, in row (= embedding) order."""
     rows = index.db.execute(
@@ -87,7 +87,7 @@ def one_run(args: argparse.Namespace, settings: Settings, embedder: Any) -> dict
         sync_s = time.perf_counter() - t0
         chunks = report.chunks_embedded
 
-        texts = embedded_texts(Index.open(root), embedder, settings.chunking.embed_title)
+        texts = embedded_texts(LocalIndex.open(root), embedder, settings.chunking.embed_title)
         assert len(texts) == chunks, (len(texts), chunks)
         t0 = time.perf_counter()
         embedder.model.encode(

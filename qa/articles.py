@@ -56,17 +56,17 @@ class Removed:
 
 
 def list_articles(
-    root: Path, *, since: date | None = None, sources: tuple[str, ...] = ()
+    settings: Settings, *, since: date | None = None, sources: tuple[str, ...] = ()
 ) -> list[ArticleInfo]:
     """Indexed articles, newest first (undated last), published on or after ``since`` and
     from one of ``sources`` (case-insensitive) when given."""
-    index = index_mod.Index.open(root)
+    index = index_mod.open_index(settings)
     wanted = {s.strip().lower() for s in sources}
     first = since.isoformat() if since else ""
     try:
         found = [
             ArticleInfo(info.id, info.title, info.published, info.source, info.url, path, chunks)
-            for info, path, chunks in index_mod.documents_info(index)
+            for info, path, chunks in index.documents()
             if (not first or (info.published and info.published[:10] >= first))
             and (not wanted or info.source.strip().lower() in wanted)
         ]
@@ -77,12 +77,12 @@ def list_articles(
     return found
 
 
-def get_article(root: Path, doc_id: str) -> tuple[ArticleInfo, Document]:
+def get_article(settings: Settings, doc_id: str) -> tuple[ArticleInfo, Document]:
     """One article with its stored text; a clear error when the id is unknown."""
-    index = index_mod.Index.open(root)
+    index = index_mod.open_index(settings)
     try:
         doc = index.document(doc_id)
-        chunks = int(index.manifest["docs"].get(doc_id, {}).get("chunks", 0))
+        chunks = next((n for info, _, n in index.documents() if info.id == doc_id), 0)
     finally:
         index.close()
     if doc is None:
@@ -99,7 +99,7 @@ def remove_article(settings: Settings, doc_id: str) -> Removed:
     deleting the file would lose them, and keeping it would bring the article back.
     """
     root = settings.index_dir
-    info, _ = get_article(root, doc_id)
+    info, _ = get_article(settings, doc_id)
     file_part, _, record = info.path.partition("#")
     if record:
         raise QAError(

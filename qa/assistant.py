@@ -17,7 +17,7 @@ from qa import prompts
 from qa.answer import build_prompt, check_answer
 from qa.config import Settings, load_settings
 from qa.embed import Embedder, create_embedder
-from qa.index import Index, live_generation
+from qa.index import Index, index_version, open_index
 from qa.llm.base import LLM, create
 from qa.retrieve import Retrieval, Retriever
 from qa.rewrite import rewrite
@@ -53,11 +53,10 @@ class Assistant:
     @property
     def index(self) -> Index:
         """The live index, re-opened when `qa ingest` has written a new generation."""
-        root = self.settings.index_dir
         with self._lock:
-            live = live_generation(root)
-            if self._index is None or (live is not None and live != self._index.path):
-                self._index = Index.open(root, self.settings, self.embedder.dim)
+            live = index_version(self.settings)
+            if self._index is None or (live is not None and live != self._index.version):
+                self._index = open_index(self.settings, dim=self.embedder.dim)
             return self._index
 
     @property

@@ -4,9 +4,9 @@ An unknown key in the file, or an unknown ``QA_*`` variable, is an error that na
 must not silently change nothing). Lists (``server.allowed_hosts``) are TOML arrays or
 comma-separated in the environment.
 
-Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_EMBEDDING_API_KEY``) come from the environment
-only and are never read from the file. Relative paths in the file are resolved against the
-file's own folder, so ``qa`` behaves the same from any working directory.
+Secrets (``OPENAI_API_KEY``, ``QA_API_KEY``, ``QA_EMBEDDING_API_KEY``, ``QA_MILVUS_TOKEN``)
+come from the environment only and are never read from the file. Relative paths in the file are
+resolved against the file's own folder, so ``qa`` behaves the same from any working directory.
 """
 
 from __future__ import annotations
@@ -91,9 +91,24 @@ class ChunkSettings:
 
 
 @dataclass(frozen=True)
+class MilvusSettings:
+    # A path ending in .db runs Milvus Lite inside the process (relative paths from the config
+    # file's folder); http://host:19530 reaches a Milvus server or cluster with the same code.
+    # The token (user:password or an API key) comes from QA_MILVUS_TOKEN only, never the file.
+    uri: str = ".qa/milvus.db"
+    collection: str = "qa"  # prefix of the collections qa keeps in that database
+    # Dense index of the chunk vectors: FLAT (exact), HNSW, or IVF_FLAT (see README "Scaling
+    # out"; a server also offers DISKANN and IVF_PQ, not Milvus Lite).
+    index_type: str = "FLAT"
+
+
+@dataclass(frozen=True)
 class IndexSettings:
-    # "auto" picks exact search for small corpora and an approximate index for large ones.
+    # Where the passages live: "local" (FAISS + BM25 + SQLite in paths.index) or "milvus".
+    backend: str = "local"
+    # Local backend: "auto" picks exact search for small corpora, approximate for large ones.
     kind: str = "auto"
+    milvus: MilvusSettings = field(default_factory=MilvusSettings)
 
 
 @dataclass(frozen=True)
@@ -275,7 +290,7 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
 
 
 # QA_* variables that are not settings: read where they are used.
-OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY", "QA_EMBEDDING_API_KEY"})
+OTHER_ENV_VARS = frozenset({"QA_CONFIG", "QA_API_KEY", "QA_EMBEDDING_API_KEY", "QA_MILVUS_TOKEN"})
 
 
 def env_names(obj: Any, prefix: str = "QA") -> list[str]:
@@ -337,6 +352,8 @@ ALLOWED = {
     ("retrieval", "fusion"): ("rrf", "dense", "bm25"),
     ("retrieval", "time_phrase"): ("boost", "filter", "off"),
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
+    ("index", "backend"): ("local", "milvus"),
+    ("index.milvus", "index_type"): ("FLAT", "HNSW", "IVF_FLAT"),
     ("embedding", "runtime"): ("onnx", "torch"),
     ("embedding", "backend"): ("local", "openai"),
 }
@@ -344,7 +361,10 @@ ALLOWED = {
 
 def _validate(settings: Settings) -> Settings:
     for (section, key), allowed in ALLOWED.items():
-        value = getattr(getattr(settings, section), key)
+        table: Any = settings
+        for part in section.split("."):
+            table = getattr(table, part)
+        value = getattr(table, key)
         if value not in allowed:
             raise QAError(
                 f"setting {section}.{key} = {value!r} is not one of: {', '.join(allowed)}"

@@ -14,13 +14,14 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from qa import metrics
 from qa.answer import MARKER, OPTION
 from qa.assistant import Assistant
+from qa.index import index_location
 from qa.report_html import render_report
 from qa.types import Answer, Filters, QAError
 
@@ -157,7 +158,7 @@ def run_settings(assistant: Assistant, k: int) -> dict[str, Any]:
         "model": assistant.llm.model,
         "k": k,
         "retrieval": asdict(s.retrieval) | {"k": k},
-        "index": assistant.index.manifest["build"] | {"path": str(assistant.index.root)},
+        "index": asdict(assistant.index.build) | {"path": index_location(s)},
         "commit": _commit(),
     }
 
@@ -240,7 +241,7 @@ def eval_realtimeqa(
     ``question_date``, and later news does not exist yet), "none" (no date limit: every
     article counts, as before the news-aware retrieval) or a YYYY-MM-DD day for all."""
     from qa import realtime_qa
-    from qa.index import sync
+    from qa.index import separate_index, sync
 
     try:
         rt = realtime_qa.read(data, weeks)
@@ -249,7 +250,7 @@ def eval_realtimeqa(
     k = k or assistant.settings.retrieval.k
     base = assistant.settings.index_dir.parent
     index_dir = realtimeqa_index_dir(base, data, rt.weeks, assistant.settings)
-    settings = replace(assistant.settings, paths=replace(assistant.settings.paths, index=index_dir))
+    settings = separate_index(assistant.settings, index_dir)
     sync_report = sync(
         index_dir, rt.documents, assistant.embedder, settings, progress=index_progress
     )

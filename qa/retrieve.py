@@ -1,9 +1,10 @@
 """Question -> ranked Hits: dense and BM25 candidates, fused, de-duplicated, diversified, floored.
 
-Fusion is weighted reciprocal-rank fusion (Cormack et al. 2009):
-``score = w_dense / (rrf_k + rank_dense) + w_bm25 / (rrf_k + rank_bm25)``, a missing rank adding
-nothing. Every candidate also gets its exact cosine with the question, used for the relevance
-floor: passages below ``min_dense_score`` are dropped, so an unrelated question retrieves nothing.
+The index backend gives the candidates fused by weighted reciprocal-rank fusion
+(:mod:`qa.index.fusion`), each with its exact cosine with the question, used for the relevance
+floor: passages below ``min_dense_score`` are dropped, so an unrelated question retrieves
+nothing. Time priors, the floor, de-duplication and diversity are applied here, the same for
+every backend.
 """
 
 from __future__ import annotations
@@ -67,30 +68,18 @@ class Retriever:
                 since = max(window[0], filters.since) if filters.since else window[0]
                 until = min(window[1], filters.until) if filters.until else window[1]
                 filters = replace(filters, since=since, until=until)
-        allowed = self.index.allowed(filters)
-        if allowed is not None and not allowed.any():
+        if not self.index.may_match(filters):
             return Retrieval((), timings, window)  # the filters leave nothing to search
         t0 = time.perf_counter()
         qv = self.embedder.embed([query])[0]
         timings["embed_question"] = (time.perf_counter() - t0) * 1000
 
         t0 = time.perf_counter()
-        candidates: dict[int, _Candidate] = {}
-        if s.fusion != "bm25":
-            dense = self.index.dense_search(qv, s.candidates, allowed)
-            for rank, (row, score) in enumerate(dense, 1):
-                c = candidates.setdefault(row, _Candidate(row))
-                c.dense = score
-                c.fused += s.dense_weight / (s.rrf_k + rank)
-        if s.fusion != "dense":
-            keyword = self.index.bm25_search(query, s.candidates, allowed)
-            for rank, (row, score) in enumerate(keyword, 1):
-                c = candidates.setdefault(row, _Candidate(row))
-                c.bm25 = score
-                c.fused += s.bm25_weight / (s.rrf_k + rank)
-        missing = [c.row for c in candidates.values() if c.dense is None]
-        for row, cosine in zip(missing, self.index.cosine(qv, missing), strict=True):
-            candidates[row].dense = cosine
+        # Fused by the backend (here for the local one, inside the engine for Milvus).
+        candidates = {
+            c.row: _Candidate(c.row, c.fused, c.dense, c.bm25)
+            for c in self.index.candidates(query, qv, filters, s)
+        }
         as_of = filters.as_of if filters is not None else None
         if as_of is not None and candidates and (s.recency_weight or window):
             self._time_priors(list(candidates.values()), as_of, window)

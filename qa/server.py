@@ -58,7 +58,7 @@ from qa.assistant import Assistant
 from qa.config import Settings
 from qa.http_guard import APIError, Slots, add_guards, from_qa_error
 from qa.http_server import serve_in_thread, uvicorn_config
-from qa.index import live_generation
+from qa.index import index_location, index_version
 from qa.openai_compat import ASSISTANT_ID
 from qa.server_articles import articles_router
 from qa.server_embeddings import embeddings_router
@@ -143,10 +143,10 @@ def create_app(
         ).response()
 
     def require_index() -> None:
-        if live_generation(settings.index_dir) is None:
+        if index_version(settings) is None:
             raise APIError(
                 503,
-                f"no index yet at {settings.index_dir}: run `qa ingest` first",
+                f"no index yet at {index_location(settings)}: run `qa ingest` first",
                 type="server_error",
                 code="no_index",
             )
@@ -183,7 +183,7 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        if live_generation(settings.index_dir) is None:
+        if await run_in_threadpool(index_version, settings) is None:
             return JSONResponse({"status": "no index", "articles": 0, "chunks": 0}, status_code=503)
         try:
             index = await run_in_threadpool(lambda: assistant.index)
@@ -192,14 +192,7 @@ def create_app(
                 {"status": "error", "message": str(exc), "articles": 0, "chunks": 0},
                 status_code=503,
             )
-        counts = index.manifest.get("counts", {})
-        return JSONResponse(
-            {
-                "status": "ok",
-                "articles": counts.get("articles", 0),
-                "chunks": counts.get("chunks", 0),
-            }
-        )
+        return JSONResponse({"status": "ok", "articles": index.articles(), "chunks": len(index)})
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
@@ -387,8 +380,8 @@ def serve(
 
 def warm_up(assistant: Assistant) -> None:
     """Load the index and models now rather than on the first request (no index: skip)."""
-    if live_generation(assistant.settings.index_dir) is None:
-        log.warning("no index at %s yet: run `qa ingest`", assistant.settings.index_dir)
+    if index_version(assistant.settings) is None:
+        log.warning("no index at %s yet: run `qa ingest`", index_location(assistant.settings))
         try:  # a server that only embeds (for ingests elsewhere) is ready at once too
             assistant.embedder.embed(["warm up"])
         except QAError as exc:

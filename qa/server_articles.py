@@ -65,9 +65,7 @@ def articles_router(assistant: Assistant) -> APIRouter:
         try:
             day = parse_day(since, "since")
             found = await run_in_threadpool(
-                lambda: articles.list_articles(
-                    settings.index_dir, since=day, sources=tuple(source or ())
-                )
+                lambda: articles.list_articles(settings, since=day, sources=tuple(source or ()))
             )
         except QAError as exc:
             raise from_qa_error(exc, "since") from None

@@ -355,11 +355,18 @@ def _tile_names(
     """AskMSR's tiling, for names only: "Biden" found beside "Joe Biden" is the same person
     under a shorter name, so its votes go to the fullest name that holds it as whole words (the
     best-voted one, when several do), and it stops being a candidate of its own. Other spans
-    keep their own votes: "$200 million" is not "nearly $200 million"."""
+    keep their own votes: "$200 million" is not "nearly $200 million"; and a longer span that
+    adds a title ("Foreign Minister") is not a fuller name."""
     names = [n for n in score if _is_name(top[n][2])]
     for short in sorted(names, key=lambda n: len(n.split())):
         containers = [
-            n for n in names if n != short and n in score and f" {short} " in f" {n} "
+            n
+            for n in names
+            if n != short
+            and n in score
+            and f" {short} " in f" {n} "
+            # "Foreign Minister Sergei Khrenin" is a title before the name, not a fuller name.
+            and not any(w in KIND_OF for w in set(n.split()) - set(short.split()))
         ]
         if not containers or short not in score:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -34,6 +35,21 @@ ASK_JSON_KEYS = frozenset(
         "unsupported",
     }
 )
+
+
+# The index backends every parametrised index, retrieval, answer and server test runs against.
+BACKENDS = ("local", "milvus")
+_collections = itertools.count()
+
+
+def on_backend(settings: Settings, backend: str, milvus_db: Path) -> Settings:
+    """``settings`` with ``index.backend = backend``; on Milvus, a collection of its own in the
+    shared Milvus Lite file ``milvus_db`` (one embedded Milvus per test run: each file starts
+    a server thread in the process that stays until exit)."""
+    if backend == "local":
+        return replace(settings, index=replace(settings.index, backend="local"))
+    milvus = replace(settings.index.milvus, uri=str(milvus_db), collection=f"t{next(_collections)}")
+    return replace(settings, index=replace(settings.index, backend="milvus", milvus=milvus))
 
 
 def fake_settings(max_tokens: int, overlap_tokens: int) -> Settings:
@@ -80,6 +96,48 @@ def corpus_index(
     settings = load_settings(overrides={"paths.index": str(root)}, env={})
     sync(root, read_paths([CORPUS]).documents, real_embedder, settings)
     return root
+
+
+@pytest.fixture(scope="session")
+def milvus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one Milvus Lite database of the test run (collections per test, see on_backend)."""
+    return tmp_path_factory.mktemp("milvus") / "milvus.db"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def milvus_corpus(
+    milvus_db: Path, real_embedder: SentenceTransformerEmbedder, corpus_index: Path
+) -> Settings:
+    """Settings of the bundled corpus indexed in Milvus Lite with the real model, built once
+    (the Milvus twin of corpus_index)."""
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    settings = on_backend(settings, "milvus", milvus_db)
+    lock = milvus_db.parent / "corpus-lock"
+    sync(lock, read_paths([CORPUS]).documents, real_embedder, settings)
+    return settings
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_assistant(
+    request: pytest.FixtureRequest,
+    corpus_index: Path,
+    real_embedder: SentenceTransformerEmbedder,
+) -> Assistant:
+    """The shipped default over the bundled corpus, on each backend in turn."""
+    if request.param == "milvus":
+        settings = request.getfixturevalue("milvus_corpus")
+    else:
+        settings = load_settings(
+            overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+        )
+    return Assistant(settings, embedder=real_embedder)
 
 
 @pytest.fixture(scope="session")

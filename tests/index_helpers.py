@@ -15,7 +15,7 @@ from conftest import fake_settings
 from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import FakeEmbedder
-from qa.index import Index, SyncReport, scope, sync
+from qa.index import LocalIndex, SyncReport, scope, sync
 from qa.ingest import read_paths
 from qa.retrieve import Retriever
 from qa.types import Document
@@ -91,9 +91,9 @@ def generations(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
-def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> Index:
+def consistent(root: Path, embedder: Any = None, sample: int | None = None) -> LocalIndex:
     """Open the live generation and check that every part holds exactly the same chunks."""
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     m = index.manifest
     db = index.db
     rows = [r for (r,) in db.execute("SELECT row FROM chunks ORDER BY row")]
@@ -159,13 +159,13 @@ def _faiss_ids(dense: Any) -> list[int]:
     return ids
 
 
-def _chunk_texts(index: Index) -> list[tuple[int, str, str]]:
+def _chunk_texts(index: LocalIndex) -> list[tuple[int, str, str]]:
     return index.db.execute(
         "SELECT c.row, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc_id"
     ).fetchall()
 
 
-def doc_chunks(index: Index, doc_id: str) -> list[str]:
+def doc_chunks(index: LocalIndex, doc_id: str) -> list[str]:
     return [
         t
         for (t,) in index.db.execute(
@@ -175,7 +175,7 @@ def doc_chunks(index: Index, doc_id: str) -> list[str]:
 
 
 def search(root: Path, query: str, settings: Settings = FAKE, embedder: Any = None) -> list[str]:
-    index = Index.open(root, settings, (embedder or FakeEmbedder(name="fake")).dim)
+    index = LocalIndex.open(root, settings, (embedder or FakeEmbedder(name="fake")).dim)
     retriever = Retriever(index, embedder or FakeEmbedder(name="fake"), settings.retrieval)
     return [h.chunk.id for h in retriever.search(query, 5).hits]
 

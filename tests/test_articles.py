@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import qa.cli
 from qa.articles import list_articles, remove_article
 from qa.config import load_settings
-from qa.index import Index, remove
+from qa.index import LocalIndex, remove
 from qa.types import QAError
 
 CONFIG = """
@@ -187,8 +187,8 @@ def test_remove_refuses_a_record_of_a_bundle_and_unknown_ids(project: Path) -> N
     settings = load_settings(project / "config.toml")
     with pytest.raises(QAError, match=r"one record of .*bundle\.jsonl"):
         remove_article(settings, "bundle#r0")
-    before = Index.open(settings.index_dir).path
+    before = LocalIndex.open(settings.index_dir).path
     with pytest.raises(QAError, match="no article with id nope"):
         remove(settings.index_dir, ["nope"], settings)
-    assert Index.open(settings.index_dir).path == before  # nothing written
-    assert len(list_articles(settings.index_dir)) == 4
+    assert LocalIndex.open(settings.index_dir).path == before  # nothing written
+    assert len(list_articles(settings)) == 4

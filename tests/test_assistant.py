@@ -180,3 +180,16 @@ def test_from_config_accepts_shortcuts(tmp_path: Path) -> None:
     assert assistant.settings.llm.client == "fake"
     assert assistant.settings.retrieval.k == 7
     assert assistant.settings.index_dir == tmp_path
+
+
+def test_each_backend_answers_with_verbatim_citations(backend_assistant: Assistant) -> None:
+    """The same Assistant over the local index and over Milvus: answered, cited, quoted
+    verbatim from the stored article, and an off-topic question refused."""
+    answer = backend_assistant.ask(HEADLINE)
+    assert answer.answered and "significant focus" in answer.text
+    cited = [c for c in answer.citations if c.doc_id.startswith("001_")]
+    assert cited, answer.citations
+    doc = backend_assistant.document(cited[0].doc_id)
+    assert doc is not None and doc.text[cited[0].start : cited[0].end] == cited[0].quote
+    refused = backend_assistant.ask(OFF_TOPIC)
+    assert not refused.answered and refused.citations == ()

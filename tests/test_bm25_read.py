@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from bm25s.stopwords import STOPWORDS_EN
 
-from qa.index import Index, bm25_tokens
+from qa.index import LocalIndex, bm25_tokens
 from qa.index.bm25 import indexed_text
 from qa.text import bm25_stopwords
 
@@ -24,7 +24,7 @@ def test_stop_words_are_those_of_bm25s() -> None:
 
 @pytest.mark.slow
 def test_same_results_as_bm25s(corpus_index: Path) -> None:
-    index = Index.open(corpus_index)
+    index = LocalIndex.open(corpus_index)
     ours = index.bm25
     texts = dict(
         (row, indexed_text(title, published, text))

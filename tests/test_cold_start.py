@@ -1,6 +1,7 @@
 """`qa ask`, `qa search` and `qa status` with the extractive client never import torch,
-sentence-transformers or transformers (nor bm25s and scipy): a question is answered by ONNX
-Runtime on the exported model, which is what makes a cold `qa ask` take about a second."""
+sentence-transformers or transformers (nor bm25s and scipy, nor pymilvus on the local backend):
+a question is answered by ONNX Runtime on the exported model, which is what makes a cold
+`qa ask` take about a second."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from qa.config import EmbeddingSettings
 from qa.embed_onnx import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "sentence_transformers", "transformers", "bm25s", "scipy", "sklearn")
+HEAVY = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "bm25s",
+    "scipy",
+    "sklearn",
+    "pymilvus",
+    "milvus_lite",
+)
 
 # Runs the CLI's own entry point, then reports which heavy modules it imported.
 RUN_CLI = """

@@ -230,7 +230,7 @@ def test_unknown_environment_variable_fails_like_an_unknown_file_key(tmp_path: P
         load_settings(config, env={"QA_INDEX_BACKNED": "flat"})
     message = str(info.value)
     assert "unknown environment variable QA_INDEX_BACKNED" in message
-    assert "did you mean QA_INDEX_KIND?" in message
+    assert "did you mean QA_INDEX_BACKEND?" in message  # the typo of a real setting
     # Variables that are not settings, and other programs' variables, are left alone.
     env = {"QA_API_KEY": "k", "QA_CONFIG": str(config), "QAX": "1", "PATH": "/bin"}
     assert load_settings(config, env=env) == load_settings(config, env={})

@@ -18,7 +18,7 @@ from qa.chunk import embed_text
 from qa.config import EmbeddingSettings, load_settings
 from qa.embed import SentenceTransformerEmbedder, bundled_model_path, create_embedder
 from qa.embed_onnx import OnnxEmbedder, batches, ensure_export, fingerprint, read_model_config
-from qa.index import Index
+from qa.index import LocalIndex
 from qa.llm.extractive import split_sentences
 from qa.types import Hit, QAError
 
@@ -33,7 +33,7 @@ def onnx_embedder() -> OnnxEmbedder:
 
 def corpus_texts(corpus_index: Path) -> list[str]:
     """What the index embeds (title + chunk), every sentence of every chunk, the gold questions."""
-    index = Index.open(corpus_index)
+    index = LocalIndex.open(corpus_index)
     chunks = list(index.iter_chunks())
     assert len(chunks) > 20
     passages = [embed_text(d.title, c.text, True) for c, d in chunks]

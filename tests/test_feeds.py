@@ -18,7 +18,7 @@ from qa.config import PathSettings, Settings
 from qa.embed import FakeEmbedder
 from qa.feeds import DUPLICATE, FAILED, NOT_MODIFIED, STORED, add_text, ingest_urls, parse_feed
 from qa.fetch import FetchError
-from qa.index import Index
+from qa.index import LocalIndex
 from qa.ingest import read_paths
 from qa.types import QAError
 from qa.watch import Schedule, watch
@@ -138,7 +138,7 @@ def test_feed_and_pages_go_in_and_bad_urls_are_reported(tmp_path: Path) -> None:
 
     # ... and indexed, with ids relative to the corpus folder as `qa ingest` gives them.
     assert report.sync is not None and report.sync.added == 3
-    index = Index.open(settings.index_dir)
+    index = LocalIndex.open(settings.index_dir)
     assert index.manifest["counts"]["articles"] == 3
     assert all(d.startswith("web/127.0.0.1/") for d in index.manifest["docs"])
 
@@ -164,7 +164,7 @@ def test_nothing_is_fetched_or_stored_twice(tmp_path: Path) -> None:
         third = run(site, settings, feeds=("/feed.xml",))
         assert third["by_url"][site.url("/feed.xml")].status == NOT_MODIFIED
         assert site.requests[-1][1]["if-none-match"] == '"feed-v2"'
-    assert Index.open(settings.index_dir).manifest["counts"]["articles"] == 3
+    assert LocalIndex.open(settings.index_dir).manifest["counts"]["articles"] == 3
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,7 +277,7 @@ def test_watch_polls_with_etags_and_indexes_each_new_article(tmp_path: Path) -> 
     statuses = [[o.status for o in c.outcomes] for c in cycles]
     assert statuses == [[STORED], [NOT_MODIFIED], [STORED, DUPLICATE]]
     assert [c.sync.added if c.sync else 0 for c in cycles] == [1, 0, 1]
-    assert Index.open(settings.index_dir).manifest["counts"]["articles"] == 2
+    assert LocalIndex.open(settings.index_dir).manifest["counts"]["articles"] == 2
 
 
 @pytest.mark.slow

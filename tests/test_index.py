@@ -39,7 +39,7 @@ from qa.config import Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
 from qa.index import (
     SCHEMA_VERSION,
-    Index,
+    LocalIndex,
     SyncReport,
     live_generation,
     scope,
@@ -97,7 +97,7 @@ def test_ingest_bundled_corpus_with_the_real_model(
         stored = index.document(doc.id)
         assert stored is not None and stored.text == doc.text and stored.segments == doc.segments
     # The index opens with the settings it was built with.
-    Index.open(root, Settings(), 384)
+    LocalIndex.open(root, Settings(), 384)
     status = index.status()
     assert status["articles"] == 5 and status["chunks"] == report.chunks_total
     assert status["bytes_on_disk"] > report.chunks_total * 384 * 4
@@ -130,7 +130,7 @@ def test_real_index_refuses_other_settings(
 ) -> None:
     root, _, _ = real_index
     with pytest.raises(QAError, match=r"qa ingest --rebuild") as info:
-        Index.open(root, FAKE, 64)
+        LocalIndex.open(root, FAKE, 64)
     assert "embedding_model: index has 'sentence-transformers/all-MiniLM-L6-v2'" in str(info.value)
 
 
@@ -144,10 +144,10 @@ def test_fake_index_rebuilt_with_the_real_model(
     root = tmp_path / "index"
     fake_default = replace(Settings(), embedding=replace(Settings().embedding, model="fake"))
     ingest(root, [corpus], FakeEmbedder(name="fake"), fake_default)
-    assert Index.open(root).build.embedding_model == "fake"
+    assert LocalIndex.open(root).build.embedding_model == "fake"
 
     with pytest.raises(QAError) as info:
-        Index.open(root, Settings(), real_embedder.dim)
+        LocalIndex.open(root, Settings(), real_embedder.dim)
     message = str(info.value)
     assert "run `qa ingest --rebuild`" in message
     assert "embedding_model: index has 'fake'" in message and "dim: index has 64" in message
@@ -163,7 +163,7 @@ def test_fake_index_rebuilt_with_the_real_model(
     index = consistent(root, real_embedder)
     assert index.build.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert index.build.dim == 384
-    Index.open(root, Settings(), 384)  # no longer refused
+    LocalIndex.open(root, Settings(), 384)  # no longer refused
 
 
 # ----------------------------------------------------------------------------- incremental
@@ -180,7 +180,7 @@ def test_unchanged_corpus_embeds_nothing(fake_index: tuple[Path, Path]) -> None:
 
 def test_added_article_embeds_only_its_chunks(fake_index: tuple[Path, Path]) -> None:
     root, corpus = fake_index
-    old = Index.open(root)
+    old = LocalIndex.open(root)
     old_chunks = {c.id: (c.text, c.start, c.end) for c, _ in old.iter_chunks()}
     old_rows = set(old.ids.tolist())
     write(corpus, "delta.md", article("Delta pact", "dolphin", n=9))
@@ -202,7 +202,7 @@ def test_added_article_embeds_only_its_chunks(fake_index: tuple[Path, Path]) -> 
 
 def test_changed_article_replaces_its_chunks(fake_index: tuple[Path, Path]) -> None:
     root, corpus = fake_index
-    old = Index.open(root)
+    old = LocalIndex.open(root)
     old_alpha = doc_chunks(old, "alpha")
     assert any("walrus" in t for t in old_alpha)
     assert old.bm25_search("walrus", 10)
@@ -241,7 +241,7 @@ def test_metadata_change_counts_as_an_update(fake_index: tuple[Path, Path]) -> N
 
 def test_deleted_article_is_removed(fake_index: tuple[Path, Path]) -> None:
     root, corpus = fake_index
-    old = Index.open(root)
+    old = LocalIndex.open(root)
     assert doc_chunks(old, "charlie")
     (corpus / "charlie.md").unlink()
     fake = FakeEmbedder(name="fake")
@@ -345,30 +345,30 @@ def test_changed_chunking_needs_rebuild(fake_index: tuple[Path, Path]) -> None:
     assert "max_tokens: index has 60, settings say 30" in message
     assert "run `qa ingest --rebuild`" in message
     with pytest.raises(QAError, match="qa ingest --rebuild"):
-        Index.open(root, smaller, 64)
+        LocalIndex.open(root, smaller, 64)
 
-    old_chunks = len(Index.open(root))
+    old_chunks = len(LocalIndex.open(root))
     report = ingest(root, [corpus], settings=smaller, rebuild=True)
     assert (report.added, report.unchanged) == (0, 3)
     assert report.chunks_embedded == report.chunks_total > old_chunks
     assert consistent(root).build.max_tokens == 30
-    Index.open(root, smaller, 64)
+    LocalIndex.open(root, smaller, 64)
 
 
 def test_unreadable_or_foreign_index(tmp_path: Path) -> None:
     root = tmp_path / "index"
     with pytest.raises(QAError, match=r"no index at .*: run `qa ingest` first"):
-        Index.open(root)
+        LocalIndex.open(root)
     ingest(root, [make_corpus(tmp_path / "corpus")])
     live = live_generation(root)
     assert live is not None
     manifest = json.loads((live / "manifest.json").read_text())
     (live / "manifest.json").write_text(json.dumps({**manifest, "schema": 99}))
     with pytest.raises(QAError, match=r"schema 99.*qa ingest --rebuild"):
-        Index.open(root)
+        LocalIndex.open(root)
     (live / "manifest.json").write_text("{not json")
     with pytest.raises(QAError, match=r"unreadable.*qa ingest --rebuild"):
-        Index.open(root)
+        LocalIndex.open(root)
     # A rebuild does not need to read the broken generation.
     assert ingest(root, [tmp_path / "corpus"], rebuild=True).added == 3
     consistent(root)

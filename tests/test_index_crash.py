@@ -25,7 +25,7 @@ import qa.index.local
 import qa.index.store
 import qa.vectors
 from qa.embed import FakeEmbedder
-from qa.index import Index, live_generation
+from qa.index import LocalIndex, live_generation
 from qa.retrieve import Retriever
 from qa.types import QAError
 
@@ -48,7 +48,7 @@ def test_failed_save_keeps_the_previous_index(
     fake_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
 ) -> None:
     root, corpus = fake_index
-    before = Index.open(root)
+    before = LocalIndex.open(root)
     counts = dict(before.manifest["counts"])
     results = search(root, "badger treaty")
     current = (root / "CURRENT").read_text()
@@ -160,7 +160,7 @@ def test_writer_killed_at_each_step_of_the_commit(
 ) -> None:
     """``delta``: the writer links the old segment and adds one; ``merge``: it merges all."""
     root, corpus = fake_index
-    before = Index.open(root)
+    before = LocalIndex.open(root)
     old_docs, old_gen = set(before.manifest["docs"]), before.path.name
     results = search(root, "cheetah trade")
     before.close()  # no reader holds it: the collector may remove it
@@ -234,7 +234,7 @@ def test_a_reader_keeps_its_generation_while_ingests_collect(
     fake_index: tuple[Path, Path],
 ) -> None:
     root, corpus = fake_index
-    reader = Index.open(root)  # as `qa serve` holds it; no part loaded yet
+    reader = LocalIndex.open(root)  # as `qa serve` holds it; no part loaded yet
     held = reader.path
     retriever = Retriever(reader, FakeEmbedder(name="fake"), FAKE.retrieval)
     before = [(h.chunk.id, h.chunk.text) for h in retriever.search("badger treaty", 5).hits]
@@ -275,7 +275,7 @@ def test_a_reader_opening_while_its_generation_is_collected_reads_current_again(
     assert stale is not None and not stale.exists()
     answers = iter([stale, live_generation(root)])  # CURRENT read just before the switch
     monkeypatch.setattr(qa.index.local, "live_generation", lambda root: next(answers))
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     assert "delta" in index.manifest["docs"]
 
 
@@ -284,7 +284,7 @@ def test_a_reader_opening_while_its_generation_is_collected_reads_current_again(
 
 def test_a_reader_that_loses_its_index_says_so_in_one_error(fake_index: tuple[Path, Path]) -> None:
     root, _ = fake_index
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     shutil.rmtree(root)
     with pytest.raises(QAError, match=r"was deleted or replaced while in use"):
         index.dense_search(FakeEmbedder(name="fake").embed(["alpaca"])[0], 3)
@@ -301,14 +301,14 @@ def test_cli_search_with_the_index_deleted_mid_command(
         f'[paths]\nindex = "{root}"\n[embedding]\nmodel = "fake"\n'
         "[chunking]\nmax_tokens = 60\noverlap_tokens = 15\n"
     )
-    opening = Index.open.__func__  # type: ignore[attr-defined]
+    opening = LocalIndex.open.__func__  # type: ignore[attr-defined]
 
-    def open_then_lose_it(cls: type[Index], *args: Any, **kwargs: Any) -> Index:
+    def open_then_lose_it(cls: type[LocalIndex], *args: Any, **kwargs: Any) -> LocalIndex:
         index = opening(cls, *args, **kwargs)
         shutil.rmtree(root)  # someone deletes the index while the command runs
         return index
 
-    monkeypatch.setattr(Index, "open", classmethod(open_then_lose_it))
+    monkeypatch.setattr(LocalIndex, "open", classmethod(open_then_lose_it))
     result = CliRunner().invoke(app, ["search", "alpaca summit", "--config", str(config)])
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)

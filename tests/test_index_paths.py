@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from qa.cli import app
 from qa.config import EmbeddingSettings, Settings, load_settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder, bundled_model_path
-from qa.index import Index, scope, sync
+from qa.index import LocalIndex, scope, sync
 from qa.ingest import read_paths
 from qa.types import QAError
 
@@ -64,7 +64,7 @@ def test_an_article_keeps_its_id_by_path(tmp_path: Path) -> None:
     report = ingest(root, [a, b])
     assert (report.updated, report.unchanged) == (1, 1)
     (alpha_id,) = [d for d, t in ids_and_titles(root).items() if t == "Alpha x"]
-    assert "walrus" in " ".join(doc_chunks(Index.open(root), alpha_id))
+    assert "walrus" in " ".join(doc_chunks(LocalIndex.open(root), alpha_id))
 
 
 # ----------------------------------------------------------------------------- moving, rebuild
@@ -96,7 +96,7 @@ def test_a_moved_project_re_ingests_nothing(tmp_path: Path) -> None:
     again = qa_ingest(moved / "config.toml")
     assert (again["added"], again["removed"], again["unchanged"]) == (0, 0, 3)
     assert again["articles"] == 3 and again["chunks_embedded"] == 0
-    index = Index.open(moved / ".qa" / "index")
+    index = LocalIndex.open(moved / ".qa" / "index")
     assert {m["path"] for m in index.manifest["docs"].values()} == {
         "corpus/alpha.md",
         "corpus/bravo.md",
@@ -129,7 +129,7 @@ def test_rebuild_of_an_unreadable_index_says_what_it_cannot_keep(tmp_path: Path)
     root = tmp_path / "index"
     corpus = make_corpus(tmp_path / "corpus")
     ingest(root, [corpus])
-    live = Index.open(root).path
+    live = LocalIndex.open(root).path
     (live / "manifest.json").write_text("{not json")
     report = ingest(root, [corpus], rebuild=True)
     assert report.added == 3
@@ -176,10 +176,10 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         in_scope=scope([corpus]),
     )
     assert report.added == 3
-    assert Index.open(root).build.dim == 128
+    assert LocalIndex.open(root).build.dim == 128
 
     # A later command with a fresh (not yet loaded) embedder is not refused...
-    Index.open(root, settings, SentenceTransformerEmbedder(settings.embedding).dim)
+    LocalIndex.open(root, settings, SentenceTransformerEmbedder(settings.embedding).dim)
     hits = Assistant(settings).retrieve("alpaca summit", 3).hits
     assert hits and hits[0].doc.id == "alpha"
     # ... and an ingest of the same corpus embeds nothing.

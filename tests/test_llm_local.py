@@ -116,9 +116,21 @@ def _listening_tcp_sockets() -> list[str]:
         with open(table) as f:
             for row in f.readlines()[1:]:
                 cols = row.split()
-                if cols[3] == "0A" and cols[9] in ours:
+                port = int(cols[1].rsplit(":", 1)[1], 16)
+                if cols[3] == "0A" and cols[9] in ours and port not in _milvus_lite_ports():
                     found.append(cols[1])
     return found
+
+
+def _milvus_lite_ports() -> set[int]:
+    """Loopback ports of the Milvus Lite servers the Milvus-backed tests run in this process
+    (pymilvus reaches an embedded Milvus Lite over gRPC on 127.0.0.1)."""
+    import sys
+
+    manager = sys.modules.get("milvus_lite.server_manager")
+    if manager is None:
+        return set()
+    return {port for _, _, port in manager.server_manager_instance._servers.values()}
 
 
 def test_generate(local: LocalClient) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fake_settings
+from conftest import BACKENDS, fake_settings, on_backend
 
 from qa import vectors
 from qa.assistant import Assistant
+from qa.config import Settings
 from qa.embed import FakeEmbedder
 from qa.filters import build_filters, question_window
-from qa.index import Index, sync
+from qa.index import Index, open_index, sync
 from qa.llm.extractive import ExtractiveLLM
 from qa.retrieve import Retriever
 from qa.types import Document, Filters, QAError
@@ -42,11 +43,22 @@ DOCS = [
 QUESTION = "When did the harbour authority open the ferry terminal?"
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+@pytest.fixture(scope="module", params=BACKENDS)
+def news_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, milvus_db: Path
+) -> Settings:
+    """The dated articles indexed on each backend in turn: on Milvus the filters run inside
+    the engine as scalar expressions."""
     root = tmp_path_factory.mktemp("news") / "index"
-    sync(root, DOCS, FakeEmbedder(name="fake"), SETTINGS)
-    return Index.open(root, SETTINGS, 64)
+    settings = replace(SETTINGS, paths=replace(SETTINGS.paths, index=root))
+    settings = on_backend(settings, request.param, milvus_db)
+    sync(root, DOCS, FakeEmbedder(name="fake"), settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def index(news_settings: Settings) -> Index:
+    return open_index(news_settings, dim=64)
 
 
 def found(index: Index, filters: Filters | None, **retrieval: object) -> list[str]:
@@ -104,9 +116,10 @@ def test_source_filter_is_case_insensitive_and_repeatable(index: Index) -> None:
     assert found(index, build_filters(as_of="2030-01-01", sources=["nobody"])) == []
 
 
-def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(index: Index) -> None:
-    settings = replace(SETTINGS, paths=replace(SETTINGS.paths, index=index.root))
-    assistant = Assistant(settings, embedder=FakeEmbedder(name="fake"), llm=ExtractiveLLM())
+def test_a_filter_that_leaves_nothing_gives_the_normal_cannot_answer(
+    news_settings: Settings,
+) -> None:
+    assistant = Assistant(news_settings, embedder=FakeEmbedder(name="fake"), llm=ExtractiveLLM())
     answer = assistant.ask(QUESTION, filters=build_filters(as_of="2023-06-01", until="2023-06-01"))
     assert not answer.answered and answer.passages == () and answer.citations == ()
     assert answer.to_dict()["filters"]["as_of"] == "2023-06-01"

@@ -22,7 +22,7 @@ from qa.evaluate import eval_gold, eval_realtimeqa, load_gold
 from qa.report_html import render_compare, render_report, write_compare_page
 from qa.types import QAError
 
-IDS = ("g001", "g057", "g071")  # one single, one multi, one unanswerable question
+IDS = ("g001", "g059", "g071")  # one single, one multi, one unanswerable question
 HOSTILE = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 
 

@@ -13,7 +13,7 @@ from conftest import fake_settings
 
 from qa.config import Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
-from qa.index import Index, sync
+from qa.index import LocalIndex, sync
 from qa.retrieve import Retriever
 from qa.text import content_terms
 from qa.types import Document
@@ -43,19 +43,19 @@ DOCS = [
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
     root = tmp_path_factory.mktemp("rerank") / "index"
     sync(root, DOCS, FakeEmbedder(name="fake"), FAKE)
-    return Index.open(root, FAKE, 64)
+    return LocalIndex.open(root, FAKE, 64)
 
 
-def search(index: Index, **changes: object) -> list[tuple[str, float]]:
+def search(index: LocalIndex, **changes: object) -> list[tuple[str, float]]:
     settings = replace(FAKE.retrieval, max_per_doc=1, **changes)
     hits = Retriever(index, FakeEmbedder(name="fake"), settings).search(QUESTION, 10).hits
     return [(h.doc.id, h.score) for h in hits]
 
 
-def test_term_weights_are_the_index_idf(index: Index) -> None:
+def test_term_weights_are_the_index_idf(index: LocalIndex) -> None:
     weights = index.term_weights({"storm", "harbour", "council", "absent"})
     n = len(index)
     assert weights["storm"] == pytest.approx(math.log(1 + n / (1 + 2)))
@@ -64,7 +64,7 @@ def test_term_weights_are_the_index_idf(index: Index) -> None:
     assert weights["harbour"] > weights["council"]
 
 
-def test_the_passage_that_says_it_in_one_sentence_is_raised(index: Index) -> None:
+def test_the_passage_that_says_it_in_one_sentence_is_raised(index: LocalIndex) -> None:
     off = dict(search(index, sentence_weight=0.0))
     on = dict(search(index, sentence_weight=1.0))
     # The rule: fused x (1 + w x best sentence's idf-weighted share of the question's terms).
@@ -82,7 +82,7 @@ def test_the_passage_that_says_it_in_one_sentence_is_raised(index: Index) -> Non
     assert ranked.index("together") < ranked.index("apart")
 
 
-def test_only_the_rerank_depth_is_read(index: Index) -> None:
+def test_only_the_rerank_depth_is_read(index: LocalIndex) -> None:
     off = search(index, sentence_weight=0.0)
     shallow = dict(search(index, sentence_weight=1.0, rerank_depth=1))
     # The first candidate alone is rescored; every other score is the fused one.
@@ -98,7 +98,7 @@ def test_rerank_on_the_real_index(
 ) -> None:
     """With the real model the rerank keeps the headline passage first on the bundled corpus
     and changes scores only by its factor (at most 1 + sentence_weight)."""
-    index = Index.open(corpus_index, Settings(), real_embedder.dim)
+    index = LocalIndex.open(corpus_index, Settings(), real_embedder.dim)
     question = "What did Khrenin say about India?"
     base = Settings().retrieval
     on = Retriever(index, real_embedder, base).search(question).hits

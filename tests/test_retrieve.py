@@ -17,7 +17,7 @@ from conftest import fake_settings
 
 from qa.config import RetrievalSettings, Settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
-from qa.index import Index, sync
+from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
 from qa.retrieve import NEAR_DUPLICATE, SPAN_OVERLAP, Retriever, _jaccard
 from qa.types import Chunk, Document, Hit
@@ -52,17 +52,17 @@ DOCS = [
 
 
 @pytest.fixture(scope="module")
-def fake_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def fake_index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
     root = tmp_path_factory.mktemp("fake") / "index"
     sync(root, DOCS, FakeEmbedder(name="fake"), FAKE)
-    return Index.open(root, FAKE, 64)
+    return LocalIndex.open(root, FAKE, 64)
 
 
-def retriever(index: Index, **changes: object) -> Retriever:
+def retriever(index: LocalIndex, **changes: object) -> Retriever:
     return Retriever(index, FakeEmbedder(name="fake"), replace(FAKE.retrieval, **changes))
 
 
-def row_of_chunk(index: Index) -> dict[str, int]:
+def row_of_chunk(index: LocalIndex) -> dict[str, int]:
     return dict(index.db.execute("SELECT id, row FROM chunks").fetchall())
 
 
@@ -76,7 +76,7 @@ def assert_well_formed(hits: tuple[Hit, ...], k: int) -> None:
 # ----------------------------------------------------------------------------- fusion
 
 
-def test_rrf_scores_follow_the_formula(fake_index: Index) -> None:
+def test_rrf_scores_follow_the_formula(fake_index: LocalIndex) -> None:
     s = FAKE.retrieval
     r = retriever(fake_index, max_per_doc=10, sentence_weight=0.0)  # fusion alone
     query = "volcano council lava"
@@ -98,14 +98,14 @@ def test_rrf_scores_follow_the_formula(fake_index: Index) -> None:
         assert (h.bm25_score is not None) == (row in bm25)
 
 
-def test_weights_change_the_fusion(fake_index: Index) -> None:
+def test_weights_change_the_fusion(fake_index: LocalIndex) -> None:
     query = "xylophone council"
     only_bm25 = retriever(fake_index, dense_weight=0.0).search(query, 3).hits
     assert only_bm25[0].chunk.doc_id == "rare"
     assert all(h.bm25_score is not None for h in only_bm25 if h.score > 0)
 
 
-def test_dense_only(fake_index: Index) -> None:
+def test_dense_only(fake_index: LocalIndex) -> None:
     hits = retriever(fake_index, fusion="dense").search("glacier melt ice council", 5).hits
     assert_well_formed(hits, 5)
     assert all(h.bm25_score is None and h.dense_score is not None for h in hits)
@@ -114,7 +114,7 @@ def test_dense_only(fake_index: Index) -> None:
     assert hits[0].chunk.doc_id in ("wire", "wire-copy")
 
 
-def test_bm25_only(fake_index: Index) -> None:
+def test_bm25_only(fake_index: LocalIndex) -> None:
     hits = retriever(fake_index, fusion="bm25").search("xylophone", 5).hits
     assert_well_formed(hits, 5)
     assert hits and all(h.bm25_score is not None and h.bm25_score > 0 for h in hits)
@@ -130,7 +130,7 @@ def test_bm25_only(fake_index: Index) -> None:
 # ----------------------------------------------------------------------------- k
 
 
-def test_k_is_respected(fake_index: Index) -> None:
+def test_k_is_respected(fake_index: LocalIndex) -> None:
     r = retriever(fake_index, max_per_doc=10)
     for k in (1, 2, 3, 7):
         hits = r.search("council met on day", k).hits
@@ -145,7 +145,7 @@ def test_k_is_respected(fake_index: Index) -> None:
 # ----------------------------------------------------------------------------- diversity
 
 
-def test_max_per_doc(fake_index: Index) -> None:
+def test_max_per_doc(fake_index: LocalIndex) -> None:
     for limit in (1, 2, 3):
         hits = retriever(fake_index, max_per_doc=limit).search("volcano eruption lava", 5).hits
         per_doc: dict[str, int] = {}
@@ -169,7 +169,7 @@ def _span_overlap(a: Chunk, b: Chunk) -> float:
     return shared / min(a.end - a.start, b.end - b.start)
 
 
-def test_overlapping_windows_are_not_returned_twice(fake_index: Index) -> None:
+def test_overlapping_windows_are_not_returned_twice(fake_index: LocalIndex) -> None:
     # With 30 tokens of overlap in 40, consecutive chunks of "long" share most of their text.
     chunks = [c for c, _ in fake_index.iter_chunks() if c.doc_id == "long"]
     assert max(_span_overlap(a, b) for a, b in itertools.pairwise(chunks)) > 0.5
@@ -181,7 +181,7 @@ def test_overlapping_windows_are_not_returned_twice(fake_index: Index) -> None:
                 assert _span_overlap(a.chunk, b.chunk) <= SPAN_OVERLAP, (a.chunk.id, b.chunk.id)
 
 
-def test_near_identical_passages_are_returned_once(fake_index: Index) -> None:
+def test_near_identical_passages_are_returned_once(fake_index: LocalIndex) -> None:
     query = "glacier melt ice"
     qv = FakeEmbedder(name="fake").embed([query])[0]
     raw = fake_index.chunks([row for row, _ in fake_index.dense_search(qv, 4)])
@@ -197,7 +197,7 @@ def test_near_identical_passages_are_returned_once(fake_index: Index) -> None:
 # ----------------------------------------------------------------------------- floor
 
 
-def test_relevance_floor_with_the_fake_embedder(fake_index: Index) -> None:
+def test_relevance_floor_with_the_fake_embedder(fake_index: LocalIndex) -> None:
     query = "volcano eruption lava"
     everything = retriever(fake_index, min_dense_score=-1.0).search(query, 20).hits
     cosines = sorted(h.dense_score or 0.0 for h in everything)
@@ -211,7 +211,7 @@ def test_relevance_floor_with_the_fake_embedder(fake_index: Index) -> None:
 def test_empty_index_returns_nothing(tmp_path: Path) -> None:
     root = tmp_path / "index"
     sync(root, [], FakeEmbedder(name="fake"), FAKE)
-    r = Retriever(Index.open(root), FakeEmbedder(name="fake"), FAKE.retrieval)
+    r = Retriever(LocalIndex.open(root), FakeEmbedder(name="fake"), FAKE.retrieval)
     assert r.search("anything at all").hits == ()
 
 
@@ -221,14 +221,14 @@ def test_empty_index_returns_nothing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def real_index(
     real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Index]:
+) -> Iterator[LocalIndex]:
     root = tmp_path_factory.mktemp("real") / "index"
     sync(root, read_paths([CORPUS]).documents, real_embedder, Settings())
-    yield Index.open(root, Settings(), real_embedder.dim)
+    yield LocalIndex.open(root, Settings(), real_embedder.dim)
 
 
 def real_retriever(
-    index: Index, embedder: SentenceTransformerEmbedder, **changes: object
+    index: LocalIndex, embedder: SentenceTransformerEmbedder, **changes: object
 ) -> Retriever:
     settings: RetrievalSettings = replace(Settings().retrieval, **changes)
     return Retriever(index, embedder, settings)
@@ -236,7 +236,7 @@ def real_retriever(
 
 @pytest.mark.slow
 def test_headline_question_finds_the_belarus_side_passage(
-    real_index: Index, real_embedder: SentenceTransformerEmbedder
+    real_index: LocalIndex, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     hits = real_retriever(real_index, real_embedder).search(HEADLINE).hits
     assert_well_formed(hits, 5)
@@ -253,7 +253,7 @@ def test_headline_question_finds_the_belarus_side_passage(
 @pytest.mark.slow
 @pytest.mark.parametrize("fusion", ["rrf", "dense", "bm25"])
 def test_headline_passage_is_found_in_every_fusion_mode(
-    real_index: Index, real_embedder: SentenceTransformerEmbedder, fusion: str
+    real_index: LocalIndex, real_embedder: SentenceTransformerEmbedder, fusion: str
 ) -> None:
     hits = real_retriever(real_index, real_embedder, fusion=fusion).search(HEADLINE).hits
     assert any(h.doc.id.startswith("001_") and KHRENIN in h.chunk.text for h in hits)
@@ -272,7 +272,7 @@ UNRELATED = [
 
 @pytest.mark.slow
 def test_unrelated_questions_retrieve_nothing(
-    real_index: Index, real_embedder: SentenceTransformerEmbedder
+    real_index: LocalIndex, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     floor = Settings().retrieval.min_dense_score
     vectors = np.asarray(real_index.vectors)
@@ -291,7 +291,7 @@ def test_unrelated_questions_retrieve_nothing(
 
 @pytest.mark.slow
 def test_real_hits_respect_k_and_max_per_doc(
-    real_index: Index, real_embedder: SentenceTransformerEmbedder
+    real_index: LocalIndex, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     r = real_retriever(real_index, real_embedder, max_per_doc=1)
     hits = r.search("Rajnath Singh defence cooperation at the SCO meeting", 5).hits

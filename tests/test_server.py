@@ -39,8 +39,9 @@ from qa.types import Filters
 
 
 @pytest.fixture(scope="module")
-def url(assistant: Assistant) -> Iterator[str]:
-    with serve_in_thread(create_app(assistant)) as base:
+def url(backend_assistant: Assistant) -> Iterator[str]:
+    """The server over the corpus, on each index backend in turn."""
+    with serve_in_thread(create_app(backend_assistant)) as base:
         yield base
 
 
@@ -362,8 +363,9 @@ SHORT_REPLY = (
 
 
 @pytest.fixture(scope="module")
-def short_url(assistant: Assistant) -> Iterator[str]:
+def short_url(backend_assistant: Assistant) -> Iterator[str]:
     """The real index and embedder, with a model that opens its reply with a short answer."""
+    assistant = backend_assistant
     scripted = Assistant(assistant.settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
     with serve_in_thread(create_app(scripted)) as base:
         yield base

@@ -38,7 +38,7 @@ def articles_list(
     settings = settings_for(config, **{"paths.index": index})
     first = filters_for(None, since, None, None).since
     try:
-        found = list_articles(settings.index_dir, since=first, sources=tuple(sources or ()))
+        found = list_articles(settings, since=first, sources=tuple(sources or ()))
     except QAError as exc:
         fail(str(exc))
     if as_json:
@@ -65,7 +65,7 @@ def articles_show(
 
     settings = settings_for(config, **{"paths.index": index})
     try:
-        info, doc = get_article(settings.index_dir, doc_id)
+        info, doc = get_article(settings, doc_id)
     except QAError as exc:
         fail(str(exc))
     if as_json:
@@ -101,7 +101,7 @@ def articles_remove(
     settings = settings_for(config, **{"paths.index": index})
     try:
         if not yes:
-            info, _ = get_article(settings.index_dir, doc_id)
+            info, _ = get_article(settings, doc_id)
             fail(f"this deletes {info.path} and removes {doc_id!r} from the index: add --yes")
         removed = remove_article(settings, doc_id)
     except QAError as exc:

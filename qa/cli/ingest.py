@@ -228,11 +228,11 @@ def watch(
 
 def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Articles, chunks, model, settings and size on disk of the index."""
-    from qa.index import Index
+    from qa.index import open_index
 
     settings = settings_for(config, **{"paths.index": index})
     try:
-        info = Index.open(settings.index_dir).status()
+        info = open_index(settings).status()
     except QAError as exc:
         fail(str(exc))
     if as_json:

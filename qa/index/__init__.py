@@ -1,15 +1,37 @@
-"""The index: the on-disk store, its reader and writer, BM25 analysis, and which article is which.
+"""The index: one protocol, two backends, chosen by ``settings.index.backend``.
 
-* :mod:`qa.index.store`  - the folder layout, build settings, the writer's lock, the commit of a
-  generation and the collection of old ones;
-* :mod:`qa.index.local`  - :class:`Index`, the reader of one generation (FAISS + bm25s + SQLite);
-* :mod:`qa.index.writer` - :func:`sync`, incremental ingest into a new generation;
-* :mod:`qa.index.paths`  - stored paths, the id rule, the scope of an ingest;
-* :mod:`qa.index.bm25`   - keyword analysis shared by indexing and queries.
+* :class:`Index` - what the Retriever, the Assistant, `qa articles`, `qa status` and the server
+  read; :func:`open_index` opens it, :func:`index_version` says whether (and which) one exists;
+* :func:`sync` / :func:`remove` - THE ingest entry points, for either backend;
+* local backend: :mod:`qa.index.store` (folder layout, lock, commit, garbage collection),
+  :mod:`qa.index.local` (:class:`LocalIndex`: FAISS + bm25s + SQLite), :mod:`qa.index.writer`
+  (incremental ingest into a new generation);
+* Milvus backend: :mod:`qa.index.milvus_db` (connection, collections, filters as expressions),
+  :mod:`qa.index.milvus` (the reader: hybrid search in the engine) and
+  :mod:`qa.index.milvus_writer` (incremental, crash-convergent ingest);
+* :mod:`qa.index.fusion` - candidates and weighted RRF; :mod:`qa.index.paths` - stored paths,
+  the id rule, the scope of an ingest; :mod:`qa.index.bm25` - keyword analysis for both.
+
+Milvus modules are imported only when that backend is chosen (no pymilvus at question time
+on the local backend).
 """
 
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.config import RetrievalSettings, Settings
+from qa.embed import Embedder
+from qa.index import writer as _local_writer
 from qa.index.bm25 import bm25_tokens
-from qa.index.local import EXACT_FILTERED_MAX, Index, day_number, documents_info
+from qa.index.fusion import Candidate
+from qa.index.local import EXACT_FILTERED_MAX, LocalIndex, day_number, documents_info
 from qa.index.paths import absolute_path, assign_ids, scope, stored_path
 from qa.index.store import (
     CURRENT,
@@ -21,14 +43,151 @@ from qa.index.store import (
     pin_generation,
     writer_lock,
 )
-from qa.index.writer import ProgressHook, SyncReport, remove, sync
+from qa.index.writer import ProgressHook, SyncReport
+from qa.types import Chunk, DocInfo, Document, Filters
+
+
+class Index(Protocol):
+    """A read-only view of the passages, whichever backend holds them; safe to share between
+    threads. Chunk keys (``row``) are opaque integers, stable while the index is unchanged."""
+
+    backend: str
+    build: BuildSettings  # the model and chunking the stored vectors come from
+
+    @property
+    def version(self) -> str:
+        """Changes when a new build replaces the one read (the Assistant then re-opens)."""
+        ...
+
+    def __len__(self) -> int:
+        """Chunks held."""
+        ...
+
+    def articles(self) -> int: ...
+
+    def may_match(self, filters: Filters | None) -> bool:
+        """False only when ``filters`` certainly leave nothing (no need to embed the question)."""
+        ...
+
+    def candidates(
+        self, query: str, vector: np.ndarray, filters: Filters | None, settings: RetrievalSettings
+    ) -> list[Candidate]:
+        """Dense and BM25 candidates (``settings.candidates`` deep each) among the chunks that
+        ``filters`` allow, fused by weighted RRF, each with its exact cosine."""
+        ...
+
+    def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of stemmed terms over the whole index,
+        log(1 + N / (1 + df)), with BM25's own counts."""
+        ...
+
+    def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
+        """YYYYMMDD publication day of each chunk's article, 0 when undated."""
+        ...
+
+    def chunks(self, chunk_rows: Sequence[int]) -> dict[int, tuple[Chunk, DocInfo]]: ...
+
+    def document(self, doc_id: str) -> Document | None: ...
+
+    def documents(self) -> list[tuple[DocInfo, str, int]]:
+        """Every article: metadata, stored path and chunk count, in id order."""
+        ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def open_index(
+    settings: Settings, root: Path | None = None, *, dim: int | None = None, fingerprint: str = ""
+) -> Index:
+    """The index ``settings`` point at (``root`` overrides ``paths.index`` for the local
+    backend). With ``dim``, an index built with another model or chunking is refused."""
+    check = settings if dim is not None else None
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        return MilvusIndex.open(settings, check=check, dim=dim, fingerprint=fingerprint)
+    return LocalIndex.open(root or settings.index_dir, check, dim, fingerprint)
+
+
+def separate_index(settings: Settings, folder: Path) -> Settings:
+    """Settings for an index of its own named by ``folder`` (the eval harness keeps one per
+    benchmark): that folder on the local backend, a collection named after it in Milvus."""
+    settings = replace(settings, paths=replace(settings.paths, index=folder))
+    if settings.index.backend != "milvus":
+        return settings
+    milvus = settings.index.milvus
+    suffix = re.sub(r"\W", "_", folder.name)
+    milvus = replace(milvus, collection=f"{milvus.collection}_{suffix}")
+    return replace(settings, index=replace(settings.index, milvus=milvus))
+
+
+def index_location(settings: Settings) -> str:
+    """Where the index lives, for messages."""
+    if settings.index.backend == "milvus":
+        milvus = settings.index.milvus
+        return f"{milvus.uri} (Milvus collection {milvus.collection})"
+    return str(settings.index_dir)
+
+
+def index_version(settings: Settings, root: Path | None = None) -> str | None:
+    """The version of the live index, None when there is none yet (before `qa ingest`)."""
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import live_version
+
+        return live_version(settings)
+    live = live_generation(root or settings.index_dir)
+    return live.name if live is not None else None
+
+
+def sync(
+    root: Path,
+    documents: Iterable[Document],
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    in_scope: Callable[[str], bool] = lambda path: True,
+    rebuild: bool = False,
+    progress: ProgressHook | None = None,
+) -> SyncReport:
+    """Bring the index in line with ``documents``, embedding only what is new or changed (see
+    :func:`qa.index.writer.sync` for the rules, which both backends follow). ``root`` is the
+    local index folder; the Milvus backend keeps only its writer's lock file there."""
+    if settings.index.backend == "milvus":
+        from qa.index import milvus_writer
+
+        return milvus_writer.sync(
+            root,
+            documents,
+            embedder,
+            settings,
+            in_scope=in_scope,
+            rebuild=rebuild,
+            progress=progress,
+        )
+    return _local_writer.sync(
+        root, documents, embedder, settings, in_scope=in_scope, rebuild=rebuild, progress=progress
+    )
+
+
+def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport:
+    """Drop articles by id (nothing embedded); unknown ids raise and change nothing."""
+    if settings.index.backend == "milvus":
+        from qa.index import milvus_writer
+
+        return milvus_writer.remove(root, doc_ids, settings)
+    return _local_writer.remove(root, doc_ids, settings)
+
 
 __all__ = [
     "CURRENT",
     "EXACT_FILTERED_MAX",
     "SCHEMA_VERSION",
     "BuildSettings",
+    "Candidate",
     "Index",
+    "LocalIndex",
     "ProgressHook",
     "SyncReport",
     "absolute_path",
@@ -38,10 +197,14 @@ __all__ = [
     "commit",
     "day_number",
     "documents_info",
+    "index_location",
+    "index_version",
     "live_generation",
+    "open_index",
     "pin_generation",
     "remove",
     "scope",
+    "separate_index",
     "stored_path",
     "sync",
     "writer_lock",

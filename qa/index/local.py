@@ -16,9 +16,10 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from qa import vectors
-from qa.config import Settings
+from qa.config import RetrievalSettings, Settings
 from qa.index import chunk_store
 from qa.index.bm25 import bm25_tokens
+from qa.index.fusion import Candidate, local_candidates
 from qa.index.segments import LiveVectors, Segment, live_mask, positions
 from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
@@ -29,8 +30,11 @@ _T = TypeVar("_T")
 EXACT_FILTERED_MAX = 50_000
 
 
-class Index:
-    """A read-only view of one generation; parts load on first use and are shared by threads."""
+class LocalIndex:
+    """A read-only view of one generation; parts load on first use and are shared by threads.
+    Implements the :class:`qa.index.Index` protocol."""
+
+    backend = "local"
 
     def __init__(self, root: Path, generation: Path, manifest: dict[str, Any]) -> None:
         self.root = root
@@ -61,7 +65,7 @@ class Index:
         settings: Settings | None = None,
         dim: int | None = None,
         fingerprint: str = "",
-    ) -> Index:
+    ) -> LocalIndex:
         """Open the live generation; with settings, refuse an index built differently.
 
         The generation is pinned (a shared lock on its manifest) while this object lives, so a
@@ -296,8 +300,29 @@ class Index:
 
     # -- queries
 
+    @property
+    def version(self) -> str:
+        """The generation read: a new one means `qa ingest` has written since."""
+        return self.path.name
+
     def __len__(self) -> int:
         return int(self.manifest["counts"]["chunks"])
+
+    def articles(self) -> int:
+        return int(self.manifest["counts"]["articles"])
+
+    def may_match(self, filters: Filters | None) -> bool:
+        """False when ``filters`` leave nothing to search (then the question is not embedded)."""
+        allowed = self.allowed(filters)
+        return allowed is None or bool(allowed.any())
+
+    def candidates(
+        self, query: str, vector: np.ndarray, filters: Filters | None, settings: RetrievalSettings
+    ) -> list[Candidate]:
+        return local_candidates(self, query, vector, filters, settings)
+
+    def documents(self) -> list[tuple[DocInfo, str, int]]:
+        return documents_info(self)
 
     def dense_search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -436,7 +461,7 @@ def day_number(published: str | date) -> int:
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
-def documents_info(index: Index) -> list[tuple[DocInfo, str, int]]:
+def documents_info(index: LocalIndex) -> list[tuple[DocInfo, str, int]]:
     """Every indexed article: its metadata, the file it was read from and its chunk count,
     in id order (for `qa articles list`)."""
     docs = index.manifest["docs"]
@@ -444,3 +469,6 @@ def documents_info(index: Index) -> list[tuple[DocInfo, str, int]]:
         "SELECT id, title, published, source, url, path FROM docs ORDER BY id"
     ).fetchall()
     return [(DocInfo(r[0], r[1], r[2], r[3], r[4]), r[5], docs[r[0]]["chunks"]) for r in rows]
+
+
+Index = LocalIndex  # the name the writer and older code use
