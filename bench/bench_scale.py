@@ -126,7 +126,7 @@ def make_documents(count: int, seed: int, prefix: str) -> list[Document]:
     return docs
 
 
-def settings_for(backend: str) -> Settings:
+def settings_for(backend: str, root: Path | None = None) -> Settings:
     base = Settings()
     s = dataclasses.replace(
         base,
@@ -134,7 +134,11 @@ def settings_for(backend: str) -> Settings:
         retrieval=dataclasses.replace(base.retrieval, min_dense_score=0.0),
     )
     if "backend" in {f.name for f in dataclasses.fields(IndexSettings)}:
-        return dataclasses.replace(s, index=dataclasses.replace(s.index, backend=backend))
+        index = dataclasses.replace(s.index, backend=backend)
+        if root is not None and hasattr(index, "milvus"):  # Milvus Lite's file beside the rest
+            milvus = dataclasses.replace(index.milvus, uri=str(root / "milvus.db"))
+            index = dataclasses.replace(index, milvus=milvus)
+        return dataclasses.replace(s, index=index)
     if backend != "local":
         raise SystemExit(
             f"error: unknown backend {backend!r}: this qa has no settings.index.backend, "
@@ -187,9 +191,10 @@ def run_one(backend: str, chunks: int, scratch: Path, profile: bool = False) -> 
     import qa.index
     from qa.retrieve import Retriever
 
-    settings = settings_for(backend)
     root = scratch / f"{backend}-{chunks}"
     shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    settings = settings_for(backend, root)
     n_docs = max(1, chunks // CHUNKS_PER_DOC)
     base = make_documents(n_docs, seed=chunks, prefix="a")
     extra = make_documents(max(1, n_docs // 100), seed=chunks + 1, prefix="b")
