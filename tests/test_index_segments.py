@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from index_helpers import FAKE, CountingEmbedder, article, consistent, ingest, write
+from index_helpers import FAKE, CountingEmbedder, article, consistent, ingest, make_corpus, write
 
 import qa.index.segments
 from qa import vectors
 from qa.embed import FakeEmbedder
-from qa.index import bm25_tokens
+from qa.index import bm25_tokens, scope, sync
 from qa.index.local import Index  # the class (qa.index.Index may name a protocol)
 from qa.types import QAError
 
@@ -324,3 +324,26 @@ def test_a_rebuild_starts_a_new_store_and_the_old_goes_with_its_last_reader(
     assert not old_store.exists()
     live_store = Index.open(root).manifest["store"]
     assert {p.name.split("-wal")[0].split("-shm")[0] for p in root.glob("store-*")} == {live_store}
+
+
+def test_emptied_index_refilled_while_a_reader_pins_the_old_rows(tmp_path: Path) -> None:
+    """An index with no chunks is still the previous index: its row numbers go on, so a
+    reader pinning the generation before the deletion (a running server) keeps its rows and
+    the refill does not collide with them (an empty index once counted as no index)."""
+    corpus = make_corpus(tmp_path / "corpus")
+    root = tmp_path / "index"
+    ingest(root, [corpus])
+    before = Index.open(root)  # a server still reading the first generation
+    try:
+        rows = sorted(before.chunks([int(r) for r in before.ids]))
+        for p in corpus.iterdir():
+            p.unlink()
+        sync(root, [], FakeEmbedder(name="fake"), FAKE, in_scope=scope([corpus]))
+        make_corpus(corpus)
+        assert ingest(root, [corpus]).added == 3
+        refilled = Index.open(root)
+        assert min(int(r) for r in refilled.ids) > max(rows)
+        assert sorted(before.chunks(rows)) == rows  # the pinned reader still reads its rows
+        refilled.close()
+    finally:
+        before.close()

@@ -4,8 +4,11 @@
   read; :func:`open_index` opens it, :func:`index_version` says whether (and which) one exists;
 * :func:`sync` / :func:`remove` - THE ingest entry points, for either backend;
 * local backend: :mod:`qa.index.store` (folder layout, lock, commit, garbage collection),
-  :mod:`qa.index.local` (:class:`LocalIndex`: FAISS + bm25s + SQLite), :mod:`qa.index.writer`
-  (incremental ingest into a new generation);
+  :mod:`qa.index.generation` and :mod:`qa.index.segments` (a generation is immutable segments
+  shared by hard links, plus the rows it deleted), :mod:`qa.index.chunk_store` (the SQLite
+  store generations share), :mod:`qa.index.local` (:class:`LocalIndex`, the reader: FAISS and
+  BM25 per segment with global statistics), :mod:`qa.index.filter_masks` (which positions a
+  filter lets through), :mod:`qa.index.writer` (an ingest writes only what changed);
 * Milvus backend: :mod:`qa.index.milvus_db` (connection, collections, filters as expressions),
   :mod:`qa.index.milvus` (the reader: hybrid search in the engine) and
   :mod:`qa.index.milvus_writer` (incremental, crash-convergent ingest);
@@ -30,8 +33,9 @@ from qa.config import RetrievalSettings, Settings
 from qa.embed import Embedder
 from qa.index import writer as _local_writer
 from qa.index.bm25 import bm25_tokens
+from qa.index.filter_masks import day_number
 from qa.index.fusion import Candidate
-from qa.index.local import EXACT_FILTERED_MAX, LocalIndex, day_number, documents_info
+from qa.index.local import EXACT_FILTERED_MAX, LocalIndex, documents_info
 from qa.index.paths import absolute_path, assign_ids, scope, stored_path
 from qa.index.store import (
     CURRENT,

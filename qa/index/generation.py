@@ -85,18 +85,18 @@ def _write(
     build: BuildSettings,
     settings: Settings,
 ) -> dict[str, Any]:
-    next_row = old.manifest["next_row"] if old else 1
+    next_row = old.manifest["next_row"] if old is not None else 1
     new_rows = np.arange(next_row, next_row + len(change.new_chunks), dtype=np.int64)
     new_x = np.asarray(change.new_vectors, dtype=np.float32).reshape(-1, build.dim)
-    replaced = sorted(set(old.manifest["docs"]) - set(change.kept_docs)) if old else []
+    replaced = sorted(set(old.manifest["docs"]) - set(change.kept_docs)) if old is not None else []
 
     # Which stored chunks this generation no longer has (tombstones over the kept segments).
-    deleted = np.asarray(old.deleted if old else [], dtype=np.int64)
+    deleted = np.asarray(old.deleted if old is not None else [], dtype=np.int64)
     if replaced and old is not None:
         retired = _rows_of(old, replaced)
         deleted = np.union1d(deleted, np.asarray(retired, dtype=np.int64))
-    old_segments = old.segments if old else []
-    live_total = len(new_rows) + (len(old) - _count_in(old, replaced) if old else 0)
+    old_segments = old.segments if old is not None else []
+    live_total = len(new_rows) + (len(old) - _count_in(old, replaced) if old is not None else 0)
 
     # The new chunks' postings: only their text is tokenised.
     postings = bm25.Postings.from_tokens(
@@ -106,14 +106,14 @@ def _write(
         ]
     )
     wanted = vectors.choose_kind(live_total, settings.index.kind)
-    base_kind = old.manifest["vector_index"]["kind"] if old_segments and old else None
+    base_kind = old.manifest["vector_index"]["kind"] if old_segments and old is not None else None
     sizes = [len(s.ids) for s in old_segments] + ([len(new_rows)] if len(new_rows) else [])
     plan = segments.plan_merge(
         sizes, live_total, len(deleted), base_kind is not None and base_kind != wanted
     )
 
     names: list[str] = []
-    vector_index: dict[str, Any] = dict(old.manifest["vector_index"]) if old else {}
+    vector_index: dict[str, Any] = dict(old.manifest["vector_index"]) if old is not None else {}
     for i, seg in enumerate(old_segments):
         if i not in plan.merge:
             segments.link(seg.path, tmp / seg.path.name)

@@ -9,7 +9,6 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -19,6 +18,7 @@ from qa import vectors
 from qa.config import RetrievalSettings, Settings
 from qa.index import chunk_store
 from qa.index.bm25 import bm25_tokens
+from qa.index.filter_masks import FilterMasks
 from qa.index.fusion import Candidate, local_candidates
 from qa.index.segments import LiveVectors, Segment, live_mask, positions
 from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
@@ -51,10 +51,7 @@ class LocalIndex:
         self._ids: np.ndarray | None = None
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (order, ids[order])
         self._pin: IO[bytes] | None = None  # shared lock on the manifest while in use
-        self._days: np.ndarray | None = None  # per position: YYYYMMDD published, 0 undated
-        self._sources: np.ndarray | None = None  # per position: code of the lower-cased source
-        self._source_codes: dict[str, int] = {}
-        self._filter_masks: dict[Filters, np.ndarray | None] = {}
+        self._filters = FilterMasks()
 
     # -- opening
 
@@ -223,80 +220,13 @@ class LocalIndex:
     def _dense_indexes(self) -> list[Any]:
         return self._load(lambda: [s.dense for s in self.segments])
 
-    def _metadata(self) -> tuple[np.ndarray, np.ndarray]:
-        """Publication day and source of every position, read once from the chunk store when a
-        filter needs them: the mask is computed on these arrays, not on fetched rows."""
-        with self._lock:
-            if self._days is None or self._sources is None:
-                rows = self.db.execute(
-                    "SELECT c.row, d.published, lower(trim(coalesce(d.source, ''))) "
-                    "FROM chunks c JOIN docs d ON d.id = c.doc_id ORDER BY c.row"
-                ).fetchall()
-                codes: dict[str, int] = {}
-                day_of: dict[str, int] = {}  # few distinct dates: parse each once
-                by_row = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                days = np.fromiter(
-                    (day_of.setdefault(r[1], day_number(r[1])) for r in rows), np.int32, len(rows)
-                )
-                sources = np.fromiter(
-                    (codes.setdefault(r[2], len(codes)) for r in rows), np.int32, len(rows)
-                )
-                # Positions follow ids.npy, not row order.
-                order = np.searchsorted(by_row, np.asarray(self.ids))
-                self._days, self._sources = days[order], sources[order]
-                self._source_codes = codes
-            return self._days, self._sources
-
     def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
-        """YYYYMMDD publication day of each chunk's article (0 when undated): a lookup of these
-        rows only, so the recency prior never loads the whole store's dates."""
-        if not chunk_rows:
-            return []
-        marks = ",".join("?" * len(chunk_rows))
-        found = dict(
-            self.db.execute(
-                "SELECT c.row, d.published FROM chunks c JOIN docs d ON d.id = c.doc_id "
-                f"WHERE c.row IN ({marks})",
-                list(chunk_rows),
-            ).fetchall()
-        )
-        return [day_number(found.get(r, "")) for r in chunk_rows]
-
-    def _newest_day(self) -> int:
-        """The latest publication day in the index (0 when nothing is dated)."""
-        (newest,) = self.db.execute("SELECT max(published) FROM docs").fetchone()
-        return day_number(newest or "")
+        """YYYYMMDD publication day of each chunk's article (0 when undated)."""
+        return self._filters.published_days(self, chunk_rows)
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
-        """Which positions ``filters`` let through, as a boolean mask; None when all pass (the
-        common case costs nothing at search time)."""
-        if filters is None or len(self) == 0:
-            return None
-        with self._lock:
-            if filters in self._filter_masks:
-                return self._filter_masks[filters]
-        only_as_of = not (filters.since or filters.until or filters.sources)
-        if only_as_of and (
-            filters.as_of is None or day_number(filters.as_of) >= self._newest_day()
-        ):
-            return None  # the usual question, asked today: nothing is from its future
-        days, sources = self._metadata()
-        mask = np.ones(len(days), dtype=bool)
-        if filters.as_of is not None:  # undated articles are not from the future
-            mask &= (days == 0) | (days <= day_number(filters.as_of))
-        if filters.until is not None:  # a window needs a date to fall in it
-            mask &= (days > 0) & (days <= day_number(filters.until))
-        if filters.since is not None:
-            mask &= days >= day_number(filters.since)
-        if filters.sources:
-            codes = [self._source_codes[s] for s in filters.sources if s in self._source_codes]
-            mask &= np.isin(sources, codes)
-        result = None if mask.all() else mask
-        with self._lock:
-            if len(self._filter_masks) > 64:
-                self._filter_masks.clear()
-            self._filter_masks[filters] = result
-        return result
+        """Which positions ``filters`` let through, as a boolean mask; None when all pass."""
+        return self._filters.allowed(self, filters)
 
     # -- queries
 
@@ -451,14 +381,6 @@ class LocalIndex:
             "bytes_on_disk": size,
             "created": self.manifest.get("created"),
         }
-
-
-def day_number(published: str | date) -> int:
-    """ "2024-01-05" (or that date) -> 20240105; 0 for an undated or unparseable article."""
-    if isinstance(published, date):
-        return published.year * 10000 + published.month * 100 + published.day
-    digits = published[:10].replace("-", "")
-    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
 def documents_info(index: LocalIndex) -> list[tuple[DocInfo, str, int]]:

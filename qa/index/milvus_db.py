@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qa.config import Settings
-from qa.index.local import day_number
+from qa.index.filter_masks import day_number
 from qa.index.store import BuildSettings
 from qa.types import Filters, QAError
 

@@ -33,7 +33,7 @@ from qa.config import Settings
 from qa.embed import Embedder, embedder_identity
 from qa.index import store
 from qa.index.bm25 import bm25_tokens
-from qa.index.local import day_number
+from qa.index.filter_masks import day_number
 from qa.index.milvus import MilvusIndex
 from qa.index.milvus_db import (
     all_rows,

@@ -142,7 +142,7 @@ def _plan(
     report: SyncReport,
 ) -> _Plan:
     """Which articles are new, changed, unchanged, gone or kept; counted in ``report``."""
-    old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old else {}
+    old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old is not None else {}
     incoming = assign_ids(documents, old_docs, base)
     fresh: list[Document] = []
     for doc_id, doc in incoming.items():
