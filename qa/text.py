@@ -5,6 +5,7 @@ reader."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import re
@@ -22,11 +23,12 @@ def bm25_stopwords() -> frozenset[str]:
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("bm25s is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
-    namespace: dict[str, object] = {}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-    words = namespace["STOPWORDS_EN"]
-    assert isinstance(words, tuple | list | set | frozenset)
-    return frozenset(str(w) for w in words)
+    # Only the English tuple is parsed: compiling the whole file (every language's list) cost
+    # 40 ms at every import of this module.
+    found = re.search(r"^STOPWORDS_EN = (\(.*?^\))", path.read_text("utf-8"), re.S | re.M)
+    if found is None:
+        raise ImportError(f"no STOPWORDS_EN in {path}")
+    return frozenset(str(w) for w in ast.literal_eval(found.group(1)))
 
 
 # Beyond the stop words, what carries no content when judging whether a sentence is about the

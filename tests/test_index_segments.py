@@ -18,7 +18,7 @@ import qa.index.segments
 from qa import vectors
 from qa.embed import FakeEmbedder
 from qa.index import bm25_tokens, scope, sync
-from qa.index.local import Index  # the class (qa.index.Index may name a protocol)
+from qa.index.local import LocalIndex
 from qa.types import QAError
 
 QUERIES = [
@@ -80,7 +80,7 @@ def _ranked(hits: list[tuple[str, float]]) -> list[tuple[float, frozenset[str]]]
 
 def _results(root: Path) -> dict[str, object]:
     """Per query: every chunk's cosine and BM25 score by chunk id, and the top 10 of each."""
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     chunk_id = {r: c.id for r, (c, _) in index.chunks(list(map(int, index.ids))).items()}
     out: dict[str, object] = {}
     for q in QUERIES:
@@ -144,7 +144,7 @@ def test_updates_search_like_a_full_rebuild(tmp_path: Path, no_merges: None) -> 
         assert len(index.manifest["segments"]) == 1 + step
         index.close()
         assert _results(root) == _results(_fresh(tmp_path, corpus, f"fresh{step}"))
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     assert index.manifest["deleted"] > 0  # the changes and removals are tombstones
     index.close()
 
@@ -153,11 +153,11 @@ def test_an_update_links_old_segments_and_writes_only_the_new_chunks(
     fake_index: tuple[Path, Path], no_merges: None
 ) -> None:
     root, corpus = fake_index
-    old = Index.open(root)
+    old = LocalIndex.open(root)
     old_files = {p.relative_to(old.path): p.stat().st_ino for p in old.path.rglob("*.npy")}
     write(corpus, "delta.md", article("Delta pact", "dolphin"))
     report = ingest(root, [corpus])
-    new = Index.open(root)
+    new = LocalIndex.open(root)
     assert new.path != old.path and report.chunks_embedded == len(new) - len(old)
     for rel, inode in old_files.items():
         if rel.parts[0].startswith("seg-"):  # the same file, not a copy
@@ -246,7 +246,7 @@ def test_crossing_to_an_approximate_index_retrains(
     _corpus_steps(corpus)
     root = tmp_path / "index"
     ingest(root, [corpus])
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     monkeypatch.setattr(vectors, "FLAT_MAX", len(index))  # the next chunk crosses it
     index.close()
     write(corpus, "delta.md", article("Delta pact", "dolphin"))
@@ -268,7 +268,7 @@ def test_a_schema_1_index_is_converted_without_embedding(fake_index: tuple[Path,
     """The layout before segments (one copy of everything per generation) becomes a segment by
     hard links on the next ingest; the index answers the same, nothing is embedded."""
     root, corpus = fake_index
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     before = _results(root)
     v1 = root / "gen-000050"  # what the previous writer made
     v1.mkdir()
@@ -295,7 +295,7 @@ def test_a_schema_1_index_is_converted_without_embedding(fake_index: tuple[Path,
     (root / "CURRENT").write_text("gen-000050\n")
     index.close()
     with pytest.raises(QAError, match="schema-1 layout: run `qa ingest` once"):
-        Index.open(root)
+        LocalIndex.open(root)
 
     embedder = CountingEmbedder(FakeEmbedder(name="fake"))
     report = ingest(root, [corpus], embedder=embedder)
@@ -310,7 +310,7 @@ def test_a_rebuild_starts_a_new_store_and_the_old_goes_with_its_last_reader(
     fake_index: tuple[Path, Path],
 ) -> None:
     root, corpus = fake_index
-    reader = Index.open(root)  # pins the generation, and so the store it names
+    reader = LocalIndex.open(root)  # pins the generation, and so the store it names
     old_store = root / reader.manifest["store"]
     alpha = reader.document("alpha")
     ingest(root, [corpus], rebuild=True)
@@ -322,7 +322,7 @@ def test_a_rebuild_starts_a_new_store_and_the_old_goes_with_its_last_reader(
     write(corpus, "delta.md", article("Delta pact", "dolphin"))
     ingest(root, [corpus])  # the collector: no generation names the old store any more
     assert not old_store.exists()
-    live_store = Index.open(root).manifest["store"]
+    live_store = LocalIndex.open(root).manifest["store"]
     assert {p.name.split("-wal")[0].split("-shm")[0] for p in root.glob("store-*")} == {live_store}
 
 
@@ -333,7 +333,7 @@ def test_emptied_index_refilled_while_a_reader_pins_the_old_rows(tmp_path: Path)
     corpus = make_corpus(tmp_path / "corpus")
     root = tmp_path / "index"
     ingest(root, [corpus])
-    before = Index.open(root)  # a server still reading the first generation
+    before = LocalIndex.open(root)  # a server still reading the first generation
     try:
         rows = sorted(before.chunks([int(r) for r in before.ids]))
         for p in corpus.iterdir():
@@ -341,7 +341,7 @@ def test_emptied_index_refilled_while_a_reader_pins_the_old_rows(tmp_path: Path)
         sync(root, [], FakeEmbedder(name="fake"), FAKE, in_scope=scope([corpus]))
         make_corpus(corpus)
         assert ingest(root, [corpus]).added == 3
-        refilled = Index.open(root)
+        refilled = LocalIndex.open(root)
         assert min(int(r) for r in refilled.ids) > max(rows)
         assert sorted(before.chunks(rows)) == rows  # the pinned reader still reads its rows
         refilled.close()

@@ -27,7 +27,7 @@ from qa.index.store import SCHEMA_VERSION, BuildSettings
 from qa.types import Chunk, Document
 
 if TYPE_CHECKING:
-    from qa.index.local import Index
+    from qa.index.local import LocalIndex
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def next_number(root: Path) -> int:
     )
 
 
-def recover(root: Path, live: Index) -> None:
+def recover(root: Path, live: LocalIndex) -> None:
     """Forget what a writer killed before committing left in the live store (its rows are
     invisible to every reader, but must not linger or collide with the next rows)."""
     conn = chunk_store.open_for_write(root / live.manifest["store"])
@@ -56,7 +56,7 @@ def recover(root: Path, live: Index) -> None:
 
 
 def write(
-    root: Path, old: Index | None, change: Change, build: BuildSettings, settings: Settings
+    root: Path, old: LocalIndex | None, change: Change, build: BuildSettings, settings: Settings
 ) -> str:
     """Write a complete generation beside the live one (``old``; None: start afresh, as a
     rebuild does) and commit it; returns its name."""
@@ -80,7 +80,7 @@ def _write(
     root: Path,
     tmp: Path,
     number: int,
-    old: Index | None,
+    old: LocalIndex | None,
     change: Change,
     build: BuildSettings,
     settings: Settings,
@@ -194,7 +194,7 @@ def _write(
     }
 
 
-def _rows_of(index: Index, doc_ids: list[str]) -> list[int]:
+def _rows_of(index: LocalIndex, doc_ids: list[str]) -> list[int]:
     """Chunk rows of these articles in ``index``'s generation."""
     rows: list[int] = []
     for begin in range(0, len(doc_ids), 500):
@@ -207,7 +207,7 @@ def _rows_of(index: Index, doc_ids: list[str]) -> list[int]:
     return rows
 
 
-def _count_in(index: Index, doc_ids: list[str]) -> int:
+def _count_in(index: LocalIndex, doc_ids: list[str]) -> int:
     docs = index.manifest["docs"]
     return sum(int(docs[d]["chunks"]) for d in doc_ids)
 
@@ -224,7 +224,7 @@ def convert_v1(root: Path) -> bool:
     try:
         manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False  # unreadable: Index.open says so
+        return False  # unreadable: LocalIndex.open says so
     if not isinstance(manifest, dict) or manifest.get("schema") != 1:
         return False
     number = next_number(root)

@@ -393,4 +393,3 @@ def documents_info(index: LocalIndex) -> list[tuple[DocInfo, str, int]]:
     return [(DocInfo(r[0], r[1], r[2], r[3], r[4]), r[5], docs[r[0]]["chunks"]) for r in rows]
 
 
-Index = LocalIndex  # the name the writer and older code use

@@ -16,7 +16,7 @@ from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder, embedder_identity
 from qa.index import generation, store
-from qa.index.local import Index
+from qa.index.local import LocalIndex
 from qa.index.paths import absolute_path, assign_ids
 from qa.index.store import BuildSettings, live_generation
 from qa.types import Chunk, Document, QAError
@@ -117,7 +117,7 @@ def sync(
                 if old is not None:
                     old.close()  # let the collector remove the generation just replaced
                 store.collect_garbage(root, live=live)
-                index = Index.open(root)
+                index = LocalIndex.open(root)
                 report.articles_total = index.manifest["counts"]["articles"]
                 report.chunks_total = len(index)
                 index.close()
@@ -136,7 +136,7 @@ class _Plan:
 
 def _plan(
     documents: Iterable[Document],
-    old: Index | None,
+    old: LocalIndex | None,
     in_scope: Callable[[str], bool],
     base: Path,
     report: SyncReport,
@@ -197,12 +197,12 @@ def _chunk_and_embed(
     return new_chunks, new_vectors
 
 
-def _previous(root: Path, report: SyncReport) -> Index | None:
+def _previous(root: Path, report: SyncReport) -> LocalIndex | None:
     """For a rebuild: the previous generation when it can be read (its settings may differ)."""
     if live_generation(root) is None:
         return None
     try:
-        return Index.open(root)
+        return LocalIndex.open(root)
     except QAError as exc:
         report.warnings.append(
             f"the previous index could not be read ({exc}); only the folders given are indexed"
@@ -210,10 +210,10 @@ def _previous(root: Path, report: SyncReport) -> Index | None:
         return None
 
 
-def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> Index | None:
+def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> LocalIndex | None:
     if live_generation(root) is None:
         return None
-    index = Index.open(root)
+    index = LocalIndex.open(root)
     try:  # vectors of another model must never mix in
         index.check(settings, build.dim, build.model_fingerprint)
         generation.recover(root, index)
@@ -240,7 +240,7 @@ def _embed_batched(
 
 def _write_generation(
     root: Path,
-    old: Index | None,
+    old: LocalIndex | None,
     kept_docs: dict[str, dict[str, Any]],
     fresh: list[Document],
     new_chunks: list[tuple[Document, Chunk]],
@@ -262,7 +262,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
         if live_generation(root) is None:
             raise QAError(f"no index at {root}: run `qa ingest` first")
         generation.convert_v1(root)
-        old = Index.open(root)
+        old = LocalIndex.open(root)
         try:
             generation.recover(root, old)
             old_docs: dict[str, dict[str, Any]] = old.manifest["docs"]
@@ -275,7 +275,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
         finally:
             old.close()
         store.collect_garbage(root, live=live)
-        index = Index.open(root)
+        index = LocalIndex.open(root)
         report = SyncReport(
             removed=len(wanted),
             unchanged=len(kept),
