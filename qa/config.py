@@ -359,7 +359,29 @@ ALLOWED = {
 }
 
 
+# Numeric settings with a range (inclusive; None: unbounded): outside it the ranking breaks
+# silently (a negative k, a recency weight above 1 turning old news' scores negative).
+RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("retrieval", "k"): (1, None),
+    ("retrieval", "candidates"): (1, None),
+    ("retrieval", "rrf_k"): (0, None),
+    ("retrieval", "dense_weight"): (0, None),
+    ("retrieval", "bm25_weight"): (0, None),
+    ("retrieval", "max_per_doc"): (1, None),
+    ("retrieval", "recency_weight"): (0, 1),
+    ("retrieval", "recency_half_life_days"): (1e-6, None),
+    ("retrieval", "time_weight"): (0, None),
+    ("retrieval", "sentence_weight"): (0, None),
+    ("retrieval", "rerank_depth"): (0, None),
+}
+
+
 def _validate(settings: Settings) -> Settings:
+    for (section, key), (low, high) in RANGES.items():
+        value = getattr(getattr(settings, section), key)
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+            raise QAError(f"setting {section}.{key} = {value!r} must be {bound}")
     for (section, key), allowed in ALLOWED.items():
         table: Any = settings
         for part in section.split("."):

@@ -254,3 +254,23 @@ def test_list_settings_from_file_and_environment(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad", "[server]\nallowed_hosts = [1]\n")
     with pytest.raises(QAError, match=r"server\.allowed_hosts = \[1\] is not a valid tuple"):
         load_settings(bad, env={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("QA_RETRIEVAL_K", "0"),
+        ("QA_RETRIEVAL_RERANK_DEPTH", "-3"),
+        ("QA_RETRIEVAL_SENTENCE_WEIGHT", "-2"),
+        ("QA_RETRIEVAL_RECENCY_WEIGHT", "5"),
+        ("QA_RETRIEVAL_RECENCY_HALF_LIFE_DAYS", "0"),
+    ],
+)
+def test_a_retrieval_number_out_of_range_is_refused_by_name(name: str, value: str) -> None:
+    setting = name.removeprefix("QA_RETRIEVAL_").lower()
+    with pytest.raises(QAError, match=rf"retrieval\.{setting} = .* must be"):
+        load_settings(env={name: value})
+
+
+def test_the_shipped_retrieval_settings_are_in_range() -> None:
+    load_settings(env={})  # the defaults and config.toml pass the same check
