@@ -382,6 +382,11 @@ def _validate(settings: Settings) -> Settings:
         if value < low or (high is not None and value > high):
             bound = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
             raise QAError(f"setting {section}.{key} = {value!r} must be {bound}")
+    services = [("llm.openai.base_url", settings.llm.openai.base_url)]
+    services += [("embedding.openai.base_urls", u) for u in settings.embedding.openai.base_urls]
+    for name, url in services:  # a typo here would otherwise be retried as a network failure
+        if url and not url.startswith(("http://", "https://")):
+            raise QAError(f"setting {name}: {url!r} is not an http:// or https:// URL")
     for (section, key), allowed in ALLOWED.items():
         table: Any = settings
         for part in section.split("."):
