@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_llm.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b]
         [--rt-weeks 4] [--rt-per-week 30] [--rt-models qwen2.5-coder-1.5b] [--speed 5]
+        [--passage-tokens 100,200,400]
 
 Each model runs in a process of its own (so its peak memory is its own): the bundled corpus is
 indexed (once, under .qa/bench-llm/), then
@@ -13,7 +14,9 @@ indexed (once, under .qa/bench-llm/), then
 - RealTime QA, the first ``--rt-weeks`` weeks (``--rt-per-week`` questions each): multiple
   choice accuracy and free-text F1, beside the extractive client's on the same index and
   retrieval (the RealTime QA index is built once under .qa/bench-llm/).
-The machine's load average is printed with the figures: they mean little without it.
+Each model runs once per evidence budget of ``--passage-tokens`` (default: the configured one).
+The machine's load average and the threads llama.cpp was given are printed with the figures:
+they mean little without them.
 """
 
 from __future__ import annotations
@@ -57,8 +60,12 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 3) if values else None
 
 
-def _assistant(client: str, model: str, index: Path, embedder: Any = None) -> Assistant:
+def _assistant(
+    client: str, model: str, index: Path, embedder: Any = None, budget: int = 0
+) -> Assistant:
     overrides = {"llm.client": client, "llm.local.model": model, "paths.index": str(index)}
+    if budget:
+        overrides["llm.local.passage_tokens"] = str(budget)
     return Assistant(load_settings(None, overrides, env={}), embedder=embedder)
 
 
@@ -183,9 +190,12 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     index = WORK / "index"
     client = "extractive" if args.one == "extractive" else "local"
-    assistant = _assistant(client, args.one if client == "local" else "qwen2.5-coder-1.5b", index)
+    model = args.one if client == "local" else "qwen2.5-coder-1.5b"
+    assistant = _assistant(client, model, index, budget=int(args.passage_tokens or 0))
     _index_corpus(assistant)
     result: dict[str, Any] = {"model": args.one, "load_before": os.getloadavg()}
+    if client == "local":
+        result["passage_tokens"] = assistant.settings.llm.local.passage_tokens
     run = Path(tempfile.mkdtemp(prefix=f"bench-llm-{args.one}-", dir=WORK))
     if args.speed:
         result["speed"] = speed(assistant, args.speed)
@@ -199,7 +209,8 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
         result["realtimeqa"] = rt(assistant, args.rt_weeks, args.rt_per_week, run / "rt")
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result["load_after"] = os.getloadavg()
-    result["threads"] = assistant.settings.llm.local.threads or "auto"
+    if client == "local":
+        result["threads"] = assistant.llm.loaded().threads  # type: ignore[attr-defined]
     result["predictions"] = str(run)
     return result
 
@@ -214,6 +225,11 @@ def main() -> None:
     parser.add_argument("--no-gold", dest="gold", action="store_false")
     parser.add_argument("--gold-every", type=int, default=1, help="every Nth gold question")
     parser.add_argument("--summarise", type=Path, help="figures of a gold predictions file")
+    parser.add_argument(
+        "--passage-tokens",
+        default="",
+        help="comma-separated evidence budgets (llm.local.passage_tokens) to run each model with",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.summarise:
@@ -229,9 +245,11 @@ def main() -> None:
         return
     names = [m for m in args.models.split(",") if m]
     rt_models = [m for m in args.rt_models.split(",") if m]
-    for name in dict.fromkeys([*names, *rt_models]):
+    budgets = [int(b) for b in str(args.passage_tokens).split(",") if b] or [0]
+    runs = [(n, b) for n in dict.fromkeys([*names, *rt_models]) for b in budgets]
+    for name, budget in dict.fromkeys((n, 0 if n == "extractive" else b) for n, b in runs):
         command = [sys.executable, __file__, "--one", name, "--speed", str(args.speed)]
-        command += ["--gold-every", str(args.gold_every)]
+        command += ["--gold-every", str(args.gold_every), "--passage-tokens", str(budget)]
         if name == "extractive" or not args.gold:
             command.append("--no-gold")
         if name in rt_models:

@@ -137,6 +137,7 @@ class _Loaded:
     def __init__(self, path: Path, n_ctx: int, threads: int) -> None:
         import xllamacpp
 
+        self.threads = threads
         self.folder = tempfile.TemporaryDirectory(prefix="qa-llama-")  # created 0700
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
