@@ -122,13 +122,12 @@ def _compact_blocks(
 ) -> tuple[list[Hit], list[str]]:
     """Every hit stays passage n (so the checker can still verify against it); only the
     passages with a chosen sentence are shown, under their own numbers."""
-    headers = [
-        prompts.format_passage(n, h.doc.title, h.doc.published, "")
+    headers = {
+        n: count_tokens(prompts.format_passage(n, h.doc.title, h.doc.published, "")) + 2
         for n, h in enumerate(hits, 1)
-    ]
-    room -= sum(count_tokens(h) + 2 for h in headers)
+    }
     windows = best_windows(
-        " ".join([question, *choices]), hits, max(0, room), count_tokens, term_weights
+        " ".join([question, *choices]), hits, room, count_tokens, term_weights, headers
     )
     blocks = [
         prompts.format_passage(n, h.doc.title, h.doc.published, windows[n])

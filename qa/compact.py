@@ -47,10 +47,14 @@ def best_windows(
     budget: int,
     count_tokens: TokenCount,
     term_weights: Mapping[str, float] | None = None,
+    header_costs: Mapping[int, int] | None = None,
 ) -> dict[int, str]:
     """Passage number -> its chosen sentences (reading order, gaps marked), within ``budget``
     tokens in all; passages with nothing chosen are left out. Question words are weighed by
-    ``term_weights`` (the index's idf) when given, else by their idf over these sentences."""
+    ``term_weights`` (the index's idf) when given, else by their idf over these sentences.
+    ``header_costs`` (passage number -> tokens of its title line) are spent from the budget
+    only for the passages shown: charging all of them up front left a small budget no room
+    for the second sentence that holds the answer."""
     sentences = split_sentences(hits)
     if not sentences:
         return {}
@@ -61,21 +65,29 @@ def best_windows(
     # Only sentences that share a word with the question, and always the best one.
     relevant = [i for k, i in enumerate(ranked) if k == 0 or scores[i] >= floor]
     chosen: set[int] = set()
+    shown: set[int] = set()  # passages whose header is paid for
     room = budget
+
+    def take(i: int) -> None:
+        nonlocal room
+        n = sentences[i].n
+        cost = costs[i] + (0 if n in shown else headers.get(n, 0))
+        if cost <= room:
+            chosen.add(i)
+            shown.add(n)
+            room -= cost
+
+    headers = header_costs or {}
     # First the best sentences themselves (more of the candidates the answer may be in), then
     # their neighbours while room is left (the "he" of a sentence is named in the one before).
     for i in relevant:
-        if costs[i] <= room:
-            chosen.add(i)
-            room -= costs[i]
+        take(i)
     for i in relevant:
         if i not in chosen:
             continue
         for j in (i - 1, i + 1):
-            ok = 0 <= j < len(sentences) and sentences[j].n == sentences[i].n
-            if ok and j not in chosen and costs[j] <= room:
-                chosen.add(j)
-                room -= costs[j]
+            if 0 <= j < len(sentences) and sentences[j].n == sentences[i].n and j not in chosen:
+                take(j)
     out: dict[int, list[int]] = {}
     for j in sorted(chosen):
         out.setdefault(sentences[j].n, []).append(j)

@@ -114,3 +114,30 @@ def test_the_index_idf_decides_which_sentence_fills_a_small_budget() -> None:
     rare_ferry = best_windows(question, hits, 15, words, {"harbour": 0.1, "board": 0.1})
     assert list(rare_board) == [1]
     assert list(rare_ferry) == [2]
+
+
+def test_only_the_shown_passages_titles_are_paid_from_the_budget() -> None:
+    """Five retrieved passages with long titles, the answer in one of them: a budget that holds
+    one title and two sentences shows both sentences, instead of spending itself on the titles
+    of passages that show nothing."""
+    long_title = "A very long headline about regional security talks and defence cooperation"
+    answer = (
+        "Singh held talks with his counterparts in Qingdao. Singh first met Viktor Khrenin "
+        "of Belarus there."
+    )
+    hits = make_hits([(long_title, answer)] + [(long_title, UNRELATED)] * 4)
+    question = "Which counterpart did Singh meet first in Qingdao?"
+    prompt = build_prompt(
+        question,
+        hits,
+        context_window=4096,
+        max_answer_tokens=100,
+        count_tokens=words,
+        passage_budget=40,
+    )
+    blocks = _blocks(prompt.messages[1]["content"])
+    assert list(blocks) == [1]
+    assert "Singh first met Viktor Khrenin" in blocks[1]
+    assert "talks with his counterparts" in blocks[1]
+    title_cost = words(prompts.format_passage(1, long_title, "2024-03-05", "")) + 2
+    assert words(blocks[1]) + len(blocks[1].split(GAP)) - 1 + title_cost <= 40

@@ -276,9 +276,7 @@ def test_the_shipped_retrieval_settings_are_in_range() -> None:
     load_settings(env={})  # the defaults and config.toml pass the same check
 
 
-@pytest.mark.parametrize(
-    "variable", ["QA_LLM_OPENAI_BASE_URL", "QA_EMBEDDING_OPENAI_BASE_URLS"]
-)
+@pytest.mark.parametrize("variable", ["QA_LLM_OPENAI_BASE_URL", "QA_EMBEDDING_OPENAI_BASE_URLS"])
 def test_a_service_url_without_a_scheme_is_refused_before_any_request(variable: str) -> None:
     with pytest.raises(QAError, match="is not an http:// or https:// URL"):
         load_settings(env={variable: "localhost:8000/v1"})

@@ -391,5 +391,3 @@ def documents_info(index: LocalIndex) -> list[tuple[DocInfo, str, int]]:
         "SELECT id, title, published, source, url, path FROM docs ORDER BY id"
     ).fetchall()
     return [(DocInfo(r[0], r[1], r[2], r[3], r[4]), r[5], docs[r[0]]["chunks"]) for r in rows]
-
-
