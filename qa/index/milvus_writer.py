@@ -47,7 +47,7 @@ from qa.index.milvus_db import (
     set_live,
 )
 from qa.index.store import BuildSettings
-from qa.index.writer import ProgressHook, SyncReport, _plan
+from qa.index.writer import ProgressHook, SyncReport, plan_changes
 from qa.types import Chunk, Document, QAError
 
 ROWS_PER_WRITE = 5000  # rows per upsert call: large enough to amortise, small for the gRPC cap
@@ -94,7 +94,7 @@ def sync(
         # The planner reads the live generation (for a rebuild: the one replaced, whose stored
         # texts restore the articles of folders not given this time).
         stored = _Stored(client, old.doc_collection, old) if old is not None else None
-        plan = _plan(documents, stored, in_scope, settings.root.resolve(), report)  # type: ignore[arg-type]
+        plan = plan_changes(documents, stored, in_scope, settings.root.resolve(), report)
         if old is not None and not report.changed:
             report.articles_total, report.chunks_total = old.articles(), len(old)
             report.seconds = time.perf_counter() - started

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def sync(
         build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
         old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
         try:
-            plan = _plan(documents, old, in_scope, base, report)
+            plan = plan_changes(documents, old, in_scope, base, report)
             if rebuild and old is not None:
                 old.close()
                 old = None  # nothing is copied: the old build's vectors are not reused
@@ -129,18 +129,29 @@ def sync(
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     fresh: list[Document]  # to chunk and embed
     kept: dict[str, dict[str, Any]]  # manifest entries copied as they are, vectors reused
 
 
-def _plan(
+class KnownArticles(Protocol):
+    """What the planner reads of the index being updated, whichever backend holds it: each
+    article's ``hash``, ``path`` and ``chunks`` under ``manifest["docs"]``, and its stored text
+    (to restore the articles of folders not given to a rebuild)."""
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+    def document(self, doc_id: str) -> Document | None: ...
+
+
+def plan_changes(
     documents: Iterable[Document],
-    old: LocalIndex | None,
+    old: KnownArticles | None,
     in_scope: Callable[[str], bool],
     base: Path,
     report: SyncReport,
-) -> _Plan:
+) -> Plan:
     """Which articles are new, changed, unchanged, gone or kept; counted in ``report``."""
     old_docs: dict[str, dict[str, Any]] = old.manifest["docs"] if old is not None else {}
     incoming = assign_ids(documents, old_docs, base)
@@ -167,9 +178,9 @@ def _plan(
             if stored is not None:
                 fresh.append(stored)
                 report.restored += 1
-        return _Plan(fresh, {})
+        return Plan(fresh, {})
     replaced = gone | {doc.id for doc in fresh}
-    return _Plan(fresh, {d: m for d, m in old_docs.items() if d not in replaced})
+    return Plan(fresh, {d: m for d, m in old_docs.items() if d not in replaced})
 
 
 def _chunk_and_embed(
