@@ -72,6 +72,7 @@ def settings_in(folder: Path) -> Settings:
         base,
         paths=PathSettings(corpus=folder / "corpus", index=folder / "index"),
         embedding=replace(base.embedding, model="fake"),
+        fetch=replace(base.fetch, allowed_networks=("127.0.0.0/8",)),  # the site is on loopback
     )
 
 

@@ -29,6 +29,7 @@ model = "fake"
 
 [fetch]
 timeout = 1.0
+allowed_networks = ["127.0.0.0/8"]  # the test news site is on loopback
 """
 DATE = "Tue, 24 Jun 2025 09:00:00 GMT"
 

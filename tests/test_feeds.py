@@ -31,7 +31,13 @@ def settings_in(tmp_path: Path) -> Settings:
     return replace(
         base,
         paths=PathSettings(corpus=tmp_path / "corpus", index=tmp_path / "idx"),
-        fetch=replace(base.fetch, timeout=1.0, max_bytes=300_000, min_words=40),
+        fetch=replace(
+            base.fetch,
+            timeout=1.0,
+            max_bytes=300_000,
+            min_words=40,
+            allowed_networks=("127.0.0.0/8",),  # the test site is on loopback
+        ),
     )
 
 
