@@ -36,7 +36,8 @@ from news_site import Route, article_page, rss, serve  # noqa: E402
 
 from qa.config import PathSettings, Settings  # noqa: E402
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder  # noqa: E402
-from qa.feeds import FeedState, collect, read_corpus, reindex  # noqa: E402
+from qa.feed_state import FeedState  # noqa: E402
+from qa.feeds import collect, read_corpus, reindex  # noqa: E402
 from qa.fetch import Fetcher  # noqa: E402
 from qa.pages import Catalog, extract  # noqa: E402
 
