@@ -3,7 +3,6 @@ over a real index on disk (fake embedder) and a news site the test serves itself
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CORPUS
 from news_site import Route, Site, article_page, serve, story
 
 from qa.assistant import Assistant
@@ -21,37 +19,11 @@ from qa.feeds import reindex
 from qa.fetch_guard import HOW_TO_ALLOW
 from qa.server import create_app, serve_in_thread
 
-CONFIG = """
-[paths]
-corpus = "corpus"
-index = "idx"
-
-[embedding]
-model = "fake"
-
-[fetch]
-timeout = 1.0
-allowed_networks = ["127.0.0.0/8"]  # the test news site is on loopback
-"""
 SECRET = "s3cret"
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("QA_"):
-            monkeypatch.delenv(name)
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "belarus.md").write_text(
-        (CORPUS / "000_722e342871dc40da.md").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 @contextmanager
-def running(project: Path, overrides: dict[str, Any] | None = None) -> Iterator[str]:
+def qa_serve(project: Path, overrides: dict[str, Any] | None = None) -> Iterator[str]:
     """A `qa serve` of the project (its corpus indexed first) on loopback; its base URL."""
     settings = load_settings(project / "config.toml", overrides, env={})
     embedder = FakeEmbedder(name="fake")
@@ -61,8 +33,8 @@ def running(project: Path, overrides: dict[str, Any] | None = None) -> Iterator[
 
 
 @pytest.fixture
-def server(project: Path) -> Iterator[str]:
-    with running(project) as base:
+def server(web_project: Path) -> Iterator[str]:
+    with qa_serve(web_project) as base:
         yield base
 
 
@@ -80,7 +52,7 @@ def call(method: str, url: str, **kwargs: object) -> httpx.Response:
     return httpx.request(method, url, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
 
 
-def test_list_ingest_by_url_and_text_then_remove(server: str, site: Site, project: Path) -> None:
+def test_list_ingest_by_url_and_text_then_remove(server: str, site: Site) -> None:
     listed = call("GET", f"{server}/api/articles").json()
     assert listed["count"] == 1
 
@@ -129,7 +101,7 @@ def test_bad_requests_are_clear_4xx(server: str) -> None:
     assert httpx.get(f"{server}/api/articles", timeout=10).status_code == 401  # no key
 
 
-def test_private_addresses_are_refused_unless_allowed(project: Path, site: Site) -> None:
+def test_private_addresses_are_refused_unless_allowed(web_project: Path, site: Site) -> None:
     """The default refuses the loopback news site, the cloud metadata address and a redirect
     to it without sending them a byte; fetch.allowed_networks (on in the project's config)
     lets the intranet site in, and only it."""
@@ -137,7 +109,7 @@ def test_private_addresses_are_refused_unless_allowed(project: Path, site: Site)
         status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
     )
     urls = [site.url("/news/bridge"), "http://169.254.169.254/latest/meta-data/"]
-    with running(project, {"fetch.allowed_networks": []}) as base:
+    with qa_serve(web_project, {"fetch.allowed_networks": []}) as base:
         refused = call("POST", f"{base}/api/ingest", json={"urls": urls})
         assert refused.status_code == 200, refused.text
         outcomes = {o["url"]: (o["status"], o["detail"]) for o in refused.json()["outcomes"]}
@@ -149,7 +121,7 @@ def test_private_addresses_are_refused_unless_allowed(project: Path, site: Site)
         assert site.requests == []  # not even robots.txt
         assert call("GET", f"{base}/api/articles").json()["count"] == 1
 
-    with running(project) as base:  # allowed_networks = ["127.0.0.0/8"]
+    with qa_serve(web_project) as base:  # allowed_networks = ["127.0.0.0/8"]
         urls.append(site.url("/to-metadata"))
         allowed = call("POST", f"{base}/api/ingest", json={"urls": urls}).json()
         outcomes = {o["url"]: (o["status"], o["detail"]) for o in allowed["outcomes"]}
