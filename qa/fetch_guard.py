@@ -10,9 +10,9 @@ name resolving to a public and a private address is not tried on the public one 
 The check is made when the connection is opened, on the very addresses then connected to
 (:class:`GuardedTransport`), so a DNS answer that changes between a check and the connection
 (DNS rebinding) cannot slip through, on the first request and on every redirect. The fetcher
-also checks each URL before its request (:meth:`AddressRule.check`): the error comes before
-anything is sent, and a request sent through a proxy (``HTTPS_PROXY``; the proxy connects, not
-us) is checked too, as far as the host resolves here.
+also checks each URL before its request (:meth:`AddressRule.addresses`): the error comes
+before anything is sent, and a request sent through a proxy (``HTTPS_PROXY``: the proxy, whose
+own address is not checked, connects for us) is checked too, as far as the host resolves here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from qa.types import QAError
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-HOW_TO_ALLOW = "fetch.allowed_networks lists the private networks qa may fetch from"
+HOW_TO_ALLOW = "to fetch from it, list its network in fetch.allowed_networks"
 
 
 class AddressRefused(QAError):

@@ -70,7 +70,7 @@ def test_a_host_is_refused_when_any_of_its_addresses_is_not_public() -> None:
         rule.check("news.example", [public, private])
     assert str(info.value) == (
         "refused: news.example resolves to 10.0.0.7, a private address, not a public one "
-        "(fetch.allowed_networks lists the private networks qa may fetch from)"
+        "(to fetch from it, list its network in fetch.allowed_networks)"
     )
     with pytest.raises(AddressRefused, match=r"^refused: 10\.0\.0\.7 is a private address"):
         rule.check("10.0.0.7", [private])
