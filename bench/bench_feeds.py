@@ -36,7 +36,8 @@ from news_site import Route, article_page, rss, serve  # noqa: E402
 
 from qa.config import PathSettings, Settings  # noqa: E402
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder  # noqa: E402
-from qa.feeds import FeedState, collect, read_corpus, reindex  # noqa: E402
+from qa.feed_state import FeedState  # noqa: E402
+from qa.feeds import collect, read_corpus, reindex  # noqa: E402
 from qa.fetch import Fetcher  # noqa: E402
 from qa.pages import Catalog, extract  # noqa: E402
 
@@ -72,6 +73,7 @@ def settings_in(folder: Path) -> Settings:
         base,
         paths=PathSettings(corpus=folder / "corpus", index=folder / "index"),
         embedding=replace(base.embedding, model="fake"),
+        fetch=replace(base.fetch, allowed_networks=("127.0.0.0/8",)),  # the site is on loopback
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -46,6 +47,10 @@ class FetchSettings:
     min_words: int = 40  # extracted text shorter than this is not an article
     interval: float = 900.0  # seconds between two polls of one feed by `qa watch`
     max_backoff: float = 6 * 3600.0  # longest wait after repeated errors of one feed
+    # Only public addresses are fetched from (the URLs come from feeds, redirects and API
+    # requests: see qa.fetch_guard), and these networks too, e.g. ["10.20.0.0/16"] for an
+    # intranet news site; ["0.0.0.0/0", "::/0"] allows every address.
+    allowed_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -376,7 +381,19 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
 }
 
 
+def parse_networks(
+    entries: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``fetch.allowed_networks`` read as networks ("10.0.0.0/8"; an address alone is one
+    address); raises :class:`QAError` naming a bad entry."""
+    try:
+        return tuple(ipaddress.ip_network(entry) for entry in entries)
+    except ValueError as exc:  # "10.0.0.1/8 has host bits set", say
+        raise QAError(f"setting fetch.allowed_networks: {exc}") from None
+
+
 def _validate(settings: Settings) -> Settings:
+    parse_networks(settings.fetch.allowed_networks)
     for (section, key), (low, high) in RANGES.items():
         value = getattr(getattr(settings, section), key)
         if value < low or (high is not None and value > high):

@@ -9,7 +9,6 @@ duplicate) is reported with its reason and skipped; the rest go in.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +19,12 @@ from urllib.parse import urljoin
 from qa import index as index_mod
 from qa.config import Settings
 from qa.embed import Embedder
+from qa.feed_state import FeedState
 from qa.fetch import Fetched, Fetcher, FetchError, normalize_url
 from qa.ingest import read_paths
 from qa.ingest.readers import normalize_date
-from qa.pages import HTML_TYPES, WEB_FOLDER, Catalog, WebArticle, extract, store, write_atomically
+from qa.pages import HTML_TYPES, Catalog, WebArticle, extract, store
 from qa.types import QAError
-
-STATE_FILE = ".feeds.json"  # in <corpus>/web/: hidden, so never read as an article
 
 STORED, DUPLICATE, NOT_MODIFIED, FAILED = "stored", "duplicate", "not_modified", "failed"
 
@@ -211,32 +209,6 @@ class Collector:
 
     def failed_urls(self) -> list[str]:
         return [o.url for o in self.outcomes if o.status == FAILED]
-
-
-class FeedState:
-    """ETag and Last-Modified of each feed, kept in ``<corpus>/web/.feeds.json`` beside the
-    articles they led to (deleting the folder forgets both, so nothing is skipped wrongly)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.data = {}
-
-    @classmethod
-    def for_corpus(cls, corpus: Path) -> FeedState:
-        return cls(corpus / WEB_FOLDER / STATE_FILE)
-
-    def validators(self, url: str) -> tuple[str, str]:
-        known = self.data.get(url, {})
-        return known.get("etag", ""), known.get("last_modified", "")
-
-    def remember(self, url: str, etag: str, last_modified: str) -> None:
-        self.data[url] = {"etag": etag, "last_modified": last_modified}
-
-    def save(self) -> None:
-        write_atomically(self.path, json.dumps(self.data, indent=1, sort_keys=True) + "\n")
 
 
 def read_corpus(settings: Settings) -> Any:

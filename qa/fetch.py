@@ -3,7 +3,9 @@
 Every request: a clear User-Agent, a timeout, a size cap read while streaming (a server that
 lies about or omits Content-Length still cannot make us hold 50 MB), redirects followed by hand
 up to a bound (each hop checked against robots.txt and for its scheme), and conditional GETs
-(ETag / Last-Modified) for feeds polled again. robots.txt is fetched once per origin (its
+(ETag / Last-Modified) for feeds polled again. Only public addresses are reached, and the
+networks ``fetch.allowed_networks`` lists (each hop checked, and each connection as it is
+opened: :mod:`qa.fetch_guard`). robots.txt is fetched once per origin (its
 ``Crawl-delay`` kept between two requests to the site) and honoured as RFC 9309 says: missing
 (4xx) allows everything, unreachable (5xx, network error) disallows everything until it can
 be read.
@@ -11,6 +13,7 @@ be read.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.robotparser
@@ -20,6 +23,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from qa.config import FetchSettings
+from qa.fetch_guard import AddressRefused, AddressRule, GuardedTransport
 from qa.types import QAError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -77,13 +81,14 @@ def _media_type(header: str) -> str:
 class Fetcher:
     """One HTTP client shared by a run (connections are reused); safe to use from threads."""
 
-    def __init__(self, settings: FetchSettings, *, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
+        self.rule = AddressRule.of(settings)
         self._client = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,  # followed by hand: each hop is checked
             headers={"User-Agent": settings.user_agent},
-            transport=transport,
+            transport=GuardedTransport(self.rule),
         )
         self._robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = {}
         self._last_request: dict[str, float] = {}  # origin -> when we last asked it
@@ -107,10 +112,14 @@ class Fetcher:
             conditional["If-None-Match"] = etag
         if last_modified:
             conditional["If-Modified-Since"] = last_modified
-        for _ in range(self.settings.max_redirects + 1):
-            self._check_robots(current)
-            self._keep_crawl_delay(current)
-            status, headers, body = self._read(current, conditional)
+        for hop in range(self.settings.max_redirects + 1):
+            try:
+                self._check_address(current)
+                self._check_robots(current)  # robots.txt's own connection is checked too
+                self._keep_crawl_delay(current)
+                status, headers, body = self._read(current, conditional)
+            except AddressRefused as exc:
+                raise FetchError(f"redirected to {current}: {exc}" if hop else str(exc)) from None
             if status in REDIRECTS and headers.get("location"):
                 current = normalize_url(urljoin(current, headers["location"]))
                 continue
@@ -127,6 +136,15 @@ class Fetcher:
                 last_modified=headers.get("last-modified", ""),
             )
         raise FetchError(f"more than {self.settings.max_redirects} redirects")
+
+    def _check_address(self, url: str) -> None:
+        """Refuse a URL whose host has a non-public address, before anything is sent."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        # A name that does not resolve here is left to the connection (which then fails, or
+        # is a proxy's to resolve).
+        with contextlib.suppress(OSError):
+            self.rule.addresses(parts.hostname or "", port)
 
     def _read(self, url: str, extra: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
         cap = self.settings.max_bytes

@@ -6,7 +6,10 @@
   ``{"text", "title", "published"?, "source"?, "url"?, "author"?}``; each stored as a corpus
   file and indexed. The report lists every URL's outcome.
 
-They sit behind the same guards as every API route (API key, Host/Origin, JSON only). Each
+They sit behind the same guards as every API route (API key, Host/Origin, JSON only). A URL
+whose host has a loopback, private or other non-public address is refused (its outcome says
+why) unless ``fetch.allowed_networks`` lists the network: a same-machine client could
+otherwise make the server fetch its neighbours or 169.254.169.254 (qa.fetch_guard). Each
 call runs in a worker thread: fetching and embedding block. The routes do the same as
 `qa articles` and `qa ingest URL`, through :mod:`qa.articles` and :mod:`qa.feeds`.
 """

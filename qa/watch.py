@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from qa import index as index_mod
 from qa.config import Settings
 from qa.embed import Embedder
-from qa.feeds import FAILED, STORED, FeedState, Outcome, collect, read_corpus, reindex
+from qa.feed_state import FeedState
+from qa.feeds import FAILED, STORED, Outcome, collect, read_corpus, reindex
 from qa.fetch import Fetcher
 from qa.pages import Catalog
 from qa.types import QAError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -61,6 +62,39 @@ def fake_settings(max_tokens: int, overlap_tokens: int) -> Settings:
         chunking=replace(base.chunking, max_tokens=max_tokens, overlap_tokens=overlap_tokens),
         retrieval=replace(base.retrieval, min_dense_score=0.0),
     )
+
+
+# The config.toml of web_project: a corpus/ and an index beside it, the fake embedder (no model
+# to load), and fetching that fails fast and may reach the tests' news site on loopback.
+WEB_PROJECT_CONFIG = """
+[paths]
+corpus = "corpus"
+index = "idx"
+
+[embedding]
+model = "fake"
+
+[fetch]
+timeout = 1.0
+allowed_networks = ["127.0.0.0/8"]  # the news site (tests/news_site.py) is on loopback
+"""
+
+
+@pytest.fixture
+def web_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder, made the working directory, for the feed and article tests (CLI and
+    server): WEB_PROJECT_CONFIG in config.toml and, in corpus/, one article a user wrote
+    beside the fetched ones to come. No QA_* variable of the developer's leaks in."""
+    for name in list(os.environ):
+        if name.startswith("QA_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "config.toml").write_text(WEB_PROJECT_CONFIG, encoding="utf-8")
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "belarus.md").write_text(
+        (CORPUS / "000_722e342871dc40da.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 _real_connect = socket.socket.connect

@@ -4,12 +4,10 @@ news site on loopback and a real index on disk (fake embedder: no model to load)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
 from news_site import Route, Site, article_page, rss, serve, story
 from typer.testing import CliRunner
 
@@ -19,40 +17,14 @@ from qa.config import load_settings
 from qa.index import LocalIndex, remove
 from qa.types import QAError
 
-CONFIG = """
-[paths]
-corpus = "corpus"
-index = "idx"
-
-[embedding]
-model = "fake"
-
-[fetch]
-timeout = 1.0
-"""
 DATE = "Tue, 24 Jun 2025 09:00:00 GMT"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("QA_"):
-            monkeypatch.delenv(name)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(qa.cli.err, "width", 1000)
     monkeypatch.setattr(qa.cli.out, "width", 1000)
     yield
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (tmp_path / "corpus").mkdir()
-    # One article a user wrote, beside the fetched ones.
-    (tmp_path / "corpus" / "belarus.md").write_text(
-        (CORPUS / "000_722e342871dc40da.md").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -81,9 +53,9 @@ def site() -> Iterator[Site]:
         yield running
 
 
-def test_ingest_urls_then_list_show_remove(project: Path, site: Site) -> None:
+def test_ingest_urls_then_list_show_remove(web_project: Path, site: Site) -> None:
     assert cli("ingest")[0] == 0  # the user's own article first
-    feeds = project / "feeds.txt"
+    feeds = web_project / "feeds.txt"
     feeds.write_text(f"# local news\n{site.url('/feed.xml')}\n\n", encoding="utf-8")
     code, stdout, stderr = cli(
         "ingest", site.url("/news/stadium"), site.url("/missing"), "--feeds", str(feeds)
@@ -141,23 +113,25 @@ def test_ingest_urls_then_list_show_remove(project: Path, site: Site) -> None:
     assert code == 1 and "no article with id 'no/such/id'" in stderr
 
 
-def test_watch_runs_cycles_and_prints_json_lines(project: Path) -> None:
+def test_watch_runs_cycles_and_prints_json_lines(web_project: Path) -> None:
     with serve(site_routes()) as site:
-        feeds = project / "feeds.txt"
+        feeds = web_project / "feeds.txt"
         feeds.write_text(site.url("/feed.xml") + "\n", encoding="utf-8")
         code, stdout, _ = cli("watch", "--feeds", str(feeds), "--cycles", "1", "--json")
     assert code == 0
     cycle = json.loads(stdout.splitlines()[0])
     assert [o["status"] for o in cycle["outcomes"]] == ["stored"]
     assert cycle["sync"].startswith("2 added")  # the user's article too: never indexed yet
-    code, _, stderr = cli("watch", "--feeds", str(project / "absent.txt"), "--cycles", "1")
+    code, _, stderr = cli("watch", "--feeds", str(web_project / "absent.txt"), "--cycles", "1")
     assert code == 1 and "cannot read feed list" in stderr
 
 
-def test_stored_articles_survive_an_index_held_by_another_writer(project: Path, site: Site) -> None:
+def test_stored_articles_survive_an_index_held_by_another_writer(
+    web_project: Path, site: Site
+) -> None:
     import fcntl
 
-    settings = load_settings(project / "config.toml")
+    settings = load_settings(web_project / "config.toml")
     settings.index_dir.mkdir(parents=True)
     with open(settings.index_dir / "LOCK", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as a running `qa ingest` holds it
@@ -169,13 +143,13 @@ def test_stored_articles_survive_an_index_held_by_another_writer(project: Path, 
     assert json.loads(stdout)["added"] == 2
 
 
-def test_bad_ingest_arguments_are_refused(project: Path) -> None:
+def test_bad_ingest_arguments_are_refused(web_project: Path) -> None:
     code, _, stderr = cli("ingest", "http://127.0.0.1:9/x", "corpus")
     assert code == 1 and "give URLs or paths, not both" in stderr
 
 
-def test_remove_refuses_a_record_of_a_bundle_and_unknown_ids(project: Path) -> None:
-    bundle = project / "corpus" / "bundle.jsonl"
+def test_remove_refuses_a_record_of_a_bundle_and_unknown_ids(web_project: Path) -> None:
+    bundle = web_project / "corpus" / "bundle.jsonl"
     bundle.write_text(
         "\n".join(
             json.dumps({"id": f"r{i}", "title": f"Item {i}", "text": p})
@@ -184,7 +158,7 @@ def test_remove_refuses_a_record_of_a_bundle_and_unknown_ids(project: Path) -> N
         encoding="utf-8",
     )
     assert cli("ingest")[0] == 0
-    settings = load_settings(project / "config.toml")
+    settings = load_settings(web_project / "config.toml")
     with pytest.raises(QAError, match=r"one record of .*bundle\.jsonl"):
         remove_article(settings, "bundle#r0")
     before = LocalIndex.open(settings.index_dir).path

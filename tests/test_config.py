@@ -281,3 +281,17 @@ def test_a_service_url_without_a_scheme_is_refused_before_any_request(variable: 
     with pytest.raises(QAError, match="is not an http:// or https:// URL"):
         load_settings(env={variable: "localhost:8000/v1"})
     assert load_settings(env={variable: "http://localhost:8000/v1"})
+
+
+def test_allowed_networks_are_read_as_networks_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path, '[fetch]\nallowed_networks = ["10.20.0.0/16", "fd00::/8"]\n')
+    assert load_settings(config, env={}).fetch.allowed_networks == ("10.20.0.0/16", "fd00::/8")
+    env = {"QA_FETCH_ALLOWED_NETWORKS": "127.0.0.1, 192.168.0.0/16"}
+    assert load_settings(config, env=env).fetch.allowed_networks == ("127.0.0.1", "192.168.0.0/16")
+    for bad, message in [
+        ("10.0.0.1/8", "10.0.0.1/8 has host bits set"),
+        ("intranet.lan", "'intranet.lan' does not appear to be an IPv4 or IPv6 network"),
+    ]:
+        with pytest.raises(QAError) as info:
+            load_settings(config, env={"QA_FETCH_ALLOWED_NETWORKS": bad})
+        assert str(info.value) == f"setting fetch.allowed_networks: {message}"

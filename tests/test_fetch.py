@@ -12,7 +12,14 @@ from news_site import Route, serve
 from qa.config import FetchSettings
 from qa.fetch import Fetcher, FetchError, normalize_url
 
-SETTINGS = replace(FetchSettings(), timeout=1.0, max_bytes=200_000, max_redirects=3)
+# The test site is on loopback, a network fetching refuses unless it is allowed.
+SETTINGS = replace(
+    FetchSettings(),
+    timeout=1.0,
+    max_bytes=200_000,
+    max_redirects=3,
+    allowed_networks=("127.0.0.0/8",),
+)
 
 
 def test_a_page_is_fetched_with_a_clear_user_agent() -> None:

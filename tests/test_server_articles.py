@@ -3,55 +3,38 @@ over a real index on disk (fake embedder) and a news site the test serves itself
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from conftest import CORPUS
-from news_site import Site, article_page, serve, story
+from news_site import Route, Site, article_page, serve, story
 
 from qa.assistant import Assistant
 from qa.config import load_settings
 from qa.embed import FakeEmbedder
 from qa.feeds import reindex
+from qa.fetch_guard import HOW_TO_ALLOW
 from qa.server import create_app, serve_in_thread
 
-CONFIG = """
-[paths]
-corpus = "corpus"
-index = "idx"
-
-[embedding]
-model = "fake"
-
-[fetch]
-timeout = 1.0
-"""
 SECRET = "s3cret"
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("QA_"):
-            monkeypatch.delenv(name)
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "belarus.md").write_text(
-        (CORPUS / "000_722e342871dc40da.md").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def server(project: Path) -> Iterator[str]:
-    settings = load_settings(project / "config.toml", env={})
+@contextmanager
+def qa_serve(project: Path, overrides: dict[str, Any] | None = None) -> Iterator[str]:
+    """A `qa serve` of the project (its corpus indexed first) on loopback; its base URL."""
+    settings = load_settings(project / "config.toml", overrides, env={})
     embedder = FakeEmbedder(name="fake")
     reindex(settings, embedder)
     with serve_in_thread(create_app(Assistant(settings, embedder=embedder), SECRET)) as base:
+        yield base
+
+
+@pytest.fixture
+def server(web_project: Path) -> Iterator[str]:
+    with qa_serve(web_project) as base:
         yield base
 
 
@@ -69,7 +52,7 @@ def call(method: str, url: str, **kwargs: object) -> httpx.Response:
     return httpx.request(method, url, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
 
 
-def test_list_ingest_by_url_and_text_then_remove(server: str, site: Site, project: Path) -> None:
+def test_list_ingest_by_url_and_text_then_remove(server: str, site: Site) -> None:
     listed = call("GET", f"{server}/api/articles").json()
     assert listed["count"] == 1
 
@@ -116,3 +99,35 @@ def test_bad_requests_are_clear_4xx(server: str) -> None:
     assert both.status_code == 400
     assert call("GET", f"{server}/api/articles", params={"since": "yesterday"}).status_code == 400
     assert httpx.get(f"{server}/api/articles", timeout=10).status_code == 401  # no key
+
+
+def test_private_addresses_are_refused_unless_allowed(web_project: Path, site: Site) -> None:
+    """The default refuses the loopback news site, the cloud metadata address and a redirect
+    to it without sending them a byte; fetch.allowed_networks (on in the project's config)
+    lets the intranet site in, and only it."""
+    site.routes["/to-metadata"] = Route(
+        status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
+    urls = [site.url("/news/bridge"), "http://169.254.169.254/latest/meta-data/"]
+    with qa_serve(web_project, {"fetch.allowed_networks": []}) as base:
+        refused = call("POST", f"{base}/api/ingest", json={"urls": urls})
+        assert refused.status_code == 200, refused.text
+        outcomes = {o["url"]: (o["status"], o["detail"]) for o in refused.json()["outcomes"]}
+        how = f"not a public one ({HOW_TO_ALLOW})"  # its text: tests/test_fetch_guard.py
+        assert outcomes == {
+            urls[0]: ("failed", f"refused: 127.0.0.1 is a loopback address, {how}"),
+            urls[1]: ("failed", f"refused: 169.254.169.254 is a link-local address, {how}"),
+        }
+        assert site.requests == []  # not even robots.txt
+        assert call("GET", f"{base}/api/articles").json()["count"] == 1
+
+    with qa_serve(web_project) as base:  # allowed_networks = ["127.0.0.0/8"]
+        urls.append(site.url("/to-metadata"))
+        allowed = call("POST", f"{base}/api/ingest", json={"urls": urls}).json()
+        outcomes = {o["url"]: (o["status"], o["detail"]) for o in allowed["outcomes"]}
+        assert outcomes[site.url("/news/bridge")][0] == "stored"
+        assert outcomes[urls[1]][1].startswith("refused: 169.254.169.254 is a link-local")
+        assert outcomes[urls[2]][1].startswith(
+            "redirected to http://169.254.169.254/latest/meta-data/: refused: 169.254.169.254"
+        )
+        assert call("GET", f"{base}/api/articles").json()["count"] == 2
