@@ -250,9 +250,32 @@ def split_short_answer(raw: str) -> tuple[str, str]:
     return match.group(1).strip(), rest
 
 
-def _phrase(text: str) -> str:
-    """Lower-cased words joined by single spaces, for word-boundary containment tests."""
-    return " ".join(words(text))
+# A word of the short answer may be the passage's word less a plural or demonym ending
+# ("Nepal" for "Nepali", "Iran" for "Iranian", "tariff" for "tariffs"): models answer in the
+# question's form. Only these endings: "Defen" is not a word of "Defence".
+_ENDINGS = ("s", "es", "i", "n", "an", "ian", "ese")
+_STEM_MIN = 4
+
+
+def _same_word(answer_word: str, passage_word: str) -> bool:
+    if answer_word == passage_word:
+        return True
+    return (
+        len(answer_word) >= _STEM_MIN
+        and answer_word.isalpha()
+        and passage_word.startswith(answer_word)
+        and passage_word[len(answer_word) :] in _ENDINGS
+    )
+
+
+def _holds(text: str, span_words: Sequence[str]) -> bool:
+    """Whether ``text`` holds the span's words in a row (each as itself or with a short ending)."""
+    found = words(text)
+    n = len(span_words)
+    return any(
+        all(_same_word(a, b) for a, b in zip(span_words, found[i : i + n], strict=True))
+        for i in range(len(found) - n + 1)
+    )
 
 
 def _verify_short(
@@ -269,23 +292,23 @@ def _verify_short(
         return "", None
     if question and _content(span) <= _content(question):
         return "", None
-    phrase = _phrase(span)
-    if not phrase:
+    span_words = words(span)
+    if not span_words:
         return "", None
     cited = [int(n) for group in MARKER.findall(line) for n in group.split(",") if n.strip()]
     order = [n for n in dict.fromkeys(cited) if n in spans]
     order += [n for n in spans if n not in order]
     for n in order:
-        if any(f" {phrase} " in f" {_phrase(text)} " for _, _, text in spans[n]):
+        if any(_holds(text, span_words) for _, _, text in spans[n]):
             return span, n
     return "", None
 
 
 def _sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int, int, str]:
     """The first passage sentence that holds ``span`` (offsets in the article)."""
-    phrase = _phrase(span)
+    span_words = words(span)
     for start, end, text in sentences:
-        if f" {phrase} " in f" {_phrase(text)} ":
+        if _holds(text, span_words):
             return start, end, text
     return sentences[0] if sentences else (0, 0, "")
 

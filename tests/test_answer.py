@@ -216,6 +216,25 @@ def test_short_answer_not_in_any_passage_or_not_on_word_boundaries_is_dropped() 
     assert check("Answer: Defen [1]").short_answer == ""  # a piece of "Defence" is not a word
 
 
+def test_short_answer_may_drop_a_plural_or_demonym_ending_of_the_passage_word() -> None:
+    """The model answers "Nepal" to "from which country?" where the passage says "a Nepali
+    national": the same word less a demonym ending, so it is kept and cited."""
+    attack = _doc(
+        "attack",
+        "Pahalgam",
+        "The attack killed 26 civilians, including a Nepali national and guides.",
+    )
+    hits, docs = (_hit(attack, 1),), {"attack": attack}
+    question = "The victims included a foreign national from which country?"
+    nepal = check_answer("Answer: Nepal [1]", hits, docs.get, question=question)
+    assert nepal.answered and (nepal.short_answer, nepal.short_citation) == ("Nepal", 1)
+    assert "a Nepali national" in nepal.text
+    guide = check_answer("Answer: guide [1]", hits, docs.get, question=question)
+    assert guide.short_answer == "guide"  # a plural ending
+    for piece in ("Nep", "Attac", "civil"):  # too short, or not an inflection ending
+        assert check_answer(f"Answer: {piece} [1]", hits, docs.get).short_answer == ""
+
+
 def test_short_answer_refusal_is_a_refusal() -> None:
     result = check(f"Answer: {prompts.CANNOT_ANSWER}")
     assert not result.answered and result.short_answer == ""
