@@ -18,7 +18,7 @@ from qa.config import EmbeddingSettings, Settings, load_settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder, bundled_model_path
 from qa.index import LocalIndex, scope, sync
 from qa.ingest import read_paths
-from qa.types import QAError
+from qa.types import Document, QAError
 
 # ----------------------------------------------------------------------------- ids
 
@@ -65,6 +65,37 @@ def test_an_article_keeps_its_id_by_path(tmp_path: Path) -> None:
     assert (report.updated, report.unchanged) == (1, 1)
     (alpha_id,) = [d for d, t in ids_and_titles(root).items() if t == "Alpha x"]
     assert "walrus" in " ".join(doc_chunks(LocalIndex.open(root), alpha_id))
+
+
+def test_a_folder_outside_the_project_given_relative_then_absolute_re_ingests_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qa eval realtimeqa --data ../shared/...` stored its articles as ../shared/...; the same
+    folder given as /work/shared/... must find them again, not re-embed the whole quarter."""
+    project_dir, data = tmp_path / "project", tmp_path / "shared" / "data"
+    write(data, "x.md", article("Alpha x", "alpaca"))
+    write(data, "y.md", article("Bravo y", "badger"))
+    project_dir.mkdir()
+    settings = replace(FAKE, root=project_dir)
+    monkeypatch.chdir(project_dir)
+    root = project_dir / ".qa" / "index"
+    docs = read_paths([data]).documents
+    # As the RealTime QA reader gives them: the folder's path as typed, plus "#<url>".
+    relative = [replace(d, path=f"../shared/data/{Path(d.path).name}#u") for d in docs]
+    absolute = [replace(d, path=f"{d.path}#u") for d in docs]
+
+    def sync_all(documents: list[Document]) -> tuple[int, int, int]:
+        report = sync(root, documents, FakeEmbedder(name="fake"), settings)
+        return report.added, report.removed, report.unchanged
+
+    assert sync_all(relative) == (2, 0, 0)
+    assert sync_all(absolute) == (0, 0, 2)
+    assert sync_all(relative) == (0, 0, 2)
+    index = LocalIndex.open(root)
+    assert {m["path"] for m in index.manifest["docs"].values()} == {
+        f"{data / 'x.md'}#u",
+        f"{data / 'y.md'}#u",
+    }
 
 
 # ----------------------------------------------------------------------------- moving, rebuild

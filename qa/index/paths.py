@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,18 +15,24 @@ from qa.types import Document
 def stored_path(path: str, base: Path) -> str:
     """How an article's path is stored: relative to ``base`` (the config file's folder) when
     the file is under it, so a moved or re-cloned project finds its articles again; otherwise
-    absolute. A ``#record`` suffix is kept."""
+    absolute, so the same file read as ``../shared/x`` or ``/work/shared/x`` is one article. A
+    relative ``path`` is relative to the working folder, as the reader that opened it saw it.
+    A ``#record`` suffix is kept."""
     file, mark, record = path.partition("#")
-    p = Path(file)
-    if p.is_absolute() and p.is_relative_to(base):
+    if not file:
+        return path
+    p = Path(os.path.abspath(file))
+    if p.is_relative_to(base):
         return p.relative_to(base).as_posix() + mark + record
-    return path
+    return str(p) + mark + record
 
 
 def absolute_path(path: str, base: Path) -> str:
-    """The inverse of :func:`stored_path`."""
+    """The inverse of :func:`stored_path` (a stored relative path is relative to ``base``)."""
     file, mark, record = path.partition("#")
-    return path if Path(file).is_absolute() else str(base / file) + mark + record
+    if not file or Path(file).is_absolute():
+        return path
+    return os.path.normpath(base / file) + mark + record
 
 
 def assign_ids(
@@ -39,7 +46,8 @@ def assign_ids(
     it gets ``<id>@<8 hex digits of its stored path>``. A path read twice counts once. Returns
     the documents by id, with their paths in stored form.
     """
-    held = {d: stored_path(m["path"], base) for d, m in stored.items()}
+    # Stored paths in today's form: an index written by an older `qa` may hold "../x".
+    held = {d: stored_path(absolute_path(m["path"], base), base) for d, m in stored.items()}
     id_of_path = {path: d for d, path in held.items() if path}
     out: dict[str, Document] = {}
     seen: set[str] = set()
