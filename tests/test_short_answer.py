@@ -20,6 +20,7 @@ from qa.short_answer import (
     PLACE,
     TIME,
     answer_type,
+    kind_of,
     question_focus,
     vote,
 )
@@ -43,12 +44,41 @@ pytestmark = pytest.mark.slow  # loads en_core_web_sm
         ("Manufacturer Reckitt recalled which product this week?", NAMED, "product", False),
         ("What kind of stance on terrorism did India reaffirm?", NAMED, "stance", False),
         ("What is the name of the storm that hit Britain?", NAMED, "", False),
+        # General English kinds: agent nouns are people, a "tech giant" is a company.
+        ("Which comedian will return to late-night TV?", PERSON, "comedian", True),
+        ("Which pianist won the competition?", PERSON, "pianist", True),
+        ("Which tech giant surpassed Apple?", ORG, "giant", True),
+        ("What is the minimum age for users on TikTok?", COUNT | TIME, "age", True),
     ],
 )
 def test_answer_type(question: str, labels: frozenset[str], focus: str, typed: bool) -> None:
     atype = answer_type(question)
     assert atype is not None
     assert (atype.labels, atype.focus, atype.typed) == (labels, focus, typed)
+
+
+def test_kind_of_agent_nouns() -> None:
+    assert kind_of("activists") == PERSON and kind_of("historian") == PERSON
+    assert kind_of("playlist") is None and kind_of("list") is None  # not agents
+    assert kind_of("country") == PLACE and kind_of("insect") is None
+
+
+def test_who_prefers_people_to_organisations() -> None:
+    atype = answer_type("Who beat Luke Littler?")
+    assert atype is not None and atype.weaker == ORG
+
+
+def test_the_slot_of_the_wh_phrase() -> None:
+    atype = answer_type("South Korea passed a law banning the sale of what?")
+    assert atype is not None and (atype.labels, atype.before) == (NAMED, "sale")
+    atype = answer_type("Billions of which insect are expected to emerge this spring?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == (
+        "insect",
+        "billion",
+        "expect",
+    )
+    # A question that starts with "what" and names no noun still asks for no short answer.
+    assert answer_type("What did Khrenin say about India?") is None
 
 
 def test_questions_without_a_short_answer() -> None:
@@ -107,6 +137,45 @@ def best(question: str, sentences: list[str], weights: list[float] | None = None
             "Which aircraft carrier is among the projects?",
             "The projects include the INS Vikramaditya aircraft carrier and BrahMos missiles.",
             "INS Vikramaditya",
+        ),
+        # "who" wants a person before an organisation in the same sentence.
+        (
+            "Who won the title?",
+            "The Professional Darts Corporation said the title was won by Luke Humphries.",
+            "Luke Humphries",
+        ),
+        # "which month" wants the month of a date, and a weekday is no month.
+        (
+            "Which month will the trial start?",
+            "The trial will start on Tuesday, after jury selection in March.",
+            "March",
+        ),
+        (
+            "In which month is the deadline to file tax returns?",
+            "The deadline to file tax returns is April 15 for most Americans.",
+            "April",
+        ),
+        # A hedge is not part of the number.
+        (
+            "How much will the corridor project cost?",
+            "The corridor project will cost nearly $200 million.",
+            "$200 million",
+        ),
+        # Common nouns that fill the wh-phrase's slot in the sentence.
+        (
+            "South Korea passed a law this week banning the sale of what?",
+            "South Korea's parliament passed a law banning the sale of dog meat.",
+            "dog meat",
+        ),
+        (
+            "Billions of which insect are expected to emerge across the US Midwest?",
+            "Billions of cicadas are expected to emerge across the Midwest this spring.",
+            "cicadas",
+        ),
+        (
+            "Which holiday is celebrated by millions of people this month?",
+            "Lunar New Year is celebrated by millions of people around the world.",
+            "Lunar New Year",
         ),
     ],
 )
