@@ -382,6 +382,8 @@ def candidate_spans(
     ]
     spans: list[tuple[str, float]] = []
     for m in found:
+        if m.start == 0 and _DATELINE.match(sentence):
+            continue  # "WASHINGTON (AP) —" says where the story was filed, not what happened
         in_slot = not atype.typed and _in_slot(atype, sentence, m)
         if m.label == "CHUNK":
             if (atype.focus and atype.focus in m.text.lower().split()) or in_slot:
@@ -405,9 +407,19 @@ def candidate_spans(
         if anchors:
             distance = min(min(abs(a - m.start), abs(a - m.end)) for a in anchors)
             factor *= 0.6 + 0.4 / (1.0 + distance / PROXIMITY_CHARS)
+        span = _DASH_TAIL.sub("", span)
+        if m.label in PERSON | PLACE:
+            span = _POSSESSIVE.sub("", span)  # "Washington's" -> "Washington"; not "Wendy's"
         if span:
             spans.append((span, factor))
     return spans
+
+
+# A dateline: a place in capitals opening a news story, then "(Agency)" or a dash.
+_DATELINE = re.compile(r"[A-Z][A-Z .,'’-]{3,}\s*(?:\([^)]*\)\s*)?[—–―-]")
+# spaCy sometimes runs a mention on over a dash ("8 a.m. ― an hour earlier").
+_DASH_TAIL = re.compile(r"\s+[—–―-]\s.*$")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s?$")
 
 
 def vote(

@@ -161,6 +161,17 @@ def best(question: str, sentences: list[str], weights: list[float] | None = None
             "The corridor project will cost nearly $200 million.",
             "$200 million",
         ),
+        # A possessive is not part of a name; a dateline is not an answer.
+        (
+            "Presidents' Day falls near which president's birthday?",
+            "Presidents' Day falls near George Washington's birthday, on February 22.",
+            "George Washington",
+        ),
+        (
+            "Which state held a special election this week?",
+            "WASHINGTON (AP) — New York held a special election on Tuesday.",
+            "New York",
+        ),
         # Common nouns that fill the wh-phrase's slot in the sentence.
         (
             "South Korea passed a law this week banning the sale of what?",
@@ -277,3 +288,18 @@ def test_only_names_are_tiled() -> None:
         "The corridor project's $200 million budget was approved.",
     ]
     assert best(question, sentences) == "$200 million"
+
+
+def test_a_dateline_is_no_candidate() -> None:
+    question = "Which state held a special election this week?"
+    sentence = "WASHINGTON (AP) — New York held a special election on Tuesday."
+    atype = answer_type(question)
+    assert atype is not None
+    found = {c.text for c in vote(question, atype, [sentence], [1], [1.0])}
+    assert found == {"New York"}
+
+
+def test_a_mention_run_over_a_dash_is_cut() -> None:
+    question = "What time can bars start serving alcohol?"
+    sentence = "Bars can start serving alcohol at 8 a.m. ― an hour earlier than before."
+    assert best(question, [sentence]) == "8 a.m."
