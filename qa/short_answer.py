@@ -121,10 +121,34 @@ class AnswerType:
     after: str = ""
 
 
+# After these the question is inverted ("Which team did McClung represent?"): the answer is
+# the verb's object, not the word next to the wh-phrase.
+_INVERTING = frozenset(
+    [
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "must",
+    ]
+)
+
+
 def _slot(question: str, start: int, end: int) -> tuple[str, str]:
-    """The stemmed content words next to question[start:end] (the wh-phrase), "" for none."""
+    """The stemmed content words next to question[start:end] (the wh-phrase), "" for none;
+    none after it when the question is inverted."""
     left = [t for w in WORD.findall(question[:start]) for t in content_terms(w)]
-    right = [t for w in WORD.findall(question[end:]) for t in content_terms(w)]
+    following = WORD.findall(question[end:])
+    if following and following[0].lower() in _INVERTING:
+        following = []
+    right = [t for w in following for t in content_terms(w)]
     return (left[-1] if left else "", right[0] if right else "")
 
 

@@ -77,6 +77,9 @@ def test_the_slot_of_the_wh_phrase() -> None:
         "billion",
         "expect",
     )
+    # An inverted question's answer is the verb's object, not next to its subject.
+    atype = answer_type("In which two fields did the talks seek to expand cooperation?")
+    assert atype is not None and (atype.focus, atype.after) == ("fields", "")
     # A question that starts with "what" and names no noun still asks for no short answer.
     assert answer_type("What did Khrenin say about India?") is None
 
