@@ -144,9 +144,13 @@ _INVERTING = frozenset(
 def _slot(question: str, start: int, end: int) -> tuple[str, str]:
     """The stemmed content words next to question[start:end] (the wh-phrase), "" for none;
     none after it when the question is inverted."""
-    left = [t for w in WORD.findall(question[:start]) for t in content_terms(w)]
+    clause = re.split(r"[.!?;:]\s", question[:start])[-1]  # not a word of an earlier sentence
+    left = [t for w in WORD.findall(clause) for t in content_terms(w)]
     following = WORD.findall(question[end:])
     if following and following[0].lower() in _INVERTING:
+        following = []
+    # "the festival that Phish is hosting": a relative clause with its own subject.
+    if len(following) > 1 and following[0].lower() in ("that", "which") and following[1].istitle():
         following = []
     right = [t for w in following for t in content_terms(w)]
     return (left[-1] if left else "", right[0] if right else "")
@@ -187,11 +191,34 @@ def answer_type(question: str) -> AnswerType | None:
     if kind is not None:
         return AnswerType(kind, focus, True)
     if focus in ("name", "names", "title", "titles"):
-        return AnswerType(NAMED, "", False)
+        focus = _named_noun(question)
+        if not focus:
+            return AnswerType(NAMED, "", False)
+        kind = kind_of(focus)
+        if kind is not None:
+            return AnswerType(kind, focus, True)
     # The wh-phrase ends at its noun: "which social media platform".
     found = re.compile(rf"\b{re.escape(focus)}\b", re.IGNORECASE).search(question, m.end())
     before, after = _slot(question, m.start(), found.end() if found else m.end())
     return AnswerType(NAMED, focus, False, before=before, after=after)
+
+
+# "the name of the NFL team that ...": the thing named ends before a relative pronoun, a
+# preposition or a verb.
+_NAME_OF = re.compile(
+    r"\b(?:name|title)s? of (?:the |a |an |this |that |its |their |his |her )?"
+    r"((?:[\w’'-]+ ){0,4}?[\w’'-]+?)"
+    r"(?= (?:who|that|which|whose|where|when|in|on|at|for|from|to|by|with|is|was|are|were|"
+    r"has|have|had|do|does|did|will)\b|[?,.;:]|$)",
+    re.IGNORECASE,
+)
+
+
+def _named_noun(question: str) -> str:
+    """The noun of "the name of the X" ("What is the name of the Intuitive Machines spacecraft
+    that landed" -> "spacecraft"), lower-case, or ""."""
+    m = _NAME_OF.search(question)
+    return m.group(1).split()[-1].lower() if m else ""
 
 
 @functools.lru_cache(maxsize=4096)

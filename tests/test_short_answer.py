@@ -43,7 +43,10 @@ pytestmark = pytest.mark.slow  # loads en_core_web_sm
         ("In which year did India hold the SCO presidency?", TIME, "year", True),
         ("Manufacturer Reckitt recalled which product this week?", NAMED, "product", False),
         ("What kind of stance on terrorism did India reaffirm?", NAMED, "stance", False),
-        ("What is the name of the storm that hit Britain?", NAMED, "", False),
+        # "the name of the X": the X says the kind, when it names one.
+        ("What is the name of the storm that hit Britain?", NAMED, "storm", False),
+        ("What is the name of the NFL team that Travis Kelce plays for?", ORG, "team", True),
+        ("What is its name?", NAMED, "", False),
         # General English kinds: agent nouns are people, a "tech giant" is a company.
         ("Which comedian will return to late-night TV?", PERSON, "comedian", True),
         ("Which pianist won the competition?", PERSON, "pianist", True),
@@ -80,6 +83,11 @@ def test_the_slot_of_the_wh_phrase() -> None:
     # An inverted question's answer is the verb's object, not next to its subject.
     atype = answer_type("In which two fields did the talks seek to expand cooperation?")
     assert atype is not None and (atype.focus, atype.after) == ("fields", "")
+    # A relative clause with its own subject, and a word of an earlier sentence, are no slot.
+    atype = answer_type("What is the name of the festival that Phish is hosting in Dover?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == ("festival", "", "")
+    atype = answer_type("A lander flew to the moon this week. What is the name of the spacecraft?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == ("spacecraft", "", "")
     # A question that starts with "what" and names no noun still asks for no short answer.
     assert answer_type("What did Khrenin say about India?") is None
 
@@ -185,6 +193,11 @@ def best(question: str, sentences: list[str], weights: list[float] | None = None
             "Billions of which insect are expected to emerge across the US Midwest?",
             "Billions of cicadas are expected to emerge across the Midwest this spring.",
             "cicadas",
+        ),
+        (
+            "What is the name of the spacecraft that landed on the Moon?",
+            "The Odysseus spacecraft landed on the Moon on Thursday, Intuitive Machines said.",
+            "Odysseus",
         ),
         (
             "Which holiday is celebrated by millions of people this month?",
