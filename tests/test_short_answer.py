@@ -69,6 +69,12 @@ def test_kind_of_agent_nouns() -> None:
 def test_who_prefers_people_to_organisations() -> None:
     atype = answer_type("Who beat Luke Littler?")
     assert atype is not None and atype.weaker == ORG
+    # Two passages name the organisation, one the winner: the person still wins.
+    sentences = [
+        "Luke Humphries won the title, the Professional Darts Corporation said on its website.",
+        "The title was won after a final organised by the Professional Darts Corporation.",
+    ]
+    assert best("Who won the title?", sentences) == "Luke Humphries"
 
 
 def test_the_slot_of_the_wh_phrase() -> None:
