@@ -24,7 +24,7 @@ import re
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,15 +50,23 @@ _KIND_NOUNS: dict[frozenset[str], str] = {
         athlete rapper director author writer celebrity royal king queen prince princess
         judge senator lawmaker footballer coach champion winner boss chief spokesperson
         spokesman spokeswoman manager host presenter driver musician billionaire mp
-        counterpart envoy diplomat""",
+        counterpart envoy diplomat comedian comic journalist reporter anchor activist
+        scientist astronaut pilot lawyer attorney prosecutor defendant suspect victim doctor
+        nurse teacher professor student chef governor mayor general officer soldier
+        chairman chairwoman executive entrepreneur investor businessman businesswoman tycoon
+        mogul heir nominee challenger rival incumbent successor predecessor monarch emperor
+        pope bishop poet novelist composer dancer influencer quarterback pitcher
+        goalkeeper striker captain golfer boxer swimmer skater gymnast""",
     ORG: """company firm organisation organization group team club party agency airline
         automaker carmaker bank network chain retailer university manufacturer maker
-        publisher band broadcaster newspaper court startup insurer supermarket""",
+        publisher band broadcaster newspaper court startup insurer supermarket giant
+        corporation conglomerate brand studio label outlet channel""",
     PLACE: """country city state nation place region capital town island province location
         county continent village port""",
     TIME: """year date day month time decade century""",
     AMOUNT: """price cost amount sum value fee salary fine""",
-    COUNT: """number""",
+    COUNT: """number total tally score population""",
+    COUNT | TIME: """age""",
     PERCENT: """percentage percent proportion""",
 }
 
@@ -76,6 +84,18 @@ KIND_OF = {
 }
 # Person nouns also head answers that are not names ("the two Defence Ministers").
 _PERSON_HEADS = frozenset(w for w, kind in KIND_OF.items() if kind == PERSON)
+# English agent suffixes: a "pianist", "comedian" or "historian" is a person ("playlist" not).
+_PERSON_SUFFIX = re.compile(r"[a-z]{3,}(?:ists?|ians?)$")
+
+
+def kind_of(noun: str) -> frozenset[str] | None:
+    """The entity labels a noun names ("country" -> a place), or None for a noun of no known
+    kind."""
+    kind = KIND_OF.get(noun)
+    if kind is None and _PERSON_SUFFIX.match(noun) and not noun.endswith(("list", "lists")):
+        return PERSON
+    return kind
+
 
 _DETERMINERS = frozenset(
     ["the", "a", "an", "its", "their", "his", "her", "our", "this", "that", "these", "those"]
@@ -92,6 +112,48 @@ class AnswerType:
     labels: frozenset[str]
     focus: str = ""  # the X of "which X" / "what X" / "how many X", lower-case
     typed: bool = False  # True when the question names the kind of answer (who, when, ...)
+    # Labels accepted with less weight: "who" is mostly a person, now and then a company.
+    weaker: frozenset[str] = frozenset()
+    # The question's content words (stemmed) right before and right after its wh-phrase: the
+    # answer fills that slot in a sentence ("banning the sale of what?" -> "the sale of dog
+    # meat"; "Which insect is expected to emerge" -> "cicadas are expected to emerge").
+    before: str = ""
+    after: str = ""
+
+
+# After these the question is inverted ("Which team did McClung represent?"): the answer is
+# the verb's object, not the word next to the wh-phrase.
+_INVERTING = frozenset(
+    [
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "must",
+    ]
+)
+
+
+def _slot(question: str, start: int, end: int) -> tuple[str, str]:
+    """The stemmed content words next to question[start:end] (the wh-phrase), "" for none;
+    none after it when the question is inverted."""
+    clause = re.split(r"[.!?;:]\s", question[:start])[-1]  # not a word of an earlier sentence
+    left = [t for w in WORD.findall(clause) for t in content_terms(w)]
+    following = WORD.findall(question[end:])
+    if following and following[0].lower() in _INVERTING:
+        following = []
+    # "the festival that Phish is hosting": a relative clause with its own subject.
+    if len(following) > 1 and following[0].lower() in ("that", "which") and following[1].istitle():
+        following = []
+    right = [t for w in following for t in content_terms(w)]
+    return (left[-1] if left else "", right[0] if right else "")
 
 
 def answer_type(question: str) -> AnswerType | None:
@@ -105,7 +167,7 @@ def answer_type(question: str) -> AnswerType | None:
         focus = question_focus(question)
         if how == "many":
             # "How many years": spaCy tags "33-year" and "three decades" as dates.
-            extra = TIME if KIND_OF.get(focus) == TIME else frozenset()
+            extra = TIME if kind_of(focus) == TIME else frozenset()
             return AnswerType(COUNT | extra, focus, True)
         if how == "much":
             return AnswerType(AMOUNT, focus, True)
@@ -114,20 +176,49 @@ def answer_type(question: str) -> AnswerType | None:
         return AnswerType(frozenset({"QUANTITY"}), "", True)
     wh = m.group(3).lower()
     if wh in ("who", "whom", "whose"):
-        return AnswerType(PERSON | ORG, "", True)
+        return AnswerType(PERSON | ORG, "", True, weaker=ORG)
     if wh == "when":
         return AnswerType(TIME, "", True)
     if wh == "where":
         return AnswerType(PLACE, "", True)
     focus = question_focus(question)
     if not focus:
+        if wh == "what" and question[: m.start()].strip():
+            # "what" in place of the answer ("... banning the sale of what?"): a noun phrase.
+            return AnswerType(NAMED, "", False, before=_slot(question, m.start(), m.end())[0])
         return None  # "What did ... say", "what is happening"
-    kind = KIND_OF.get(focus)
+    kind = kind_of(focus)
     if kind is not None:
         return AnswerType(kind, focus, True)
     if focus in ("name", "names", "title", "titles"):
-        return AnswerType(NAMED, "", False)
-    return AnswerType(NAMED, focus, False)
+        focus = _named_noun(question)
+        if not focus:
+            return AnswerType(NAMED, "", False)
+        kind = kind_of(focus)
+        if kind is not None:
+            return AnswerType(kind, focus, True)
+    # The wh-phrase ends at its noun: "which social media platform".
+    found = re.compile(rf"\b{re.escape(focus)}\b", re.IGNORECASE).search(question, m.end())
+    before, after = _slot(question, m.start(), found.end() if found else m.end())
+    return AnswerType(NAMED, focus, False, before=before, after=after)
+
+
+# "the name of the NFL team that ...": the thing named ends before a relative pronoun, a
+# preposition or a verb.
+_NAME_OF = re.compile(
+    r"\b(?:name|title)s? of (?:the |a |an |this |that |its |their |his |her )?"
+    r"((?:[\w’'-]+ ){0,4}?[\w’'-]+?)"
+    r"(?= (?:who|that|which|whose|where|when|in|on|at|for|from|to|by|with|is|was|are|were|"
+    r"has|have|had|do|does|did|will)\b|[?,.;:]|$)",
+    re.IGNORECASE,
+)
+
+
+def _named_noun(question: str) -> str:
+    """The noun of "the name of the X" ("What is the name of the Intuitive Machines spacecraft
+    that landed" -> "spacecraft"), lower-case, or ""."""
+    m = _NAME_OF.search(question)
+    return m.group(1).split()[-1].lower() if m else ""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -272,6 +363,62 @@ def _bare(token: str) -> str:
     return found[0] if found else token.lower()
 
 
+WEAKER = 0.5  # the weight of a mention of a label the question accepts but does not expect
+PERSON_NOUN = 0.3  # "Who ...?" answered by a common noun ("three chefs") rather than a name
+# Words that hedge a number without being part of it: "nearly $200 million" is "$200 million".
+_HEDGE = re.compile(
+    r"^(?:(?:nearly|almost|about|around|roughly|approximately|some|over|under|just|only|"
+    r"an estimated|more than|less than|fewer than|at least|at most|up to|as many as|"
+    r"as much as|upwards of)\s+)+",
+    re.IGNORECASE,
+)
+_MONTH = (
+    r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|March|Mar\.|April|Apr\.|May|June|July|"
+    r"Aug(?:ust|\.)?|Sep(?:tember|t\.|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?|Dec(?:ember|\.)?)"
+)
+# The part of a date that a "which month" / "which year" / "which day" question asks for.
+_TIME_UNITS = {
+    "month": re.compile(rf"\b{_MONTH}(?!\w)"),
+    "year": re.compile(r"\b(?:1[6-9]|20)\d\d\b"),
+    "day": re.compile(
+        rf"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|{_MONTH} \d{{1,2}}(?:, \d{{4}})?)\b"
+    ),
+}
+
+
+def _time_unit(span: str, focus: str) -> str:
+    """A date mention cut to the unit the question asks for: "which month" wants "April" of
+    "April 15, 2024"; "" when the mention holds no such unit ("Tuesday" is not a month)."""
+    unit = focus[:-1] if focus.endswith("s") else focus
+    pattern = _TIME_UNITS.get(unit)
+    if pattern is None:
+        return span
+    found = pattern.search(span)
+    return found.group() if found else ""
+
+
+SLOT_GAP = 2  # stop words allowed between a mention and the slot's word ("are", "of the")
+
+
+def _in_slot(atype: AnswerType, sentence: str, m: Mention) -> bool:
+    """The mention sits where the question's wh-phrase sits: right after the question's word
+    before it, or right before the question's word after it (a stop word or two between)."""
+    if atype.before and _next_term(reversed(WORD.findall(sentence[: m.start]))) == atype.before:
+        return True
+    return bool(atype.after) and _next_term(WORD.findall(sentence[m.end :])) == atype.after
+
+
+def _next_term(tokens: Iterable[str]) -> str:
+    """The stem of the first content word among the first SLOT_GAP + 1 tokens, or ""."""
+    for n, token in enumerate(tokens):
+        if n > SLOT_GAP:
+            break
+        terms = content_terms(token)
+        if terms:
+            return next(iter(terms))
+    return ""
+
+
 def candidate_spans(
     atype: AnswerType, sentence: str, found: Sequence[Mention], question: str
 ) -> list[tuple[str, float]]:
@@ -286,23 +433,44 @@ def candidate_spans(
     ]
     spans: list[tuple[str, float]] = []
     for m in found:
+        if m.start == 0 and _DATELINE.match(sentence):
+            continue  # "WASHINGTON (AP) —" says where the story was filed, not what happened
+        in_slot = not atype.typed and _in_slot(atype, sentence, m)
         if m.label == "CHUNK":
-            if (atype.focus and atype.focus in m.text.lower().split()) or (
-                "PERSON" in atype.labels and m.head in _PERSON_HEADS
-            ):
+            if (atype.focus and atype.focus in m.text.lower().split()) or in_slot:
                 span, factor = _trim(m.text, question_words), 1.0
+            elif "PERSON" in atype.labels and m.head in _PERSON_HEADS:
+                # "Who ...?" wants a name first; "the two Defence Ministers" is a fallback.
+                span, factor = _trim(m.text, question_words), PERSON_NOUN
             else:
                 continue
         elif m.label in atype.labels:
-            span, factor = m.text, (0.5 if atype.focus and not atype.typed else 1.0)
+            untyped = atype.focus and not atype.typed and not in_slot
+            span, factor = m.text, (0.5 if untyped else 1.0)
+            if m.label in atype.weaker:
+                factor *= WEAKER
+            if m.label in TIME | AMOUNT:
+                span = _HEDGE.sub("", span)
+            if m.label in TIME:
+                span = _time_unit(span, atype.focus)
         else:
             continue
         if anchors:
             distance = min(min(abs(a - m.start), abs(a - m.end)) for a in anchors)
             factor *= 0.6 + 0.4 / (1.0 + distance / PROXIMITY_CHARS)
+        span = _DASH_TAIL.sub("", span)
+        if m.label in PERSON | PLACE:
+            span = _POSSESSIVE.sub("", span)  # "Washington's" -> "Washington"; not "Wendy's"
         if span:
             spans.append((span, factor))
     return spans
+
+
+# A dateline: a place in capitals opening a news story, then "(Agency)" or a dash.
+_DATELINE = re.compile(r"[A-Z][A-Z .,'’-]{3,}\s*(?:\([^)]*\)\s*)?[—–―-]")
+# spaCy sometimes runs a mention on over a dash ("8 a.m. ― an hour earlier").
+_DASH_TAIL = re.compile(r"\s+[—–―-]\s.*$")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s?$")
 
 
 def vote(
@@ -355,7 +523,7 @@ def _tile_names(
     """AskMSR's tiling, for names only: "Biden" found beside "Joe Biden" is the same person
     under a shorter name, so its votes go to the fullest name that holds it as whole words (the
     best-voted one, when several do), and it stops being a candidate of its own. Other spans
-    keep their own votes: "$200 million" is not "nearly $200 million"; and a longer span that
+    keep their own votes: "March" is not "March 25"; and a longer span that
     adds a title ("Foreign Minister") is not a fuller name."""
     names = [n for n in score if _is_name(top[n][2])]
     for short in sorted(names, key=lambda n: len(n.split())):

@@ -20,6 +20,7 @@ from qa.short_answer import (
     PLACE,
     TIME,
     answer_type,
+    kind_of,
     question_focus,
     vote,
 )
@@ -42,13 +43,59 @@ pytestmark = pytest.mark.slow  # loads en_core_web_sm
         ("In which year did India hold the SCO presidency?", TIME, "year", True),
         ("Manufacturer Reckitt recalled which product this week?", NAMED, "product", False),
         ("What kind of stance on terrorism did India reaffirm?", NAMED, "stance", False),
-        ("What is the name of the storm that hit Britain?", NAMED, "", False),
+        # "the name of the X": the X says the kind, when it names one.
+        ("What is the name of the storm that hit Britain?", NAMED, "storm", False),
+        ("What is the name of the NFL team that Travis Kelce plays for?", ORG, "team", True),
+        ("What is its name?", NAMED, "", False),
+        # General English kinds: agent nouns are people, a "tech giant" is a company.
+        ("Which comedian will return to late-night TV?", PERSON, "comedian", True),
+        ("Which pianist won the competition?", PERSON, "pianist", True),
+        ("Which tech giant surpassed Apple?", ORG, "giant", True),
+        ("What is the minimum age for users on TikTok?", COUNT | TIME, "age", True),
     ],
 )
 def test_answer_type(question: str, labels: frozenset[str], focus: str, typed: bool) -> None:
     atype = answer_type(question)
     assert atype is not None
     assert (atype.labels, atype.focus, atype.typed) == (labels, focus, typed)
+
+
+def test_kind_of_agent_nouns() -> None:
+    assert kind_of("activists") == PERSON and kind_of("historian") == PERSON
+    assert kind_of("playlist") is None and kind_of("list") is None  # not agents
+    assert kind_of("country") == PLACE and kind_of("insect") is None
+
+
+def test_who_prefers_people_to_organisations() -> None:
+    atype = answer_type("Who beat Luke Littler?")
+    assert atype is not None and atype.weaker == ORG
+    # Two passages name the organisation, one the winner: the person still wins.
+    sentences = [
+        "Luke Humphries won the title, the Professional Darts Corporation said on its website.",
+        "The title was won after a final organised by the Professional Darts Corporation.",
+    ]
+    assert best("Who won the title?", sentences) == "Luke Humphries"
+
+
+def test_the_slot_of_the_wh_phrase() -> None:
+    atype = answer_type("South Korea passed a law banning the sale of what?")
+    assert atype is not None and (atype.labels, atype.before) == (NAMED, "sale")
+    atype = answer_type("Billions of which insect are expected to emerge this spring?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == (
+        "insect",
+        "billion",
+        "expect",
+    )
+    # An inverted question's answer is the verb's object, not next to its subject.
+    atype = answer_type("In which two fields did the talks seek to expand cooperation?")
+    assert atype is not None and (atype.focus, atype.after) == ("fields", "")
+    # A relative clause with its own subject, and a word of an earlier sentence, are no slot.
+    atype = answer_type("What is the name of the festival that Phish is hosting in Dover?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == ("festival", "", "")
+    atype = answer_type("A lander flew to the moon this week. What is the name of the spacecraft?")
+    assert atype is not None and (atype.focus, atype.before, atype.after) == ("spacecraft", "", "")
+    # A question that starts with "what" and names no noun still asks for no short answer.
+    assert answer_type("What did Khrenin say about India?") is None
 
 
 def test_questions_without_a_short_answer() -> None:
@@ -107,6 +154,61 @@ def best(question: str, sentences: list[str], weights: list[float] | None = None
             "Which aircraft carrier is among the projects?",
             "The projects include the INS Vikramaditya aircraft carrier and BrahMos missiles.",
             "INS Vikramaditya",
+        ),
+        # "who" wants a person before an organisation in the same sentence.
+        (
+            "Who won the title?",
+            "The Professional Darts Corporation said the title was won by Luke Humphries.",
+            "Luke Humphries",
+        ),
+        # "which month" wants the month of a date, and a weekday is no month.
+        (
+            "Which month will the trial start?",
+            "The trial will start on Tuesday, after jury selection in March.",
+            "March",
+        ),
+        (
+            "In which month is the deadline to file tax returns?",
+            "The deadline to file tax returns is April 15 for most Americans.",
+            "April",
+        ),
+        # A hedge is not part of the number.
+        (
+            "How much will the corridor project cost?",
+            "The corridor project will cost nearly $200 million.",
+            "$200 million",
+        ),
+        # A possessive is not part of a name; a dateline is not an answer.
+        (
+            "Presidents' Day falls near which president's birthday?",
+            "Presidents' Day falls near George Washington's birthday, on February 22.",
+            "George Washington",
+        ),
+        (
+            "Which state held a special election this week?",
+            "WASHINGTON (AP) — New York held a special election on Tuesday.",
+            "New York",
+        ),
+        # Common nouns that fill the wh-phrase's slot in the sentence.
+        (
+            "South Korea passed a law this week banning the sale of what?",
+            "South Korea's parliament passed a law banning the sale of dog meat.",
+            "dog meat",
+        ),
+        (
+            "Billions of which insect are expected to emerge across the US Midwest?",
+            "Billions of cicadas are expected to emerge across the Midwest this spring.",
+            "cicadas",
+        ),
+        (
+            "What is the name of the spacecraft that landed on the Moon?",
+            "The Odysseus spacecraft landed on the Moon on Thursday, Intuitive Machines said.",
+            "Odysseus",
+        ),
+        (
+            "Which holiday is celebrated by millions of people this month?",
+            "Lunar New Year is celebrated by millions of people around the world.",
+            "Lunar New Year",
         ),
     ],
 )
@@ -208,3 +310,18 @@ def test_only_names_are_tiled() -> None:
         "The corridor project's $200 million budget was approved.",
     ]
     assert best(question, sentences) == "$200 million"
+
+
+def test_a_dateline_is_no_candidate() -> None:
+    question = "Which state held a special election this week?"
+    sentence = "WASHINGTON (AP) — New York held a special election on Tuesday."
+    atype = answer_type(question)
+    assert atype is not None
+    found = {c.text for c in vote(question, atype, [sentence], [1], [1.0])}
+    assert found == {"New York"}
+
+
+def test_a_mention_run_over_a_dash_is_cut() -> None:
+    question = "What time can bars start serving alcohol?"
+    sentence = "Bars can start serving alcohol at 8 a.m. ― an hour earlier than before."
+    assert best(question, [sentence]) == "8 a.m."
