@@ -17,7 +17,14 @@ from qa.assistant import Assistant
 from qa.chunk import embed_text
 from qa.config import EmbeddingSettings, load_settings
 from qa.embed import SentenceTransformerEmbedder, bundled_model_path, create_embedder
-from qa.embed_onnx import OnnxEmbedder, batches, ensure_export, fingerprint, read_model_config
+from qa.embed_onnx import (
+    OnnxEmbedder,
+    batches,
+    ensure_export,
+    ensure_optimized,
+    fingerprint,
+    read_model_config,
+)
 from qa.index import LocalIndex
 from qa.llm.extractive import split_sentences
 from qa.types import Hit, QAError
@@ -52,6 +59,7 @@ def test_same_vectors_as_sentence_transformers(
     texts = corpus_texts(corpus_index)
     torch_vectors = real_embedder.embed(texts)
     onnx_vectors = onnx_embedder.embed(texts)
+    assert onnx_embedder.graph.name.startswith("model.opt-ort")  # the graph optimised once
     assert onnx_vectors.shape == torch_vectors.shape == (len(texts), 384)
     assert onnx_vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-5)
@@ -174,6 +182,40 @@ def test_only_mean_pooling_is_accepted(tmp_path: Path) -> None:
     pooling.write_text(json.dumps(config))
     with pytest.raises(QAError, match="mean pooling only"):
         read_model_config(model)
+
+
+@pytest.mark.slow
+def test_the_optimised_graph_gives_the_plain_graphs_vectors(
+    corpus_index: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    import onnxruntime as ort
+
+    texts = corpus_texts(corpus_index)
+    optimised = onnx_embedder.embed(texts)
+    plain = OnnxEmbedder(EmbeddingSettings())
+    plain._load()
+    # The same embedder on the export as it was before: optimised by ONNX Runtime at load.
+    plain._session = ort.InferenceSession(
+        str(ensure_export(Path(bundled_model_path()))), providers=["CPUExecutionProvider"]
+    )
+    assert onnx_embedder.graph != ensure_export(Path(bundled_model_path()))
+    assert (optimised * plain.embed(texts)).sum(axis=1).min() >= 0.99999
+
+
+@pytest.mark.slow
+def test_an_optimised_graph_that_differs_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Path(bundled_model_path())
+    (tmp_path / "model.onnx").symlink_to(ensure_export(model))
+    # No graph can reach a cosine above 1 with the plain one: the check must refuse it.
+    monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 1.5)
+    assert ensure_optimized(tmp_path / "model.onnx", model) == tmp_path / "model.onnx"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LOCK", "model.onnx"]  # nothing kept
+    monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 0.9999)
+    built = ensure_optimized(tmp_path / "model.onnx", model)
+    assert built.name.startswith("model.opt-ort") and built.stat().st_size > 80_000_000
+    assert ensure_optimized(tmp_path / "model.onnx", model) == built  # built once
 
 
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
