@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from qa import prompts
-from qa.answer import build_prompt, check_answer
 from qa.config import Settings, load_settings
 from qa.embed import Embedder, create_embedder
 from qa.index import Index, index_version, open_index
@@ -190,6 +189,10 @@ class Assistant:
                 filters=filters,
             )
             return
+
+        # Imported here: `qa search` needs none of the answering code (nor the extractive
+        # client it imports), and a cold search pays for every module it loads.
+        from qa.answer import build_prompt, check_answer
 
         t0 = time.perf_counter()
         prompt = build_prompt(
