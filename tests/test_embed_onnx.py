@@ -59,7 +59,8 @@ def test_same_vectors_as_sentence_transformers(
     texts = corpus_texts(corpus_index)
     torch_vectors = real_embedder.embed(texts)
     onnx_vectors = onnx_embedder.embed(texts)
-    assert onnx_embedder.graph.name.startswith("model.opt-ort")  # the graph optimised once
+    assert onnx_embedder.graph.name.startswith("model.opt-ort")  # the graph optimised once,
+    assert onnx_embedder.graph.with_suffix(".data").is_file()  # its weights mapped
     assert onnx_vectors.shape == torch_vectors.shape == (len(texts), 384)
     assert onnx_vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-5)
@@ -214,7 +215,8 @@ def test_an_optimised_graph_that_differs_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LOCK", "model.onnx"]  # nothing kept
     monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 0.9999)
     built = ensure_optimized(tmp_path / "model.onnx", model)
-    assert built.name.startswith("model.opt-ort") and built.stat().st_size > 80_000_000
+    assert built.name.startswith("model.opt-ort") and built.stat().st_size < 1_000_000
+    assert built.with_suffix(".data").stat().st_size > 80_000_000  # the weights, mapped
     assert ensure_optimized(tmp_path / "model.onnx", model) == built  # built once
 
 
