@@ -65,6 +65,13 @@ class Assistant:
                 self._llm = create(self.settings.llm.client, self.settings, self.embedder)
             return self._llm
 
+    def load_in_background(self) -> None:
+        """Start loading the model client's own models in threads of their own, for a client
+        that can (the extractive client's spaCy): a cold `qa ask` retrieves meanwhile."""
+        start = getattr(self.llm, "load_in_background", None)
+        if start is not None:
+            start()
+
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.settings.retrieval)
 

@@ -61,6 +61,8 @@ def load_in_background() -> threading.Thread:
         with contextlib.suppress(Exception):  # raised again where the pipeline is used
             pipeline()
 
+    # A daemon: a question answered without spaCy (nothing relevant was found) must not wait
+    # for it to load before the process exits (tests/test_spacy_pipeline.py exits mid-load).
     thread = threading.Thread(target=load, name="qa-spacy-load", daemon=True)
     thread.start()
     return thread

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import EmbeddingSettings
+from qa.assistant import Assistant
+from qa.config import EmbeddingSettings, load_settings
 from qa.embed_onnx import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,3 +112,24 @@ def test_a_question_loads_only_what_it_reads(corpus_index: Path, exported: None)
     assert answer["answered"] is True and answer["short_answer"]  # spaCy was used...
     assert "spacy" in modules and "spacy.cli" not in modules  # ...without its command line
     assert not modules.intersection(WRITER)
+
+
+@pytest.mark.slow
+def test_a_cold_ask_loading_in_the_background_gives_the_same_answer(
+    corpus_index: Path, exported: None
+) -> None:
+    # The CLI loads the embedder and spaCy in threads of their own; an Assistant here loads
+    # them in turn, when first used.
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    assistant = Assistant(settings)
+    for question in (
+        "What did Khrenin say about India?",
+        "Who met Khrenin in Qingdao?",
+        "Which country's defence minister met Rajnath Singh?",
+    ):
+        cold, _ = run_cli_modules(["ask", question], corpus_index)
+        expected = assistant.ask(question).to_dict()
+        for key in ("answer", "answered", "short_answer", "short_answer_citation", "citations"):
+            assert cold[key] == expected[key], (question, key)

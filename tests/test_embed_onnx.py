@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,13 @@ import pytest
 from qa import embed_onnx
 from qa.assistant import Assistant
 from qa.chunk import embed_text
-from qa.config import EmbeddingSettings, load_settings
-from qa.embed import SentenceTransformerEmbedder, bundled_model_path, create_embedder
+from qa.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
+from qa.embed import (
+    SentenceTransformerEmbedder,
+    bundled_model_path,
+    create_embedder,
+    load_in_background,
+)
 from qa.embed_onnx import (
     OnnxEmbedder,
     batches,
@@ -218,6 +224,46 @@ def test_an_optimised_graph_that_differs_is_refused(
     assert built.name.startswith("model.opt-ort") and built.stat().st_size < 1_000_000
     assert built.with_suffix(".data").stat().st_size > 80_000_000  # the weights, mapped
     assert ensure_optimized(tmp_path / "model.onnx", model) == built  # built once
+
+
+def _loaders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "qa-embedder-load"]
+
+
+@pytest.mark.slow
+def test_an_embedder_loaded_in_the_background_is_loaded_once_and_the_same() -> None:
+    for thread in _loaders():
+        thread.join()
+    embedder = load_in_background(EmbeddingSettings())
+    assert isinstance(embedder, OnnxEmbedder)
+    started = _loaders()
+    assert len(started) == 1  # the model loads in that thread...
+    started[0].join()
+    session = embedder._session
+    assert session is not None
+    texts = ["What did Khrenin say about India?", "Rajnath Singh met Belousov in Qingdao."]
+    vectors = embedder.embed(texts)
+    assert embedder._session is session  # ...and is the one used, not loaded again
+    expected = OnnxEmbedder(EmbeddingSettings()).embed(texts)
+    assert (vectors * expected).sum(axis=1).min() >= 0.999999
+
+
+def test_background_loading_raises_where_the_embedder_is_used(tmp_path: Path) -> None:
+    embedder = load_in_background(EmbeddingSettings(path=str(tmp_path / "nowhere")))
+    for thread in _loaders():
+        thread.join()  # the failed load ended quietly
+    with pytest.raises(QAError, match="embedding model folder not found"):
+        embedder.embed(["x"])
+
+
+def test_only_a_model_run_here_loads_in_the_background() -> None:
+    for thread in _loaders():
+        thread.join()
+    assert load_in_background(EmbeddingSettings(model="fake")).name == "fake"
+    service = EmbeddingServiceSettings(base_urls=("http://127.0.0.1:9/v1",))
+    remote = load_in_background(EmbeddingSettings(backend="openai", openai=service))
+    assert type(remote).__name__ == "RemoteEmbedder"
+    assert _loaders() == []  # a service's first call is a request, made when needed
 
 
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
