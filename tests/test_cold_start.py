@@ -133,3 +133,17 @@ def test_a_cold_ask_loading_in_the_background_gives_the_same_answer(
         expected = assistant.ask(question).to_dict()
         for key in ("answer", "answered", "short_answer", "short_answer_citation", "citations"):
             assert cold[key] == expected[key], (question, key)
+
+
+def test_the_server_module_loads_neither_the_fetcher_nor_the_index_writer() -> None:
+    # `qa serve` is ready sooner for each module it does not import; removing an article
+    # (which remembers its URL with qa.pages) and ingesting import theirs when used.
+    code = "import json, sys, qa.server; print(json.dumps(sorted(sys.modules)))"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert "qa.server" in modules
+    assert not modules.intersection({"qa.pages", "qa.fetch", "yaml", *WRITER})
