@@ -1,5 +1,6 @@
-"""spaCy's small English pipeline (``en_core_web_sm``), loaded for short answers in about half
-of spaCy's own start-up time, with the same annotations.
+"""spaCy's small English pipeline (``en_core_web_sm``), loaded for short answers with about a
+third less CPU than spaCy's own load (0.85 s against 1.2 s, measured on this 2-core machine),
+with the same annotations.
 
 A cold `qa ask` spent more time getting spaCy ready than answering. Four things are skipped,
 none of which short answers read (they read entities, noun chunks, tags and the parse):
