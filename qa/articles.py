@@ -17,7 +17,6 @@ from typing import Any
 
 from qa import index as index_mod
 from qa.config import Settings
-from qa.pages import remember_removed
 from qa.types import Document, QAError
 
 
@@ -122,5 +121,9 @@ def remove_article(settings: Settings, doc_id: str) -> Removed:
     if moved:
         parked.unlink(missing_ok=True)
     if info.url:  # a feed still listing it must not bring it back
+        # Imported here: it brings the fetcher (httpx) and YAML, which reading articles (and a
+        # starting `qa serve`, which lists them) never needs.
+        from qa.pages import remember_removed
+
         remember_removed(settings.corpus_dir, info.url)
     return Removed(info, moved, report.articles_total, report.chunks_total)

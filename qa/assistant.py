@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from qa import prompts
-from qa.answer import build_prompt, check_answer
 from qa.config import Settings, load_settings
 from qa.embed import Embedder, create_embedder
 from qa.index import Index, index_version, open_index
@@ -65,6 +64,13 @@ class Assistant:
             if self._llm is None:
                 self._llm = create(self.settings.llm.client, self.settings, self.embedder)
             return self._llm
+
+    def load_in_background(self) -> None:
+        """Start loading the model client's own models in threads of their own, for a client
+        that can (the extractive client's spaCy): a cold `qa ask` retrieves meanwhile."""
+        start = getattr(self.llm, "load_in_background", None)
+        if start is not None:
+            start()
 
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.settings.retrieval)
@@ -190,6 +196,10 @@ class Assistant:
                 filters=filters,
             )
             return
+
+        # Imported here: `qa search` needs none of the answering code (nor the extractive
+        # client it imports), and a cold search pays for every module it loads.
+        from qa.answer import build_prompt, check_answer
 
         t0 = time.perf_counter()
         prompt = build_prompt(

@@ -8,6 +8,7 @@ tokens with the tokenizer the model really reads (the chunker budgets with it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -212,3 +213,22 @@ def create_embedder(settings: EmbeddingSettings) -> Embedder:
 
         return OnnxEmbedder(settings)
     return SentenceTransformerEmbedder(settings)
+
+
+def load_in_background(settings: EmbeddingSettings) -> Embedder:
+    """The embedder of ``settings``, its model already loading in a thread of its own, so that
+    a cold `qa ask` or `qa search` imports the rest of qa meanwhile (ONNX Runtime builds its
+    session without holding the GIL). Its first use waits for the load and raises the load's
+    error, if any (a failed load is not kept). A service's embedder is returned as it is: its
+    first call is a request, made when needed."""
+    embedder = create_embedder(settings)
+    if settings.backend == "local" and settings.model != "fake":
+
+        def load() -> None:
+            with contextlib.suppress(Exception):  # raised again where the embedder is used
+                embedder.dim  # noqa: B018 - reading it loads the model
+
+        # Not a daemon: every question needs the model, and a thread stopped inside ONNX
+        # Runtime's C++ at exit could abort the process.
+        threading.Thread(target=load, name="qa-embedder-load").start()
+    return embedder

@@ -6,7 +6,8 @@ only then: at `qa ingest`, or at the first question if no ingest ran since the m
 into a cache folder named by a fingerprint of the model's files (names, sizes, modification
 times) and ``EXPORT_VERSION``: a changed model gets a new export and a stale one is never read.
 The export is checked against the torch model on sample texts before it is published, and is
-written under a temporary name and renamed, so a reader never sees half a file.
+written under a temporary name and renamed, so a reader never sees half a file. ONNX Runtime's
+optimised graph is saved beside it the same way (see :func:`ensure_optimized`).
 
 Pooling follows the model's ``1_Pooling/config.json`` as sentence-transformers does: the mean
 of the token embeddings over real (unpadded) tokens, then L2 normalisation. Inputs are cut at
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -162,6 +164,65 @@ def ensure_export(model_dir: Path) -> Path:
     return target
 
 
+def ensure_optimized(onnx_file: Path, model_dir: Path) -> Path:
+    """``onnx_file`` optimised by ONNX Runtime and saved beside it once, its weights in a file
+    of their own that ONNX Runtime maps into memory instead of copying: a session is then made
+    in a third of the time, and peaks ~35 MB lower. "Extended" optimisations only, which do not
+    depend on the CPU they ran on; the files are named by the ONNX Runtime version, whose fused
+    operators they hold. Built with ONNX Runtime alone (no torch), checked against the plain
+    graph on VERIFY_TEXTS, the graph published last (atomically). When that fails (a graph
+    that differs, a folder that cannot be written), the plain graph is used as before."""
+    import onnxruntime as ort
+
+    target = onnx_file.with_name(f"model.opt-ort{ort.__version__}.onnx")
+    if target.is_file():
+        return target
+    try:
+        with _export_lock(onnx_file.parent):
+            if not target.is_file():
+                _optimize(onnx_file, model_dir, target)
+    except (OSError, QAError) as exc:
+        logging.getLogger("qa").warning("using the plain ONNX graph: %s", exc)
+        return onnx_file
+    return target
+
+
+def _optimize(onnx_file: Path, model_dir: Path, target: Path) -> None:
+    import onnxruntime as ort
+
+    _, max_tokens = read_model_config(model_dir)
+    sample = encode(load_tokenizer(model_dir, max_tokens), VERIFY_TEXTS)
+    plain = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    expected = mean_pool(plain.run(None, sample)[0], sample["attention_mask"])
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    weights = target.with_suffix(".data")  # the graph names it
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(partial)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", weights.name
+        )
+        ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        optimized = ort.InferenceSession(str(partial), options, providers=["CPUExecutionProvider"])
+        got = mean_pool(optimized.run(None, sample)[0], sample["attention_mask"])
+        worst = float((got * expected).sum(axis=1).min())
+        if worst < VERIFY_COSINE:
+            raise QAError(
+                f"the optimised ONNX graph differs from {onnx_file} (cosine {worst:.6f})"
+            )
+        for path in (weights, partial):
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+        if not target.is_file():
+            weights.unlink(missing_ok=True)
+
+
 def export(model_dir: Path, target: Path) -> None:
     """Export the transformer of ``model_dir`` to ``target`` (fp32, dynamic batch and length),
     check it against torch, then publish it atomically."""
@@ -258,6 +319,7 @@ class OnnxEmbedder:
         self._max_tokens = 0
         self._identity = ""
         self._model_dir = Path()
+        self.graph = Path()  # the ONNX file loaded (optimised, or the plain export)
         # One thread: on a shared 2-core machine it embedded a question and a batch of sentences
         # faster (p50) than two threads, with or without spin-waiting, and used half the CPU.
         # Concurrent server requests still run in parallel (a session may run in many threads).
@@ -283,14 +345,16 @@ class OnnxEmbedder:
                     raise QAError(f"embedding model folder not found: {model_dir}")
                 self._dim, self._max_tokens = read_model_config(model_dir)
                 self._model_dir = model_dir
-                onnx_file = ensure_export(model_dir)
+                plain = ensure_export(model_dir)
+                self.graph = ensure_optimized(plain, model_dir)
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
+                if self.graph != plain:  # optimising it again would only cost start-up time
+                    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
                 self._tokenizer = load_tokenizer(model_dir, self._max_tokens)
-                self._counter = load_tokenizer(model_dir, None)
                 self._session = ort.InferenceSession(
-                    str(onnx_file), options, providers=["CPUExecutionProvider"]
+                    str(self.graph), options, providers=["CPUExecutionProvider"]
                 )
         return self._session, self._tokenizer
 
@@ -331,6 +395,9 @@ class OnnxEmbedder:
         if not texts:
             return []
         self._load()
+        with self._lock:
+            if self._counter is None:  # only ingests count: not loaded for a question
+                self._counter = load_tokenizer(self._model_dir, None)
         return [
             len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)
         ]

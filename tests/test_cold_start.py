@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import EmbeddingSettings
+from qa.assistant import Assistant
+from qa.config import EmbeddingSettings, load_settings
 from qa.embed_onnx import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +29,15 @@ HEAVY = (
     "milvus_lite",
 )
 
-# Runs the CLI's own entry point, then reports which heavy modules it imported.
+# Modules a read-only question never needs (each costs start-up time): the ingest side of the
+# index, the answering code for a search, spaCy's command line.
+WRITER = ("qa.index.writer", "qa.index.generation")
+ANSWERING = ("qa.answer", "qa.llm.extractive", "qa.short_answer", "spacy")
+
+# Runs the CLI's own entry point, then reports which modules it imported.
 RUN_CLI = """
 import json, sys
 from qa.cli import main
-watched = json.loads(sys.argv[2])
 sys.argv = ["qa", *json.loads(sys.argv[1])]
 try:
     main()
@@ -40,19 +45,24 @@ except SystemExit as exit:
     code = exit.code or 0
 else:
     code = 0
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in watched)
-sys.stderr.write("\\nHEAVY " + json.dumps(heavy) + "\\n")
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 sys.exit(code)
 """
 
 
 def run_cli(args: list[str], index: Path) -> tuple[dict[str, object], list[str]]:
+    """The JSON the command printed, and the heavy modules it imported."""
+    result, modules = run_cli_modules(args, index)
+    return result, sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def run_cli_modules(args: list[str], index: Path) -> tuple[dict[str, object], set[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env |= {"PYTHONPATH": str(ROOT), "QA_PATHS_INDEX": str(index), "QA_LLM_CLIENT": "extractive"}
     if "QA_CACHE_DIR" in os.environ:
         env["QA_CACHE_DIR"] = os.environ["QA_CACHE_DIR"]
     done = subprocess.run(
-        [sys.executable, "-c", RUN_CLI, json.dumps([*args, "--json"]), json.dumps(HEAVY)],
+        [sys.executable, "-c", RUN_CLI, json.dumps([*args, "--json"])],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -60,8 +70,8 @@ def run_cli(args: list[str], index: Path) -> tuple[dict[str, object], list[str]]
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    heavy = json.loads(done.stderr.rsplit("HEAVY ", 1)[1])
-    return json.loads(done.stdout), heavy
+    modules = json.loads(done.stderr.rsplit("MODULES ", 1)[1])
+    return json.loads(done.stdout), set(modules)
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +101,49 @@ def test_status_imports_no_torch(corpus_index: Path) -> None:
     status, heavy = run_cli(["status"], corpus_index)
     assert status["chunks"] and status["build"]["embedding_model"].endswith("all-MiniLM-L6-v2")
     assert heavy == []
+
+
+@pytest.mark.slow
+def test_a_question_loads_only_what_it_reads(corpus_index: Path, exported: None) -> None:
+    result, modules = run_cli_modules(["search", "Belarus defence minister"], corpus_index)
+    assert result["hits"]
+    assert not modules.intersection(WRITER + ANSWERING)
+    answer, modules = run_cli_modules(["ask", "Who met Khrenin in Qingdao?"], corpus_index)
+    assert answer["answered"] is True and answer["short_answer"]  # spaCy was used...
+    assert "spacy" in modules and "spacy.cli" not in modules  # ...without its command line
+    assert not modules.intersection(WRITER)
+
+
+@pytest.mark.slow
+def test_a_cold_ask_loading_in_the_background_gives_the_same_answer(
+    corpus_index: Path, exported: None
+) -> None:
+    # The CLI loads the embedder and spaCy in threads of their own; an Assistant here loads
+    # them in turn, when first used.
+    settings = load_settings(
+        overrides={"paths.index": str(corpus_index), "llm.client": "extractive"}, env={}
+    )
+    assistant = Assistant(settings)
+    for question in (
+        "What did Khrenin say about India?",
+        "Who met Khrenin in Qingdao?",
+        "Which country's defence minister met Rajnath Singh?",
+    ):
+        cold, _ = run_cli_modules(["ask", question], corpus_index)
+        expected = assistant.ask(question).to_dict()
+        for key in ("answer", "answered", "short_answer", "short_answer_citation", "citations"):
+            assert cold[key] == expected[key], (question, key)
+
+
+def test_the_server_module_loads_neither_the_fetcher_nor_the_index_writer() -> None:
+    # `qa serve` is ready sooner for each module it does not import; removing an article
+    # (which remembers its URL with qa.pages) and ingesting import theirs when used.
+    code = "import json, sys, qa.server; print(json.dumps(sorted(sys.modules)))"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert "qa.server" in modules
+    assert not modules.intersection({"qa.pages", "qa.fetch", "yaml", *WRITER})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,21 @@ import pytest
 from qa import embed_onnx
 from qa.assistant import Assistant
 from qa.chunk import embed_text
-from qa.config import EmbeddingSettings, load_settings
-from qa.embed import SentenceTransformerEmbedder, bundled_model_path, create_embedder
-from qa.embed_onnx import OnnxEmbedder, batches, ensure_export, fingerprint, read_model_config
+from qa.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
+from qa.embed import (
+    SentenceTransformerEmbedder,
+    bundled_model_path,
+    create_embedder,
+    load_in_background,
+)
+from qa.embed_onnx import (
+    OnnxEmbedder,
+    batches,
+    ensure_export,
+    ensure_optimized,
+    fingerprint,
+    read_model_config,
+)
 from qa.index import LocalIndex
 from qa.llm.extractive import split_sentences
 from qa.types import Hit, QAError
@@ -52,6 +65,8 @@ def test_same_vectors_as_sentence_transformers(
     texts = corpus_texts(corpus_index)
     torch_vectors = real_embedder.embed(texts)
     onnx_vectors = onnx_embedder.embed(texts)
+    assert onnx_embedder.graph.name.startswith("model.opt-ort")  # the graph optimised once,
+    assert onnx_embedder.graph.with_suffix(".data").is_file()  # its weights mapped
     assert onnx_vectors.shape == torch_vectors.shape == (len(texts), 384)
     assert onnx_vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-5)
@@ -174,6 +189,81 @@ def test_only_mean_pooling_is_accepted(tmp_path: Path) -> None:
     pooling.write_text(json.dumps(config))
     with pytest.raises(QAError, match="mean pooling only"):
         read_model_config(model)
+
+
+@pytest.mark.slow
+def test_the_optimised_graph_gives_the_plain_graphs_vectors(
+    corpus_index: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    import onnxruntime as ort
+
+    texts = corpus_texts(corpus_index)
+    optimised = onnx_embedder.embed(texts)
+    plain = OnnxEmbedder(EmbeddingSettings())
+    plain._load()
+    # The same embedder on the export as it was before: optimised by ONNX Runtime at load.
+    plain._session = ort.InferenceSession(
+        str(ensure_export(Path(bundled_model_path()))), providers=["CPUExecutionProvider"]
+    )
+    assert onnx_embedder.graph != ensure_export(Path(bundled_model_path()))
+    assert (optimised * plain.embed(texts)).sum(axis=1).min() >= 0.99999
+
+
+@pytest.mark.slow
+def test_an_optimised_graph_that_differs_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Path(bundled_model_path())
+    (tmp_path / "model.onnx").symlink_to(ensure_export(model))
+    # No graph can reach a cosine above 1 with the plain one: the check must refuse it.
+    monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 1.5)
+    assert ensure_optimized(tmp_path / "model.onnx", model) == tmp_path / "model.onnx"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LOCK", "model.onnx"]  # nothing kept
+    monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 0.9999)
+    built = ensure_optimized(tmp_path / "model.onnx", model)
+    assert built.name.startswith("model.opt-ort") and built.stat().st_size < 1_000_000
+    assert built.with_suffix(".data").stat().st_size > 80_000_000  # the weights, mapped
+    assert ensure_optimized(tmp_path / "model.onnx", model) == built  # built once
+
+
+def _loaders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "qa-embedder-load"]
+
+
+@pytest.mark.slow
+def test_an_embedder_loaded_in_the_background_is_loaded_once_and_the_same() -> None:
+    for thread in _loaders():
+        thread.join()
+    embedder = load_in_background(EmbeddingSettings())
+    assert isinstance(embedder, OnnxEmbedder)
+    started = _loaders()
+    assert len(started) == 1  # the model loads in that thread...
+    started[0].join()
+    session = embedder._session
+    assert session is not None
+    texts = ["What did Khrenin say about India?", "Rajnath Singh met Belousov in Qingdao."]
+    vectors = embedder.embed(texts)
+    assert embedder._session is session  # ...and is the one used, not loaded again
+    expected = OnnxEmbedder(EmbeddingSettings()).embed(texts)
+    assert (vectors * expected).sum(axis=1).min() >= 0.999999
+
+
+def test_background_loading_raises_where_the_embedder_is_used(tmp_path: Path) -> None:
+    embedder = load_in_background(EmbeddingSettings(path=str(tmp_path / "nowhere")))
+    for thread in _loaders():
+        thread.join()  # the failed load ended quietly
+    with pytest.raises(QAError, match="embedding model folder not found"):
+        embedder.embed(["x"])
+
+
+def test_only_a_model_run_here_loads_in_the_background() -> None:
+    for thread in _loaders():
+        thread.join()
+    assert load_in_background(EmbeddingSettings(model="fake")).name == "fake"
+    service = EmbeddingServiceSettings(base_urls=("http://127.0.0.1:9/v1",))
+    remote = load_in_background(EmbeddingSettings(backend="openai", openai=service))
+    assert type(remote).__name__ == "RemoteEmbedder"
+    assert _loaders() == []  # a service's first call is a request, made when needed
 
 
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:

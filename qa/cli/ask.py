@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,8 +26,28 @@ from qa.cli import (
     shown,
     utf8_text,
 )
+from qa.config import Settings
 from qa.text import PrintableStream
 from qa.types import Answer, QAError
+
+if TYPE_CHECKING:
+    from qa.assistant import Assistant
+
+
+def loading_assistant(settings: Settings, *, answers: bool) -> Assistant:
+    """An Assistant whose models already load in threads of their own: the embedding model
+    while the rest of qa imports, and, to answer, the model client's own (the extractive
+    client's spaCy) while the index opens and the question is embedded. A cold process spends
+    most of its time loading; work that does not hold the GIL overlaps this way."""
+    from qa.embed import load_in_background
+
+    embedder = load_in_background(settings.embedding)
+    from qa.assistant import Assistant
+
+    assistant = Assistant(settings, embedder=embedder)
+    if answers:
+        assistant.load_in_background()
+    return assistant
 
 
 def search(
@@ -43,12 +63,10 @@ def search(
 ) -> None:
     """Show the passages that best match a query (dense and BM25, fused), published by the
     as-of date and within the given dates and sources."""
-    from qa.assistant import Assistant
-
     settings = settings_for(config, **{"paths.index": index})
     filters = filters_for(as_of, since, until, sources)
     try:
-        retrieval = Assistant(settings).retrieve(query, k, filters=filters)
+        retrieval = loading_assistant(settings, answers=False).retrieve(query, k, filters=filters)
     except QAError as exc:
         fail(str(exc))
     if as_json:
@@ -99,12 +117,10 @@ def ask(
 ) -> None:
     """Answer a question from the indexed articles, citing the passages that support it.
     Only articles published by the as-of date (today by default) are used."""
-    from qa.assistant import Assistant
-
     settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
     filters = filters_for(as_of, since, until, sources)
-    assistant = Assistant(settings)
     try:
+        assistant = loading_assistant(settings, answers=True)
         if stream and not as_json:
             answer = None
             shown_stream = PrintableStream()

@@ -25,13 +25,12 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from qa.config import RetrievalSettings, Settings
 from qa.embed import Embedder
-from qa.index import writer as _local_writer
 from qa.index.bm25 import bm25_tokens
 from qa.index.filter_masks import day_number
 from qa.index.fusion import Candidate
@@ -47,8 +46,20 @@ from qa.index.store import (
     pin_generation,
     writer_lock,
 )
-from qa.index.writer import ProgressHook, SyncReport
 from qa.types import Chunk, DocInfo, Document, Filters
+
+if TYPE_CHECKING:
+    from qa.index.writer import ProgressHook, SyncReport
+
+
+def __getattr__(name: str) -> Any:
+    # The writer (and the ingest-only modules it imports) loads on an ingest's first use, not
+    # with every reader: a cold `qa ask` or `qa search` only reads.
+    if name in ("ProgressHook", "SyncReport"):
+        from qa.index import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Index(Protocol):
@@ -170,7 +181,9 @@ def sync(
             rebuild=rebuild,
             progress=progress,
         )
-    return _local_writer.sync(
+    from qa.index import writer
+
+    return writer.sync(
         root, documents, embedder, settings, in_scope=in_scope, rebuild=rebuild, progress=progress
     )
 
@@ -181,7 +194,9 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
         from qa.index import milvus_writer
 
         return milvus_writer.remove(root, doc_ids, settings)
-    return _local_writer.remove(root, doc_ids, settings)
+    from qa.index import writer
+
+    return writer.remove(root, doc_ids, settings)
 
 
 __all__ = [

@@ -178,6 +178,12 @@ class ExtractiveLLM:
     def context_window(self) -> int:
         return 1_000_000  # reads passages directly; no model context to fill
 
+    def load_in_background(self) -> None:
+        """Start loading spaCy, which short answers parse with (see qa.spacy_pipeline)."""
+        from qa import spacy_pipeline
+
+        spacy_pipeline.load_in_background()
+
     # -- scoring ------------------------------------------------------------------------------
 
     def _embed(self, texts: list[str]) -> np.ndarray | None:
