@@ -20,9 +20,7 @@ from qa.types import QAError
 
 
 def ingest(site: Site, settings: Settings, *paths: str) -> CollectReport:
-    return ingest_urls(
-        [], settings, FakeEmbedder(name="fake"), feeds=[site.url(p) for p in paths]
-    )
+    return ingest_urls([], settings, FakeEmbedder(name="fake"), feeds=[site.url(p) for p in paths])
 
 
 def state_file(settings: Settings) -> Path:
