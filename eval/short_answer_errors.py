@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from qa import metrics
-from qa.short_answer import answer_type, mentions
+from qa.answer_type import answer_type
+from qa.short_answer import mentions
 
 SPLITS = {"1-9": range(0, 9), "10-13": range(9, 13), "all": range(0, 13)}
 

@@ -210,9 +210,7 @@ def _optimize(onnx_file: Path, model_dir: Path, target: Path) -> None:
         got = mean_pool(optimized.run(None, sample)[0], sample["attention_mask"])
         worst = float((got * expected).sum(axis=1).min())
         if worst < VERIFY_COSINE:
-            raise QAError(
-                f"the optimised ONNX graph differs from {onnx_file} (cosine {worst:.6f})"
-            )
+            raise QAError(f"the optimised ONNX graph differs from {onnx_file} (cosine {worst:.6f})")
         for path in (weights, partial):
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

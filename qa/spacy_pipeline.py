@@ -43,6 +43,7 @@ EXCLUDED = ("senter", "lemmatizer")
 EMPTY_TOKENIZER = "qa.empty_tokenizer.v1"
 
 _lock = threading.Lock()
+_use_lock = threading.Lock()
 
 
 def pipeline() -> Any:
@@ -50,6 +51,15 @@ def pipeline() -> Any:
     documented as thread-safe: callers serialise its use."""
     with _lock:
         return _load()
+
+
+@contextlib.contextmanager
+def parsing() -> Iterator[Any]:
+    """The pipeline, for this caller alone while the block runs: spaCy pipelines are not
+    documented as thread-safe, and the server answers questions in several threads."""
+    nlp = pipeline()
+    with _use_lock:
+        yield nlp
 
 
 def load_in_background() -> threading.Thread:

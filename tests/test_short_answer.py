@@ -8,9 +8,7 @@ import pytest
 from llm_helpers import make_prompt
 
 from qa.answer import check_answer
-from qa.llm.extractive import ExtractiveLLM
-from qa.prompts import CANNOT_ANSWER
-from qa.short_answer import (
+from qa.answer_type import (
     AMOUNT,
     COUNT,
     NAMED,
@@ -22,8 +20,10 @@ from qa.short_answer import (
     answer_type,
     kind_of,
     question_focus,
-    vote,
 )
+from qa.llm.extractive import ExtractiveLLM
+from qa.prompts import CANNOT_ANSWER
+from qa.short_answer import vote
 
 pytestmark = pytest.mark.slow  # loads en_core_web_sm
 

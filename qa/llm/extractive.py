@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa.answer_type import AnswerType, answer_type
 from qa.choice import RELEVANCE_FLOOR, decide
 from qa.chunk import sentence_tokenizer
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
-from qa.short_answer import AnswerType, Candidate, answer_type, vote
+from qa.short_answer import Candidate, vote
 from qa.text import content_terms, is_instruction, words
 from qa.types import Completion, Hit, Prompt, Usage
 
