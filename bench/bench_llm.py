@@ -7,7 +7,8 @@
 Each model runs in a process of its own (so its peak memory is its own): the bundled corpus is
 indexed (once, under .qa/bench-llm/), then
 - speed: one question to load the model, then ``--speed`` questions streamed: time to the
-  first streamed piece and to the checked answer (warm, p50);
+  first streamed piece and to the checked answer (warm, p50); then llama.cpp's own prompt
+  reading and generation speed (tokens/s) on one uncached prompt;
 - gold set (eval/gold.jsonl, or every ``--gold-every``-th question): contains (answerable),
   citation precision (answered), unanswerable refused, answerable wrongly refused, exact match
   of the verified short answer;
@@ -45,7 +46,7 @@ from qa.config import load_settings  # noqa: E402
 from qa.evaluate import eval_realtimeqa, load_gold, score_gold  # noqa: E402
 
 WORK = ROOT / ".qa" / "bench-llm"
-RT_DATA = Path("/work/shared/benchmarks/realtimeqa/2024q1")
+RT_DATA = ROOT.parent / "shared" / "benchmarks" / "realtimeqa" / "2024q1"
 SPEED_QUESTIONS = [
     "What did Khrenin say about India?",
     "How many civilians were killed in the Pahalgam terror attack?",
@@ -96,6 +97,25 @@ def speed(assistant: Assistant, n: int) -> dict[str, Any]:
         "first_piece_p50_s": round(statistics.median(first), 2),
         "answer_p50_s": round(statistics.median(total), 2),
         "questions": n,
+    }
+
+
+def throughput(assistant: Assistant) -> dict[str, float]:
+    """llama.cpp's own reading and writing speed with the threads it was given: one uncached
+    prompt of about 450 tokens (the start of a bundled article), 32 tokens written."""
+    article = sorted((ROOT / "corpus").glob("*.md"))[0].read_text(encoding="utf-8")[:2400]
+    server = assistant.llm.server()  # type: ignore[attr-defined]
+    reply = server.handle_chat_completions(
+        {
+            "messages": [{"role": "user", "content": f"{article}\nSummarise in one line."}],
+            "max_tokens": 32,
+            "cache_prompt": False,
+        }
+    )
+    timings = reply.get("timings", {}) if isinstance(reply, dict) else {}
+    return {
+        "prompt_tokens_per_s": round(float(timings.get("prompt_per_second", 0.0)), 1),
+        "generated_tokens_per_s": round(float(timings.get("predicted_per_second", 0.0)), 1),
     }
 
 
@@ -199,6 +219,8 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     run = Path(tempfile.mkdtemp(prefix=f"bench-llm-{args.one}-", dir=WORK))
     if args.speed:
         result["speed"] = speed(assistant, args.speed)
+        if client == "local":
+            result["llama_cpp"] = throughput(assistant)
     else:  # load the model before the gold set, so its questions are all warm
         t0 = time.perf_counter()
         assistant.ask(SPEED_QUESTIONS[0])
