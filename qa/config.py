@@ -163,7 +163,7 @@ class LocalSettings:
     model_path: str = ""  # any GGUF file; overrides model
     n_ctx: int = 2048
     threads: int = 0  # 0: the cores not busy when the model loads
-    passage_tokens: int = 250  # the best sentences of the passages (and their titles), at most
+    passage_tokens: int = 150  # the best sentences of the passages (and their titles), at most
     max_answer_tokens: int = 160
 
 
