@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from qa.cli import app
 from qa.config import EmbeddingSettings, Settings, load_settings
 from qa.embed import FakeEmbedder, SentenceTransformerEmbedder, bundled_model_path
-from qa.index import LocalIndex, scope, sync
+from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
 from qa.types import Document, QAError
 
@@ -199,13 +199,7 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         },
         env={},
     )
-    report = sync(
-        root,
-        read_paths([corpus]).documents,
-        SentenceTransformerEmbedder(settings.embedding),
-        settings,
-        in_scope=scope([corpus]),
-    )
+    report = ingest(root, [corpus], SentenceTransformerEmbedder(settings.embedding), settings)
     assert report.added == 3
     assert LocalIndex.open(root).build.dim == 128
 
@@ -214,13 +208,7 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
     hits = Assistant(settings).retrieve("alpaca summit", 3).hits
     assert hits and hits[0].doc.id == "alpha"
     # ... and an ingest of the same corpus embeds nothing.
-    again = sync(
-        root,
-        read_paths([corpus]).documents,
-        SentenceTransformerEmbedder(settings.embedding),
-        settings,
-        in_scope=scope([corpus]),
-    )
+    again = ingest(root, [corpus], SentenceTransformerEmbedder(settings.embedding), settings)
     assert (again.unchanged, again.chunks_embedded) == (3, 0)
 
     # Other weights under the same name and dimension are refused, then rebuilt.
@@ -229,21 +217,8 @@ def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path)
         embedding=replace(settings.embedding, path=str(small_model(tmp_path / "m2", seed=2))),
     )
     with pytest.raises(QAError, match=r"model weights: index has [0-9a-f]{16}, the loaded"):
-        sync(
-            root,
-            read_paths([corpus]).documents,
-            SentenceTransformerEmbedder(other.embedding),
-            other,
-            in_scope=scope([corpus]),
-        )
-    rebuilt = sync(
-        root,
-        read_paths([corpus]).documents,
-        SentenceTransformerEmbedder(other.embedding),
-        other,
-        in_scope=scope([corpus]),
-        rebuild=True,
-    )
+        ingest(root, [corpus], SentenceTransformerEmbedder(other.embedding), other)
+    rebuilt = ingest(root, [corpus], SentenceTransformerEmbedder(other.embedding), other, True)
     assert rebuilt.chunks_embedded == rebuilt.chunks_total
 
 

@@ -99,6 +99,14 @@ def _article(title: str, seed: int, n: int) -> str:
     return f'---\ntitle: "{title}"\ndate: 2025-06-{10 + seed % 20}\n---\n{_text(seed, n)}\n'
 
 
+def _indexed_steps(tmp_path: Path) -> tuple[Path, Path]:
+    """The first step's corpus, ingested: (corpus folder, index root)."""
+    corpus, root = tmp_path / "corpus", tmp_path / "index"
+    _corpus_steps(corpus)
+    ingest(root, [corpus])
+    return corpus, root
+
+
 def _corpus_steps(corpus: Path) -> None:
     write(corpus, "alpha.md", _article("Alpha summit", 1, 20))
     write(corpus, "bravo.md", _article("Bravo treaty", 2, 20))
@@ -131,10 +139,7 @@ def no_merges(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_updates_search_like_a_full_rebuild(tmp_path: Path, no_merges: None) -> None:
-    corpus = tmp_path / "corpus"
-    _corpus_steps(corpus)
-    root = tmp_path / "index"
-    ingest(root, [corpus])
+    corpus, root = _indexed_steps(tmp_path)
     for step in range(1, 6):
         _evolve(corpus, step)
         report = ingest(root, [corpus])
@@ -170,10 +175,7 @@ def test_an_update_links_old_segments_and_writes_only_the_new_chunks(
 def test_merges_keep_results_and_drop_tombstones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus"
-    _corpus_steps(corpus)
-    root = tmp_path / "index"
-    ingest(root, [corpus])
+    corpus, root = _indexed_steps(tmp_path)
     monkeypatch.setattr(qa.index.segments, "REBUILD_SHARE", 1e9)
     monkeypatch.setattr(qa.index.segments, "MAX_SEGMENTS", 3)
     counts = []
@@ -242,10 +244,7 @@ def test_ivf_deltas_share_the_base_centroids(
 def test_crossing_to_an_approximate_index_retrains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus"
-    _corpus_steps(corpus)
-    root = tmp_path / "index"
-    ingest(root, [corpus])
+    corpus, root = _indexed_steps(tmp_path)
     index = LocalIndex.open(root)
     monkeypatch.setattr(vectors, "FLAT_MAX", len(index))  # the next chunk crosses it
     index.close()
