@@ -378,6 +378,8 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("retrieval", "time_weight"): (0, None),
     ("retrieval", "sentence_weight"): (0, None),
     ("retrieval", "rerank_depth"): (0, None),
+    ("llm.local", "passage_tokens"): (1, None),
+    ("llm.local", "threads"): (0, None),  # 0: the cores other processes leave free
 }
 
 
@@ -392,10 +394,18 @@ def parse_networks(
         raise QAError(f"setting fetch.allowed_networks: {exc}") from None
 
 
+def _table(settings: Settings, section: str) -> Any:
+    """The settings table of a dotted section name ("llm.local")."""
+    table: Any = settings
+    for part in section.split("."):
+        table = getattr(table, part)
+    return table
+
+
 def _validate(settings: Settings) -> Settings:
     parse_networks(settings.fetch.allowed_networks)
     for (section, key), (low, high) in RANGES.items():
-        value = getattr(getattr(settings, section), key)
+        value = getattr(_table(settings, section), key)
         if value < low or (high is not None and value > high):
             bound = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
             raise QAError(f"setting {section}.{key} = {value!r} must be {bound}")
@@ -405,10 +415,7 @@ def _validate(settings: Settings) -> Settings:
         if url and not url.startswith(("http://", "https://")):
             raise QAError(f"setting {name}: {url!r} is not an http:// or https:// URL")
     for (section, key), allowed in ALLOWED.items():
-        table: Any = settings
-        for part in section.split("."):
-            table = getattr(table, part)
-        value = getattr(table, key)
+        value = getattr(_table(settings, section), key)
         if value not in allowed:
             raise QAError(
                 f"setting {section}.{key} = {value!r} is not one of: {', '.join(allowed)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,6 +271,20 @@ def test_a_retrieval_number_out_of_range_is_refused_by_name(name: str, value: st
     setting = name.removeprefix("QA_RETRIEVAL_").lower()
     with pytest.raises(QAError, match=rf"retrieval\.{setting} = .* must be"):
         load_settings(env={name: value})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QA_LLM_LOCAL_PASSAGE_TOKENS", "-5", "llm.local.passage_tokens = -5 must be at least 1"),
+        ("QA_LLM_LOCAL_THREADS", "-2", "llm.local.threads = -2 must be at least 0"),
+    ],
+)
+def test_local_model_numbers_out_of_range_are_refused_by_name(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(QAError, match=re.escape(message)):
+        load_settings(env={variable: value})
 
 
 def test_the_shipped_retrieval_settings_are_in_range() -> None:
