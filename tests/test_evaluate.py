@@ -140,7 +140,8 @@ def test_realtimeqa_run_on_a_tiny_folder(tmp_path: Path) -> None:
                 "answer": ["1"],
             },
         ],
-        [[article, other], [other, article]],
+        # The eclipse article was found for the budget question only.
+        [[other], [other, article]],
     )
     settings = load_settings(
         overrides={"paths.index": str(tmp_path / "idx" / "main"), "embedding.model": "fake"},
@@ -154,6 +155,8 @@ def test_realtimeqa_run_on_a_tiny_folder(tmp_path: Path) -> None:
     assert summary["n"] == 2
     assert report["settings"]["articles"] == 2
     assert summary["overall"]["oracle"] == 1.0
+    # The eclipse answer is in the pooled articles but not in its own question's search results.
+    assert summary["overall"]["search_oracle"] == 0.5
     assert summary["overall"]["answer_recall"] == 1.0
     assert summary["overall"]["mc_accuracy"] == 1.0
     # The benchmark's index is its own, beside (not inside) the main one, and is reused.

@@ -44,7 +44,11 @@ RANK_BONUS = 0.04  # the first passage gets this much, the last one close to not
 THRESHOLD_DENSE = 0.36  # combined score needed with an embedder
 THRESHOLD_LEXICAL = 0.34  # lexical score needed without one
 DENSE_ALONE = 0.6  # a cosine this high counts even with no shared content word
-RELATIVE = 0.72  # further sentences must score at least this share of the best one
+# Further sentences must score at least this share of the best one. A sentence well below the
+# best rarely holds the evidence: on the gold set's odd-numbered questions (the tuning half)
+# 0.95 rather than 0.72 raised citation precision from 0.774 to 0.860 and 0.755 to 0.812 on the
+# even half, with the same contains and citation recall (README, Extractive answers).
+RELATIVE = 0.95
 MAX_SENTENCES = 3
 MAX_WORDS = 90  # stop adding sentences past this many words
 MIN_WORDS = 3  # shorter "sentences" (datelines, "Yes.") are not candidates
