@@ -182,7 +182,9 @@ class LiveVectors:
             pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         out = np.empty((len(pos), self.shape[1]), dtype=np.float32)
         seg, local = self._segment[pos], self._local[pos]
-        for s in np.unique(seg):
+        # A handful of segments at most: a set, not np.unique, which imports numpy.ma (about
+        # 25 ms of a cold `qa search`).
+        for s in sorted(set(seg.tolist())):
             where = np.flatnonzero(seg == s)
             out[where] = self._parts[s][local[where]]
         return out
