@@ -16,8 +16,6 @@ of the token embeddings over real (unpadded) tokens, then L2 normalisation. Inpu
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.embed import bundled_model_path, model_fingerprint
+from qa.folder_lock import folder_lock
 from qa.types import QAError
 
 if TYPE_CHECKING:
@@ -137,18 +136,6 @@ def pad(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
     return batch
 
 
-@contextlib.contextmanager
-def _export_lock(folder: Path) -> Iterator[None]:
-    # Two processes starting at once (a server and a CLI) must not both export.
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "LOCK", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_export(model_dir: Path) -> Path:
     """The ONNX file of ``model_dir``, exported now if the cache has no current one."""
     folder = cache_root() / "onnx" / fingerprint(model_dir)
@@ -156,7 +143,8 @@ def ensure_export(model_dir: Path) -> Path:
     if target.is_file():
         return target
     try:
-        with _export_lock(folder):
+        # Two processes starting at once (a server and a CLI) must not both export.
+        with folder_lock(folder):
             if not target.is_file():  # another process may have finished it meanwhile
                 export(model_dir, target)
     except OSError as exc:
@@ -178,7 +166,7 @@ def ensure_optimized(onnx_file: Path, model_dir: Path) -> Path:
     if target.is_file():
         return target
     try:
-        with _export_lock(onnx_file.parent):
+        with folder_lock(onnx_file.parent):
             if not target.is_file():
                 _optimize(onnx_file, model_dir, target)
     except (OSError, QAError) as exc:

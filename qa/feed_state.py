@@ -9,13 +9,10 @@ is an error naming it, never overwritten.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from qa.folder_lock import folder_lock
 from qa.pages import WEB_FOLDER, write_atomically
 from qa.types import QAError
 
@@ -68,21 +65,8 @@ class FeedState:
         """Write the validators learnt since the last save, if any."""
         if not self.learnt:
             return
-        with _locked(self.path.parent):  # read, merge and replace as one step
+        with folder_lock(self.path.parent):  # read, merge and replace as one step
             current = self._read()
             current.update(self.learnt)
             write_atomically(self.path, json.dumps(current, indent=1, sort_keys=True) + "\n")
         self.data, self.learnt = current, {}
-
-
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (between processes, and between threads: each
-    opens its own descriptor)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # releases the lock

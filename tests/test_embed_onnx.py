@@ -218,7 +218,7 @@ def test_an_optimised_graph_that_differs_is_refused(
     # No graph can reach a cosine above 1 with the plain one: the check must refuse it.
     monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 1.5)
     assert ensure_optimized(tmp_path / "model.onnx", model) == tmp_path / "model.onnx"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["LOCK", "model.onnx"]  # nothing kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # nothing kept
     monkeypatch.setattr(embed_onnx, "VERIFY_COSINE", 0.9999)
     built = ensure_optimized(tmp_path / "model.onnx", model)
     assert built.name.startswith("model.opt-ort") and built.stat().st_size < 1_000_000
