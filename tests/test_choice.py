@@ -86,15 +86,18 @@ def test_assistant_retrieves_per_option_and_cites_the_decision(assistant: Assist
     assert len(answer.passages) > assistant.settings.retrieval.k
 
 
-def test_choice_without_a_named_option_falls_back_to_meaning_and_still_cites() -> None:
-    # The passage is about the question but names no option: the closest in meaning is
-    # chosen and the sentence shown. Unrelated passages still give a refusal.
+def test_choice_without_a_named_option_is_refused() -> None:
+    # The passage is about the question but names no option: no option is chosen (a choice by
+    # closeness in meaning was right less often than a guess on RealTime QA), and the answer
+    # says the articles do not answer, as it does for unrelated passages.
     recall = "A large carmaker recalled 112,000 vehicles over a roll-away risk on Monday."
     question = "Which carmaker recalled vehicles over a roll-away risk?"
     llm = ExtractiveLLM(FakeEmbedder())
     assert llm.generate(make_prompt(question, [KHRENIN], ("Honda", "Ford"))).text == CANNOT_ANSWER
     prompt = make_prompt(question, [recall], ("Honda", "Ford"))
-    raw = llm.generate(prompt).text
-    assert raw.startswith(("Option 1: Honda.", "Option 2: Ford."))
-    checked = check_answer(raw, prompt.passages, lambda _id: None, prompt.choices)
-    assert checked.choice in (0, 1) and [c.n for c in checked.citations] == [1]
+    assert llm.generate(prompt).text == CANNOT_ANSWER
+    named = make_prompt(question, [recall.replace("A large carmaker", "Ford")], ("Honda", "Ford"))
+    raw = llm.generate(named).text
+    assert raw.startswith("Option 2: Ford.")
+    checked = check_answer(raw, named.passages, lambda _id: None, named.choices)
+    assert checked.choice == 1 and [c.n for c in checked.citations] == [1]
