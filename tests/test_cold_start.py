@@ -112,6 +112,7 @@ def test_a_question_loads_only_what_it_reads(corpus_index: Path, exported: None)
     assert answer["answered"] is True and answer["short_answer"]  # spaCy was used...
     assert "spacy" in modules and "spacy.cli" not in modules  # ...without its command line
     assert not modules.intersection(WRITER)
+    assert not modules.intersection({"qa.llm.openai", "qa.llm.local"})  # nor other clients
 
 
 @pytest.mark.slow

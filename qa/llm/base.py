@@ -6,6 +6,7 @@ The pipeline never trusts what comes back: citations are checked in ``qa.answer`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -45,6 +46,13 @@ class LLM(Protocol):
 # client scores sentences with it instead of loading a second model).
 Factory = Callable[["Settings", "Embedder | None"], LLM]
 _REGISTRY: dict[str, Factory] = {}
+# The clients that come with qa, by registry name, and the module that registers each.
+BUILTIN = {
+    "extractive": "qa.llm.extractive",
+    "fake": "qa.llm.fake",
+    "local": "qa.llm.local",
+    "openai": "qa.llm.openai",
+}
 
 
 def register(name: str) -> Callable[[Factory], Factory]:
@@ -64,7 +72,12 @@ def available() -> list[str]:
 
 def create(name: str, settings: Settings, embedder: Embedder | None = None) -> LLM:
     """Build the client registered under ``name``; unknown names get a clear error."""
-    _load_builtin()
+    if name in BUILTIN and name not in _REGISTRY:
+        # Only the module asked for: a cold extractive ask does not import the openai or
+        # llama.cpp clients' modules.
+        importlib.import_module(BUILTIN[name])
+    if name not in _REGISTRY:
+        _load_builtin()
     if name not in _REGISTRY:
         raise QAError(f"unknown model client {name!r}; choose one of: {', '.join(available())}")
     return _REGISTRY[name](settings, embedder)
@@ -72,4 +85,5 @@ def create(name: str, settings: Settings, embedder: Embedder | None = None) -> L
 
 def _load_builtin() -> None:
     # Imported lazily so that `qa search` never pays for openai or llama.cpp imports.
-    from qa.llm import extractive, fake, local, openai  # noqa: F401
+    for module in BUILTIN.values():
+        importlib.import_module(module)
