@@ -213,6 +213,11 @@ def question_focus(question: str) -> str:
     the question's parse: "Which US state became ..." -> "state"; "which of the following
     politicians" -> "politicians"; "what kind of stance" -> "stance"; "" when there is none
     ("What did Khrenin say ...")."""
+    return spacy_pipeline.run(parse_focus, question)
+
+
+def parse_focus(question: str) -> str:
+    """:func:`question_focus`, parsed now (runs where spaCy is: see ``spacy_pipeline.run``)."""
     with spacy_pipeline.parsing() as nlp:
         doc = nlp(question)
     for token in doc:

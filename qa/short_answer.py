@@ -65,9 +65,8 @@ def mentions(texts: Sequence[str]) -> list[tuple[Mention, ...]]:
         missing = list(dict.fromkeys(t for t in texts if t not in _cache))
     fresh: dict[str, tuple[Mention, ...]] = {}
     if missing:
-        with spacy_pipeline.parsing() as nlp:
-            docs = list(nlp.pipe(missing))
-        fresh = {t: _doc_mentions(d) for t, d in zip(missing, docs, strict=True)}
+        parsed = spacy_pipeline.run(parse_mentions, missing)
+        fresh = dict(zip(missing, parsed, strict=True))
     with _cache_lock:
         _cache.update(fresh)
         while len(_cache) > _CACHE_SIZE:
@@ -81,6 +80,13 @@ def mentions(texts: Sequence[str]) -> list[tuple[Mention, ...]]:
                 _cache.move_to_end(t)
             out.append(found)
         return out
+
+
+def parse_mentions(texts: list[str]) -> list[tuple[Mention, ...]]:
+    """The mentions of each text, parsed now (runs where spaCy is: see
+    ``spacy_pipeline.run``)."""
+    with spacy_pipeline.parsing() as nlp:
+        return [_doc_mentions(doc) for doc in nlp.pipe(texts)]
 
 
 def _doc_mentions(doc: Any) -> tuple[Mention, ...]:

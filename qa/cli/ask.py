@@ -39,6 +39,10 @@ def loading_assistant(settings: Settings, *, answers: bool) -> Assistant:
     while the rest of qa imports, and, to answer, the model client's own (the extractive
     client's spaCy) while the index opens and the question is embedded. A cold process spends
     most of its time loading; work that does not hold the GIL overlaps this way."""
+    if answers and settings.llm.client == "extractive":
+        from qa import spacy_pipeline
+
+        spacy_pipeline.start_process()  # first: it forks, which is safe before any thread
     from qa.embed import load_in_background
 
     embedder = load_in_background(settings.embedding)
