@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -72,8 +73,27 @@ def environment(
     }
 
 
+def tree_rss_kb(pid: int) -> int:
+    """Resident KB of ``pid`` and every process it started (a cold ask's spaCy process is a
+    second process: its memory counts too), read from /proc; 0 once it has exited."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
 def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds, peak resident KB, stdout) of one `qa` process."""
+    """(wall seconds, CPU seconds of it and its children, peak resident KB of it and its
+    children together, stdout) of one `qa` process."""
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -83,13 +103,26 @@ def run_cli(code: Path, env: dict[str, str], args: list[str]) -> tuple[float, fl
             stdout=out,
             stderr=subprocess.DEVNULL,
         )
+        # The sum of the process tree's resident sets, sampled every 20 ms (wait4's maximum
+        # is one process's, its own or a child's, never their sum).
+        peak_tree = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                peak_tree[0] = max(peak_tree[0], tree_rss_kb(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
+        done.set()
+        sampler.join()
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
             raise SystemExit(f"`qa {' '.join(args)}` failed with code {process.returncode}")
         out.seek(0)
-        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out.read()
+        return wall, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss, peak_tree[0]), out.read()
 
 
 def cold(code: Path, env: dict[str, str], runs: int) -> dict[str, float]:
