@@ -74,20 +74,20 @@ def environment(
 
 
 def tree_rss_kb(pid: int) -> int:
-    """Resident KB of ``pid`` and every process it started (a cold ask's spaCy process is a
-    second process: its memory counts too), read from /proc; 0 once it has exited."""
-    total, stack = 0, [pid]
+    """Resident KB of ``pid`` plus the private KB of every process it started: a cold ask's
+    spaCy runs in a forked child, whose pages shared with its parent are counted once. 0 once
+    the process has exited."""
+    total, stack = 0, [(pid, True)]
     while stack:
-        current = stack.pop()
+        current, root = stack.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
+            fields = Path(f"/proc/{current}/smaps_rollup").read_text().splitlines()
             for task in Path(f"/proc/{current}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
+                stack += [(int(c), False) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+        wanted = ("Rss:",) if root else ("Private_Clean:", "Private_Dirty:")
+        total += sum(int(line.split()[1]) for line in fields if line.startswith(wanted))
     return total
 
 

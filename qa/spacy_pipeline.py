@@ -40,6 +40,7 @@ import contextlib
 import functools
 import importlib.abc
 import multiprocessing
+import signal
 import sys
 import threading
 import types
@@ -116,6 +117,9 @@ class _Process:
 
 
 def _serve(connection: Connection) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it, and this process ends
+    # when the parent's end of the pipe closes, without a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(Exception):  # an error is sent back with the first call
         pipeline()
     while True:
