@@ -11,7 +11,8 @@ one run.
 * cold ask / cold search: median wall time of whole processes (imports, model and index loading
   included) on the bundled corpus, indexed first into a temporary folder, and their CPU time
   (user + system: close to the wall time an idle machine would show for this single-threaded
-  work); peak memory is the largest resident set of those `qa ask` processes (``wait4``).
+  work); peak memory is the largest, over those `qa ask` processes, of the process's resident
+  set plus the private memory of the process it forks for spaCy (sampled every 20 ms).
 * serve ready: from starting `qa serve` to its first 200 from ``/healthz`` (the server warms
   up, loading the index and the models, before it listens).
 * warm ask: per-stage medians of asks in one process after a first ask loaded everything.

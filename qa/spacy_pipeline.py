@@ -143,7 +143,10 @@ def start_process() -> bool:
         return True
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return False
-    _process = _Process()
+    try:
+        _process = _Process()
+    except OSError:  # no process can be started here (limits, a sandbox): parse in this one
+        return False
     return True
 
 
