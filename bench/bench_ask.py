@@ -6,7 +6,7 @@ one run.
         [--cold-runs 5] [--warm-runs 20] [--serve-runs 3]
         [--rtqa-index .qa/realtimeqa-2024q1-...]
         [--rtqa-data ../shared/benchmarks/realtimeqa/2024q1]
-        [--baseline GIT_REF]
+        [--baseline GIT_REF [--baseline-embedders torch,onnx]]
 
 * cold ask / cold search: median wall time of whole processes (imports, model and index loading
   included) on the bundled corpus, indexed first into a temporary folder, and their CPU time
@@ -279,6 +279,9 @@ def main() -> None:
     parser.add_argument("--rtqa-data", type=Path)
     parser.add_argument("--questions", type=int, default=300, help="distinct warm questions")
     parser.add_argument("--baseline", help="a git ref whose code is also measured cold")
+    parser.add_argument(
+        "--baseline-embedders", default="torch", help="the runtimes the baseline is measured with"
+    )
     args = parser.parse_args()
     runtimes = args.embedders.split(",")
     questions = rtqa_questions(args.rtqa_data)[: args.questions]
@@ -288,9 +291,9 @@ def main() -> None:
         run_cli(ROOT, environment(ROOT, index, runtimes[-1]), ["ingest", "--json"])
         codes = [(f"{runtime}", ROOT, runtime) for runtime in runtimes]
         if args.baseline:
-            codes.insert(
-                0, (f"{args.baseline}", extract(args.baseline, Path(tmp) / "base"), "torch")
-            )
+            base = extract(args.baseline, Path(tmp) / "base")
+            for runtime in reversed(args.baseline_embedders.split(",")):
+                codes.insert(0, (f"{args.baseline} {runtime}", base, runtime))
 
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(
