@@ -145,13 +145,13 @@ class BM25Scores:
         bounds = [float(self._idf(df[t])) * repeats[t] for t in terms]
         chosen = np.zeros(0, np.int64)  # positions gathered so far, and their whole scores
         scores = np.zeros(0, np.float32)
+        seen = np.zeros(self.num_docs, dtype=bool) if allowed is None else ~allowed
         for j, term in enumerate(terms[:-1]):  # with every term gathered, nothing is skipped
             positions = self._postings(term)[0]
-            if allowed is not None:
-                positions = positions[allowed[positions]]
-            new = np.setdiff1d(positions, chosen)
+            new = positions[~seen[positions]]
             if chosen.size + new.size > PRUNE_MAX_SHARE * self.num_docs:
                 return None
+            seen[new] = True
             chosen = np.concatenate([chosen, new])
             scores = np.concatenate([scores, self._scores_of(tokens, new, df)])
             if chosen.size < k:
