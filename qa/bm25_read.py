@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 K1 = 1.5  # bm25s defaults
 B = 0.75
 PRUNE_MIN_DOCS = 50_000  # below, scoring every posting takes a few milliseconds
-PRUNE_MAX_SHARE = 0.2  # candidates beyond this share of the chunks: the full pass is cheaper
+# The full pass reads every posting of the question's terms (a few steps each); the pruned one
+# searches each term's postings for every chunk gathered (about log2(df) steps each): it stops
+# and runs the full pass once that search would cost PRUNE_COST times the full pass's reads.
+PRUNE_COST = 2.0
 
 
 @dataclass
@@ -146,10 +149,15 @@ class BM25Scores:
         chosen = np.zeros(0, np.int64)  # positions gathered so far, and their whole scores
         scores = np.zeros(0, np.float32)
         seen = np.zeros(self.num_docs, dtype=bool) if allowed is None else ~allowed
+        reads = sum(df.get(t, 0) for t in tokens)  # the full pass's work
+        steps = sum(math.log2(df[t] + 1) for t in tokens if df.get(t))  # per chunk gathered
+        most = PRUNE_COST * reads / max(steps, 1.0)  # chunks worth gathering at most
         for j, term in enumerate(terms[:-1]):  # with every term gathered, nothing is skipped
+            if allowed is None and df[term] > most:
+                return None  # its chunks alone are too many: no walk before the full pass
             positions = self._postings(term)[0]
             new = positions[~seen[positions]]
-            if chosen.size + new.size > PRUNE_MAX_SHARE * self.num_docs:
+            if chosen.size + new.size > most:
                 return None
             seen[new] = True
             chosen = np.concatenate([chosen, new])

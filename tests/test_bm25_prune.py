@@ -45,9 +45,16 @@ def twins() -> tuple[BM25Scores, BM25Scores, list[list[str]]]:
     return pruned, full, queries
 
 
+@pytest.mark.parametrize("cost", [None, 100.0], ids=["default-cost", "pruning-most"])
 def test_pruned_top_k_has_the_full_pass_scores_and_chunks(
     twins: tuple[BM25Scores, BM25Scores, list[list[str]]],
+    cost: float | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With the shipped cost rule, and with one that lets most questions prune (this corpus
+    is small, so the shipped rule prunes fewer of them)."""
+    if cost is not None:
+        monkeypatch.setattr("qa.bm25_read.PRUNE_COST", cost)
     pruned, full, queries = twins
     allowed = np.random.default_rng(9).random(full.num_docs) < 0.3
     taken = 0
@@ -62,7 +69,7 @@ def test_pruned_top_k_has_the_full_pass_scores_and_chunks(
                 np.flatnonzero(full_scores(full, tokens, mask) == score)
             )
         assert set(got_pos[got > want[-1]]) == set(want_pos[want > want[-1]])
-    assert taken > len(queries) // 2  # most questions skip postings
+    assert taken > (len(queries) // 2 if cost else len(queries) // 5)  # the pruned path ran
 
 
 def full_scores(index: BM25Scores, tokens: list[str], mask: np.ndarray | None) -> np.ndarray:
