@@ -36,7 +36,7 @@ PRUNE_MIN_DOCS = 50_000  # below, scoring every posting takes a few milliseconds
 # The full pass reads every posting of the question's terms (a few steps each); the pruned one
 # searches each term's postings for every chunk gathered (about log2(df) steps each): it stops
 # and runs the full pass once that search would cost PRUNE_COST times the full pass's reads.
-PRUNE_COST = 2.0
+PRUNE_COST = 4.0
 
 
 @dataclass
