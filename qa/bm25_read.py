@@ -9,6 +9,13 @@ The arithmetic is bm25s's "lucene" variant, step by step in the same operations 
 (idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (k1 * (1 - b + b * len / avglen) + tf),
 query terms added up in order, ``argpartition`` then a stable sort for the top k), so scores and
 order are those of ``bm25s.BM25`` indexing the same chunks (tests/test_bm25_read.py).
+
+Above :data:`PRUNE_MIN_DOCS` chunks the top k skips most of the postings of common terms
+(MaxScore, Turtle and Flood 1995): a chunk's part from one term is below the term's idf (times
+its repeats in the query), so once the chunks holding one of the rarer terms include k whose
+whole scores beat the sum of the other terms' bounds, no chunk outside them can enter the top
+k; the common terms are then looked up for those chunks only. Scores are the same bits as the
+full pass; only the order of equal scores may differ (tests/test_bm25_prune.py).
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ if TYPE_CHECKING:
 
 K1 = 1.5  # bm25s defaults
 B = 0.75
+PRUNE_MIN_DOCS = 50_000  # below, scoring every posting takes a few milliseconds
+# The full pass reads every posting of the question's terms (a few steps each); the pruned one
+# searches each term's postings for every chunk gathered (about log2(df) steps each): it stops
+# and runs the full pass once that search would cost PRUNE_COST times the full pass's reads.
+PRUNE_COST = 4.0
 
 
 @dataclass
@@ -36,10 +48,17 @@ class BM25Scores:
     positions: list[np.ndarray]
     num_docs: int = 0
     avg_length: float = 1.0
+    prune_min_docs: int = PRUNE_MIN_DOCS
     _vocab: list[dict[str, int]] = field(default_factory=list)
+    _deleted: list[np.ndarray] = field(default_factory=list)  # per segment, local ids
+    _local: list[np.ndarray] = field(default_factory=list)  # per segment, local id by position
+    _offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
     def __post_init__(self) -> None:
         self._vocab = [{t: i for i, t in enumerate(p.terms)} for p in self.segments]
+        self._deleted = [np.flatnonzero(where < 0) for where in self.positions]
+        self._local = [np.flatnonzero(where >= 0) for where in self.positions]
+        self._offsets = np.cumsum([0] + [len(x) for x in self._local], dtype=np.int64)
         live = [p.lengths[pos >= 0] for p, pos in zip(self.segments, self.positions, strict=True)]
         self.num_docs = sum(len(x) for x in live)
         total = sum(int(x.sum(dtype=np.int64)) for x in live)
@@ -65,8 +84,26 @@ class BM25Scores:
         return np.concatenate(pos), np.concatenate(tf), np.concatenate(lengths)
 
     def document_frequency(self, tokens: Iterable[str]) -> dict[str, int]:
-        """How many live chunks hold each token (0 for unknown ones)."""
-        return {token: len(self._postings(token)[0]) for token in tokens}
+        """How many live chunks hold each token (0 for unknown ones), from the posting
+        lengths less the deleted chunks among them (not a walk of the postings)."""
+        return {token: self._live_df(token) for token in tokens}
+
+    def _live_df(self, term: str) -> int:
+        df = 0
+        for postings, vocab, deleted in zip(self.segments, self._vocab, self._deleted, strict=True):
+            t = vocab.get(term)
+            if t is None:
+                continue
+            start, end = int(postings.indptr[t]), int(postings.indptr[t + 1])
+            df += end - start
+            if deleted.size:
+                docs = np.asarray(postings.docs[start:end])
+                at = np.minimum(np.searchsorted(docs, deleted), max(0, end - start - 1))
+                df -= int(np.count_nonzero(docs[at] == deleted)) if end > start else 0
+        return df
+
+    def _idf(self, df: int) -> np.float32:
+        return np.float32(math.log(1 + (self.num_docs - df + 0.5) / (df + 0.5)))
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         """The BM25 score of every chunk for the query ``tokens`` (unknown ones ignored)."""
@@ -76,7 +113,7 @@ class BM25Scores:
             df = len(pos)
             if not df:
                 continue
-            idf = np.float32(math.log(1 + (self.num_docs - df + 0.5) / (df + 0.5)))
+            idf = self._idf(df)
             # As bm25s: the length norm and term part in float64, each score rounded once.
             norm = K1 * ((1 - B) + B * lengths / self.avg_length)
             scores[pos] += (idf * (tf / (norm + tf))).astype(np.float32)
@@ -87,6 +124,10 @@ class BM25Scores:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions, scores) of the ``k`` best chunks, best first (k <= num_docs); with
         ``allowed`` (a boolean mask) the others score 0."""
+        if self.num_docs >= self.prune_min_docs:
+            found = self._top_k_pruned(tokens, k, allowed)
+            if found is not None:
+                return found
         scores = self.scores(tokens)
         if allowed is not None:
             scores = np.where(allowed, scores, 0).astype(scores.dtype, copy=False)
@@ -94,3 +135,78 @@ class BM25Scores:
         part_scores = np.take(scores, part)
         order = np.flip(np.argsort(part_scores))
         return part[order], part_scores[order]
+
+    def _top_k_pruned(
+        self, tokens: Sequence[str], k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top k by MaxScore, or None where it would not save work (then the full pass
+        runs): rarer terms' chunks are gathered until the k-th best of their whole scores
+        beats the bound of the terms left."""
+        df = {t: self._live_df(t) for t in dict.fromkeys(tokens)}
+        terms = sorted((t for t in df if df[t]), key=lambda t: df[t])
+        repeats = {t: sum(1 for u in tokens if u == t) for t in terms}
+        bounds = [float(self._idf(df[t])) * repeats[t] for t in terms]
+        chosen = np.zeros(0, np.int64)  # positions gathered so far, and their whole scores
+        scores = np.zeros(0, np.float32)
+        seen = np.zeros(self.num_docs, dtype=bool) if allowed is None else ~allowed
+        reads = sum(df.get(t, 0) for t in tokens)  # the full pass's work
+        steps = sum(math.log2(df[t] + 1) for t in tokens if df.get(t))  # per chunk gathered
+        most = PRUNE_COST * reads / max(steps, 1.0)  # chunks worth gathering at most
+        for j, term in enumerate(terms[:-1]):  # with every term gathered, nothing is skipped
+            if allowed is None and df[term] > most:
+                return None  # its chunks alone are too many: no walk before the full pass
+            positions = self._postings(term)[0]
+            new = positions[~seen[positions]]
+            if chosen.size + new.size > most:
+                return None
+            seen[new] = True
+            chosen = np.concatenate([chosen, new])
+            scores = np.concatenate([scores, self._scores_of(tokens, new, df)])
+            if chosen.size < k:
+                continue
+            kth = np.partition(scores, -k)[-k]
+            # 1e-5: a float32 sum may round a hair above the exact sum of its parts.
+            if sum(bounds[j + 1 :]) * (1 + 1e-5) < kth:
+                best = np.lexsort((chosen, -scores))[:k]  # equal scores: lower position first
+                return chosen[best], scores[best]
+        return None
+
+    def _scores_of(
+        self, tokens: Sequence[str], chosen: np.ndarray, df: dict[str, int]
+    ) -> np.ndarray:
+        """The whole scores of the chunks at ``chosen`` (ascending positions): each term's
+        postings searched for them, the parts added in query order as :meth:`scores` does."""
+        parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        out = np.zeros(len(chosen), dtype=np.float32)
+        for term in tokens:
+            if term not in parts:
+                parts[term] = self._parts(term, chosen, df[term])
+            where, part = parts[term]
+            out[where] += part
+        return out
+
+    def _parts(self, term: str, chosen: np.ndarray, df: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indexes into ``chosen``, score parts) of the chosen chunks holding ``term``."""
+        if not df:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        idf = self._idf(df)
+        found, tfs, lengths = [], [], []
+        bounds = np.searchsorted(chosen, self._offsets)
+        for s, (postings, vocab) in enumerate(zip(self.segments, self._vocab, strict=True)):
+            t = vocab.get(term)
+            lo, hi = int(bounds[s]), int(bounds[s + 1])
+            if t is None or lo == hi:
+                continue
+            local = self._local[s][chosen[lo:hi] - self._offsets[s]]
+            start, end = int(postings.indptr[t]), int(postings.indptr[t + 1])
+            docs = np.asarray(postings.docs[start:end])
+            at = np.minimum(np.searchsorted(docs, local), max(0, end - start - 1))
+            hit = docs[at] == local if end > start else np.zeros(len(local), bool)
+            found.append(lo + np.flatnonzero(hit))
+            tfs.append(np.asarray(postings.tf[start:end])[at[hit]])
+            lengths.append(postings.lengths[local[hit]])
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        tf, length = np.concatenate(tfs), np.concatenate(lengths)
+        norm = K1 * ((1 - B) + B * length / self.avg_length)  # as in scores(), bit for bit
+        return np.concatenate(found), (idf * (tf / (norm + tf))).astype(np.float32)

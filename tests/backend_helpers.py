@@ -47,7 +47,20 @@ def check(settings: Settings, wanted: dict[str, int]) -> Index:
     listed = {info.id: n for info, _, n in index.documents()}
     assert listed == wanted
     assert len(index) == len(ids) and index.articles() == len(wanted)
+    if index.backend == "milvus":
+        check_term_counts(index)
     return index
+
+
+def check_term_counts(index: Any) -> None:
+    """The writer's table of passages per term is exact: the counts of the stored passages."""
+    from qa.index.milvus_db import all_rows
+    from qa.index.milvus_terms import TermCounts, count_terms
+
+    terms = TermCounts(index.client, index.settings, index.generation)
+    assert terms.exact()
+    rows = all_rows(index.client, index.chunk_collection, "", ["keywords"])
+    assert terms.stored() == dict(count_terms(r["keywords"] for r in rows))
 
 
 def run(settings: Settings, folders: list[Path], embedder: Any = None, **kw: Any) -> Any:

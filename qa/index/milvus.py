@@ -32,6 +32,7 @@ from qa.index.milvus_db import (
     quoted,
     read_live,
 )
+from qa.index.milvus_terms import TermCounts
 from qa.index.store import BuildSettings
 from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
@@ -213,19 +214,27 @@ class MilvusIndex:
 
     @clear_errors
     def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
-        """The local backend's idf, log(1 + N / (1 + df)), with df counted by TEXT_MATCH on
-        the analysed keywords; counts are kept while this view lives (the Assistant re-opens
-        it after a rebuild; an incremental ingest shifts them little)."""
+        """The local backend's idf, log(1 + N / (1 + df)), with df read from the table the
+        writer keeps (:mod:`qa.index.milvus_terms`), or counted by TEXT_MATCH while that is
+        not exact (after a killed ingest); counts are kept while this view lives (the
+        Assistant re-opens it after a rebuild; an incremental ingest shifts them little)."""
         terms = list(terms)
         n = len(self)
         if not terms or n == 0:
             return {t: 1.0 for t in terms}
         with self._lock:
             missing = [t for t in terms if t not in self._df]
+        counts = (
+            TermCounts(self.client, self.settings, self.generation).lookup(missing)
+            if missing
+            else {}
+        )
         for term in missing:
-            if not re.fullmatch(r"\w+", term):
+            if counts is not None:
+                count = counts[term]
+            elif not re.fullmatch(r"\w+", term):
                 count = 0  # not a keyword token: no passage holds it
-            else:
+            else:  # Milvus Lite scans every passage for each term: seconds at 10,000
                 count = self._count(self.chunk_collection, f"TEXT_MATCH(keywords, '{term}')")
             with self._lock:
                 self._df[term] = count

@@ -10,6 +10,8 @@ One Milvus database holds, per ``index.milvus.collection`` (say ``qa``):
                        ``published`` (YYYYMMDD, 0 undated) and ``source_key`` for filters
     qa_g<N>_docs       one row per article part: the stored article as JSON split in pieces
                        (a VARCHAR holds 64 KB), part 0 also carrying its hash and state
+    qa_g<N>_terms      term -> passages holding it, kept by the writer for the term weights
+                       (:mod:`qa.index.milvus_terms`)
 
 ``keywords`` is the text the local BM25 indexes (title, date, passage) already analysed by
 :func:`qa.index.bm25.bm25_tokens` (lower-cased, stop words out, Snowball stems), so both

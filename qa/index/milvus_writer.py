@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -46,6 +47,7 @@ from qa.index.milvus_db import (
     read_live,
     set_live,
 )
+from qa.index.milvus_terms import TermCounts, passage_terms
 from qa.index.store import BuildSettings
 from qa.index.writer import ProgressHook, SyncReport, plan_changes
 from qa.types import Chunk, Document, QAError
@@ -86,6 +88,7 @@ def sync(
         if rebuild or live is None:
             generation = live["generation"] + 1 if live else 1
             create_generation(client, settings, generation, build.dim)
+            TermCounts(client, settings, generation).create()
             if live is None:  # the first build is live from the start, filled in place
                 set_live(client, settings, generation, build)
         else:
@@ -95,14 +98,19 @@ def sync(
         # texts restore the articles of folders not given this time).
         stored = _Stored(client, old.doc_collection, old) if old is not None else None
         plan = plan_changes(documents, stored, in_scope, settings.root.resolve(), report)
+        terms = TermCounts(client, settings, generation)
         if old is not None and not report.changed:
+            if not terms.exact():  # a kill after the last write, or a table not made yet
+                terms.recount()
             report.articles_total, report.chunks_total = old.articles(), len(old)
             report.seconds = time.perf_counter() - started
             return report
+        counts_exact = terms.begin()
+        delta: Counter[str] = Counter()  # passages gained (lost: negative) per term
         if stored is not None and not rebuild:
             replaced = set(stored.manifest["docs"]) - set(plan.kept)
             gone = sorted(replaced - {d.id for d in plan.fresh})
-            _delete_articles(client, chunks_name, docs_name, gone)
+            _delete_articles(client, chunks_name, docs_name, gone, delta)
         # Only articles the target generation holds can have stale rows to delete.
         held = set(stored.manifest["docs"]) if stored is not None and not rebuild else set()
         _write_articles(
@@ -114,10 +122,12 @@ def sync(
             settings,
             progress,
             report,
+            delta,
         )
         # Seal what was written: Milvus Lite otherwise rebuilds the BM25 index of unsealed
         # rows at every search (3,000 chunks: 2.5 s a question in the writing process).
         client.flush(chunks_name)
+        terms.finish(delta, counts_exact)
         if rebuild:
             set_live(client, settings, generation, build)
             drop_other_generations(client, settings, keep=generation)
@@ -138,7 +148,11 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
         missing = [d for d in wanted if d not in docs]
         if missing:
             raise QAError(f"no article with id {', '.join(missing)} in the index")
-        _delete_articles(index.client, index.chunk_collection, index.doc_collection, wanted)
+        terms = TermCounts(index.client, settings, index.generation)
+        counts_exact = terms.begin()
+        delta: Counter[str] = Counter()
+        _delete_articles(index.client, index.chunk_collection, index.doc_collection, wanted, delta)
+        terms.finish(delta, counts_exact)
         report = SyncReport(
             removed=len(wanted),
             unchanged=len(docs) - len(wanted),
@@ -175,11 +189,15 @@ class _Stored:
 # -- rows
 
 
-def _delete_articles(client: Any, chunks_name: str, docs_name: str, doc_ids: list[str]) -> None:
+def _delete_articles(
+    client: Any, chunks_name: str, docs_name: str, doc_ids: list[str], delta: Counter[str]
+) -> None:
     """Chunks first, the article's own rows last: a kill in between leaves the article listed,
-    and the next ingest removes it again."""
+    and the next ingest removes it again. Their terms are taken off ``delta``."""
     for begin in range(0, len(doc_ids), 500):
         expr = f"doc_id in [{', '.join(quoted(d) for d in doc_ids[begin : begin + 500])}]"
+        for row in all_rows(client, chunks_name, expr, ["keywords"]):
+            delta.subtract(passage_terms(row["keywords"]))
         client.delete(chunks_name, filter=expr)
         client.delete(docs_name, filter=expr)
 
@@ -193,6 +211,7 @@ def _write_articles(
     settings: Settings,
     progress: ProgressHook | None,
     report: SyncReport,
+    delta: Counter[str],
 ) -> None:
     t0 = time.perf_counter()
     per_doc = [(doc, chunks_for(doc, embedder, settings.chunking)) for doc in fresh]
@@ -212,7 +231,7 @@ def _write_articles(
         vectors = _embed(embedder, batch, settings)
         embed_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        _write_batch(client, collections, batch, vectors, held)
+        _write_batch(client, collections, batch, vectors, held, delta)
         write_s += time.perf_counter() - t0
         done += size
         if progress:
@@ -240,7 +259,10 @@ def _write_batch(
     batch: list[tuple[Document, list[Chunk]]],
     vectors: np.ndarray,
     held: set[str],
+    delta: Counter[str],
 ) -> None:
+    """One batch of articles: rows marked writing, chunks, stale rows deleted, marked done;
+    ``delta`` gains the terms of passages added and loses those of passages deleted."""
     chunks_name, docs_name = collections
     doc_rows = [row for doc, chunks in batch for row in _doc_rows(doc, len(chunks), "writing")]
     _upsert(client, docs_name, doc_rows)
@@ -269,18 +291,29 @@ def _write_batch(
                     "vector": vectors[len(rows)].tolist(),
                 }
             )
-    _upsert(client, chunks_name, rows)
-    # Stale rows of the previous versions of these articles (or of a killed run).
+    # The chunks these articles have before the write (a previous version, or a killed run's).
     ids = [doc.id for doc, _ in batch if doc.id in held]
+    exprs = [
+        f"doc_id in [{', '.join(quoted(d) for d in ids[begin : begin + 500])}]"
+        for begin in range(0, len(ids), 500)
+    ]
+    before = {
+        r["pk"]: r["keywords"]
+        for expr in exprs
+        for r in all_rows(client, chunks_name, expr, ["pk", "keywords"])
+    }
+    _upsert(client, chunks_name, rows)
     new_pks = {r["pk"] for r in rows}
     new_keys = {r["key"] for r in doc_rows}
-    for begin in range(0, len(ids), 500):
-        expr = f"doc_id in [{', '.join(quoted(d) for d in ids[begin : begin + 500])}]"
-        stale = [
-            r["pk"] for r in all_rows(client, chunks_name, expr, ["pk"]) if r["pk"] not in new_pks
-        ]
-        for b in range(0, len(stale), ROWS_PER_WRITE):
-            client.delete(chunks_name, ids=stale[b : b + ROWS_PER_WRITE])
+    for r in rows:
+        if r["pk"] not in before:  # an upsert of a stored pk rewrites the same passage
+            delta.update(passage_terms(r["keywords"]))
+    stale = [pk for pk in before if pk not in new_pks]
+    for pk in stale:
+        delta.subtract(passage_terms(before[pk]))
+    for b in range(0, len(stale), ROWS_PER_WRITE):
+        client.delete(chunks_name, ids=stale[b : b + ROWS_PER_WRITE])
+    for expr in exprs:
         old_keys = [
             r["key"] for r in all_rows(client, docs_name, expr, ["key"]) if r["key"] not in new_keys
         ]
