@@ -268,9 +268,18 @@ def _same_word(answer_word: str, passage_word: str) -> bool:
     )
 
 
+# Words that models drop or add when they copy a phrase, without changing what it names:
+# "pharmaceuticals, technology, agriculture" for "pharmaceuticals, technology, and
+# agriculture", "United States and European Union" for "the United States and the European
+# Union". They are skipped on both sides; every other word must still come in the same order.
+_GLUE = frozenset({"a", "an", "the", "and"})
+
+
 def _holds(text: str, span_words: Sequence[str]) -> bool:
-    """Whether ``text`` holds the span's words in a row (each as itself or with a short ending)."""
-    found = words(text)
+    """Whether ``text`` holds the span's words in a row (each as itself or with a short
+    ending; articles and "and" are not counted on either side)."""
+    found = [w for w in words(text) if w not in _GLUE]
+    span_words = [w for w in span_words if w not in _GLUE] or list(span_words)
     n = len(span_words)
     return any(
         all(_same_word(a, b) for a, b in zip(span_words, found[i : i + n], strict=True))

@@ -253,3 +253,29 @@ def test_short_answer_that_only_repeats_the_question_is_dropped() -> None:
     assert not echo.answered and echo.short_answer == ""
     real = check_answer("Answer: a significant focus [1]", PASSAGES, DOCS.get, question=question)
     assert real.answered and real.short_answer == "a significant focus"
+
+
+def test_short_answer_may_drop_or_add_articles_and_list_glue() -> None:
+    """A copied list or name without its "the" or "and" is the same phrase; any other word
+    left out or added, or the words out of order, is not."""
+    sectors = _doc(
+        "sectors",
+        "Belarus",
+        "Belarus is a valuable partner in pharmaceuticals, technology, and agriculture. "
+        "India must keep its ties with the United States and the European Union.",
+    )
+    hits, docs = (_hit(sectors, 1),), {"sectors": sectors}
+    for kept in (
+        "pharmaceuticals, technology, agriculture",
+        "United States and European Union",
+        "the pharmaceuticals and technology",
+    ):
+        result = check_answer(f"Answer: {kept} [1]", hits, docs.get)
+        assert result.answered and result.short_answer == kept, kept
+    for dropped in (
+        "pharmaceuticals, agriculture",  # a word of the list left out
+        "agriculture, technology",  # out of order
+        "United States or European Union",  # "or" is a word that counts
+        "the",
+    ):
+        assert check_answer(f"Answer: {dropped} [1]", hits, docs.get).short_answer == "", dropped
