@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from qa import prompts
 from qa.chunk import sentence_spans
 from qa.compact import best_windows
-from qa.text import CITATION_MARKER, content_terms, is_instruction, words
+from qa.text import CITATION_MARKER, WORD, content_terms, is_instruction, words
 from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
@@ -296,10 +296,10 @@ def _verify_short(
     """The short answer and the passage that holds it, or ("", None) when no passage does or
     when it only repeats words of the question ("Pakistan" to "What did he say about
     Pakistan?" is in the passages, but answers nothing)."""
-    span = MARKER.sub("", line).strip().strip(" .;:,\"'“”")
+    span = _span(line)
     if not span or REFUSAL.search(span) or prompts.CANNOT_ANSWER.lower() in span.lower():
         return "", None
-    if question and _content(span) <= _content(question):
+    if question and _echoes(span, question):
         return "", None
     span_words = words(span)
     if not span_words:
@@ -311,6 +311,42 @@ def _verify_short(
         if any(_holds(text, span_words) for _, _, text in spans[n]):
             return span, n
     return "", None
+
+
+def _span(line: str) -> str:
+    """The short answer line's words, without markers and the punctuation around them."""
+    return MARKER.sub("", line).strip().strip(" .;:,\"'“”")
+
+
+def _echoes(span: str, question: str) -> bool:
+    """Whether the span only names what the question names: its content words are the
+    question's, counting the endings the passage check allows ("Nepal" repeats "Nepali")."""
+    if _content(span) <= _content(question):
+        return True
+    asked = words(question)
+    return all(
+        not content_terms(w) or any(_same_word(w, q) or _same_word(q, w) for q in asked)
+        for w in words(span)
+    )
+
+
+def echoed_words(raw: str, question: str) -> tuple[str, ...]:
+    """The words of the reply's short answer when it only repeats words of the question
+    ("X" to "How did Singh describe the talks on X?"), else (). The small local model does
+    this both where its passages hold the answer and where they do not; asked once more with
+    these words barred (``Prompt.avoid``) it often names the answer, and where there is none
+    it names something no passage holds, which the checker refuses."""
+    span = _span(split_short_answer(raw)[0])
+    if not span or not question or not _echoes(span, question):
+        return ()
+    asked = words(question)
+    return tuple(
+        dict.fromkeys(
+            w
+            for w in WORD.findall(span)
+            if any(_same_word(w.lower(), q) or _same_word(q, w.lower()) for q in asked)
+        )
+    )
 
 
 def _sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int, int, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa import prompts
-from qa.answer import build_prompt, check_answer, split_short_answer
+from qa.answer import build_prompt, check_answer, echoed_words, split_short_answer
 from qa.types import Chunk, DocInfo, Document, Hit
 
 BELARUS = (
@@ -279,3 +279,30 @@ def test_short_answer_may_drop_or_add_articles_and_list_glue() -> None:
         "the",
     ):
         assert check_answer(f"Answer: {dropped} [1]", hits, docs.get).short_answer == "", dropped
+
+
+def test_echoed_words_are_the_short_answer_that_only_repeats_the_question() -> None:
+    question = "How did Singh describe his talks with Khrenin on X?"
+    assert echoed_words("Answer: X [1]", question) == ("X",)
+    assert echoed_words("Answer: Singh, Khrenin [2]\nMore.", question) == ("Singh", "Khrenin")
+    assert echoed_words("Answer: an enriching interaction [1]", question) == ()
+    assert echoed_words("Answer: X and an enriching talk [1]", question) == ()
+    assert echoed_words(f"Answer: {prompts.CANNOT_ANSWER}", question) == ()
+    assert echoed_words("Singh said X [1].", question) == ()  # no short answer line
+    assert echoed_words("Answer: the [1]", question) == ()  # a word the question does not hold
+    assert echoed_words("Answer: X [1]", "") == ()
+    # A word of the question less an ending the passage check allows is still the question's.
+    nepali = "Who was the Nepali national killed in the attack?"
+    assert echoed_words("Answer: Nepal [1]", nepali) == ("Nepal",)
+    assert echoed_words("Answer: Nepal [1]", "Where was the victim from?") == ()
+
+
+def test_short_answer_naming_a_question_word_less_an_ending_is_dropped() -> None:
+    attack = _doc(
+        "attack", "Pahalgam", "The attack killed 26 civilians, including a Nepali national."
+    )
+    hits, docs = (_hit(attack, 1),), {"attack": attack}
+    asked = "Who was the Nepali national killed in the attack?"
+    assert not check_answer("Answer: Nepal [1]", hits, docs.get, question=asked).answered
+    other = "The victims included a foreign national from which country?"
+    assert check_answer("Answer: Nepal [1]", hits, docs.get, question=other).answered
