@@ -200,7 +200,8 @@ class Assistant:
 
         # Imported here: `qa search` needs none of the answering code (nor the extractive
         # client it imports), and a cold search pays for every module it loads.
-        from qa.answer import build_prompt, check_answer, echoed_words
+        from qa.answer import build_prompt, check_answer
+        from qa.short_line import echoed_words
 
         t0 = time.perf_counter()
         prompt = build_prompt(

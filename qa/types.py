@@ -141,7 +141,7 @@ class Prompt:
     # five passages are too few to tell a rare word from a common one.
     term_weights: Mapping[str, float] = field(default_factory=dict)
     # Words the reply must not use: the second try after a short answer that only repeated
-    # the question (qa.answer.echoed_words). Clients that cannot steer their sampling ignore it.
+    # the question (qa.short_line.echoed_words). Clients that cannot steer their sampling ignore it.
     avoid: tuple[str, ...] = ()
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from qa import prompts
-from qa.answer import build_prompt, check_answer, echoed_words, split_short_answer
+from qa.answer import build_prompt, check_answer, split_short_answer
+from qa.short_line import echoed_words
 from qa.types import Chunk, DocInfo, Document, Hit
 
 BELARUS = (
