@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_llm.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b]
         [--rt-weeks 4] [--rt-per-week 30] [--rt-models qwen2.5-coder-1.5b] [--speed 5]
-        [--passage-tokens 100,200,400]
+        [--passage-tokens 100,200,400] [--gold-every 2 --gold-offset 1]
 
 Each model runs in a process of its own (so its peak memory is its own): the bundled corpus is
 indexed (once, under .qa/bench-llm/), then
@@ -119,11 +119,12 @@ def throughput(assistant: Assistant) -> dict[str, float]:
     }
 
 
-def gold(assistant: Assistant, out: Path, every: int = 1) -> dict[str, Any]:
-    """Every gold question (or every Nth), in a fixed shuffled order so that the first ones of
-    an interrupted run are still a fair sample of the three types; streamed, so the time to
-    the first piece is measured too."""
-    items = load_gold(ROOT / "eval" / "gold.jsonl")[::every]
+def gold(assistant: Assistant, out: Path, every: int = 1, offset: int = 0) -> dict[str, Any]:
+    """Every gold question (or every Nth, from the ``offset``-th: tune on one half, check on
+    the other), in a fixed shuffled order so that the first ones of an interrupted run are
+    still a fair sample of the three types; streamed, so the time to the first piece is
+    measured too."""
+    items = load_gold(ROOT / "eval" / "gold.jsonl")[offset::every]
     random.Random(9).shuffle(items)
     rows = []
     with open(out, "w", encoding="utf-8") as handle:
@@ -226,7 +227,7 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
         assistant.ask(SPEED_QUESTIONS[0])
         result["load_and_first_answer_s"] = round(time.perf_counter() - t0, 2)
     if args.gold:
-        result["gold"] = gold(assistant, run / "gold.jsonl", args.gold_every)
+        result["gold"] = gold(assistant, run / "gold.jsonl", args.gold_every, args.gold_offset)
     if args.rt_weeks:
         result["realtimeqa"] = rt(assistant, args.rt_weeks, args.rt_per_week, run / "rt")
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -246,6 +247,12 @@ def main() -> None:
     parser.add_argument("--speed", type=int, default=5)
     parser.add_argument("--no-gold", dest="gold", action="store_false")
     parser.add_argument("--gold-every", type=int, default=1, help="every Nth gold question")
+    parser.add_argument(
+        "--gold-offset",
+        type=int,
+        default=0,
+        help="start at the Nth gold question (0-based): with --gold-every 2, 1 is the other half",
+    )
     parser.add_argument("--summarise", type=Path, help="figures of a gold predictions file")
     parser.add_argument(
         "--passage-tokens",
@@ -271,7 +278,8 @@ def main() -> None:
     runs = [(n, b) for n in dict.fromkeys([*names, *rt_models]) for b in budgets]
     for name, budget in dict.fromkeys((n, 0 if n == "extractive" else b) for n, b in runs):
         command = [sys.executable, __file__, "--one", name, "--speed", str(args.speed)]
-        command += ["--gold-every", str(args.gold_every), "--passage-tokens", str(budget)]
+        command += ["--gold-every", str(args.gold_every), "--gold-offset", str(args.gold_offset)]
+        command += ["--passage-tokens", str(budget)]
         if name == "extractive" or not args.gold:
             command.append("--no-gold")
         if name in rt_models:

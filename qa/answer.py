@@ -9,7 +9,8 @@ alone. Sentences of a passage that address a model or the reader (``qa.text.is_i
 survives only if passage n exists and supports its sentence; a sentence without a surviving
 citation gets the passage that supports it best, or, if none does, it is dropped from the
 answer and listed in ``Answer.unsupported``. An answer left with no supported sentence is a
-refusal (answered=False).
+refusal (answered=False). The reply's short-answer line is parsed and verified by
+``qa.short_line``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from dataclasses import dataclass
 from qa import prompts
 from qa.chunk import sentence_spans
 from qa.compact import best_windows
-from qa.text import CITATION_MARKER, content_terms, is_instruction, words
+from qa.short_line import (
+    content_words,
+    sentence_with,
+    split_short_answer,
+    verify_short,
+)
+from qa.text import CITATION_MARKER, content_terms, is_instruction
 from qa.types import Citation, Document, Hit, Prompt, QAError
 
 SUPPORT_THRESHOLD = 0.5
@@ -29,8 +36,6 @@ UNSUPPORTED_CHOICE = "No passage supports this choice."
 MARKER = CITATION_MARKER
 REFUSAL = prompts.REFUSAL
 OPTION = re.compile(r"\boption\s*(\d+)", re.IGNORECASE)
-# The short-answer line (see prompts.SHORT_ANSWER_LABEL); "Short answer:" is accepted too.
-SHORT_ANSWER_LINE = re.compile(r"^\W*(?:short\s+)?answer\W*:\W*(.*)$", re.IGNORECASE)
 
 TokenCount = Callable[[str], int]
 DocLookup = Callable[[str], Document | None]
@@ -177,9 +182,9 @@ def check_answer(
     kept_sentences: list[str] = []
     unsupported: list[str] = []
     citations: dict[int, Citation] = {}
-    short, short_n = _verify_short(short_line, passages, spans, question)
+    short, short_n = verify_short(short_line, passages, spans, question)
     if short_n is not None:
-        start, end, quote = _sentence_with(short, spans[short_n])
+        start, end, quote = sentence_with(short, spans[short_n])
         hit = passages[short_n - 1]
         citations[short_n] = Citation(
             short_n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published, quote, start, end
@@ -189,7 +194,7 @@ def check_answer(
         cited = [
             int(n) for group in MARKER.findall(sentence) for n in group.split(",") if n.strip()
         ]
-        if not _content(claim) or (REFUSAL.search(claim) and not cited):
+        if not content_words(claim) or (REFUSAL.search(claim) and not cited):
             continue  # a bare marker, an "Option 2:" prefix or a refusal phrase: not a claim
         valid = [n for n in dict.fromkeys(cited) if n in spans]
         support = {n: _support(claim, spans[n]) for n in spans}
@@ -240,79 +245,6 @@ def check_answer(
     )
 
 
-def split_short_answer(raw: str) -> tuple[str, str]:
-    """("<span> [n]", rest) when the reply opens with an "Answer: ..." line, else ("", raw)."""
-    text = raw.strip()
-    first, _, rest = text.partition("\n")
-    match = SHORT_ANSWER_LINE.match(first.strip())
-    if not match:
-        return "", raw
-    return match.group(1).strip(), rest
-
-
-# A word of the short answer may be the passage's word less a plural or demonym ending
-# ("Nepal" for "Nepali", "Iran" for "Iranian", "tariff" for "tariffs"): models answer in the
-# question's form. Only these endings: "Defen" is not a word of "Defence".
-_ENDINGS = ("s", "es", "i", "n", "an", "ian", "ese")
-_STEM_MIN = 4
-
-
-def _same_word(answer_word: str, passage_word: str) -> bool:
-    if answer_word == passage_word:
-        return True
-    return (
-        len(answer_word) >= _STEM_MIN
-        and answer_word.isalpha()
-        and passage_word.startswith(answer_word)
-        and passage_word[len(answer_word) :] in _ENDINGS
-    )
-
-
-def _holds(text: str, span_words: Sequence[str]) -> bool:
-    """Whether ``text`` holds the span's words in a row (each as itself or with a short ending)."""
-    found = words(text)
-    n = len(span_words)
-    return any(
-        all(_same_word(a, b) for a, b in zip(span_words, found[i : i + n], strict=True))
-        for i in range(len(found) - n + 1)
-    )
-
-
-def _verify_short(
-    line: str,
-    passages: Sequence[Hit],
-    spans: dict[int, list[tuple[int, int, str]]],
-    question: str = "",
-) -> tuple[str, int | None]:
-    """The short answer and the passage that holds it, or ("", None) when no passage does or
-    when it only repeats words of the question ("Pakistan" to "What did he say about
-    Pakistan?" is in the passages, but answers nothing)."""
-    span = MARKER.sub("", line).strip().strip(" .;:,\"'“”")
-    if not span or REFUSAL.search(span) or prompts.CANNOT_ANSWER.lower() in span.lower():
-        return "", None
-    if question and _content(span) <= _content(question):
-        return "", None
-    span_words = words(span)
-    if not span_words:
-        return "", None
-    cited = [int(n) for group in MARKER.findall(line) for n in group.split(",") if n.strip()]
-    order = [n for n in dict.fromkeys(cited) if n in spans]
-    order += [n for n in spans if n not in order]
-    for n in order:
-        if any(_holds(text, span_words) for _, _, text in spans[n]):
-            return span, n
-    return "", None
-
-
-def _sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int, int, str]:
-    """The first passage sentence that holds ``span`` (offsets in the article)."""
-    span_words = words(span)
-    for start, end, text in sentences:
-        if _holds(text, span_words):
-            return start, end, text
-    return sentences[0] if sentences else (0, 0, "")
-
-
 def _cite(claim: str, numbers: Sequence[int]) -> str:
     """The claim with its markers before the closing punctuation: "... nations [3]." """
     claim = re.sub(r"\s+([.!?;:,])", r"\1", claim)
@@ -354,10 +286,6 @@ def _answer_sentences(raw: str) -> list[str]:
     return merged
 
 
-def _content(text: str) -> set[str]:
-    return content_terms(re.sub(r"\boption\s*\d+\s*:?", " ", text, flags=re.IGNORECASE))
-
-
 def _passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, str]]:
     """Sentences of the passage as (start, end, text) with offsets in the stored article;
     sentences addressed to a model or the reader (``qa.text.is_instruction``) are not
@@ -382,7 +310,7 @@ def _all_passage_sentences(hit: Hit, lookup: DocLookup) -> list[tuple[int, int, 
 
 def _support(claim: str, sentences: list[tuple[int, int, str]]) -> _Window:
     """How well the best window of three passage sentences covers the claim's content words."""
-    words = _content(claim)
+    words = content_words(claim)
     if not words or not sentences:
         return _Window(0, 0, "", 0.0)
     bags = [content_terms(text) for _, _, text in sentences]

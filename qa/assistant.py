@@ -21,7 +21,7 @@ from qa.llm.base import LLM, create
 from qa.retrieve import Retrieval, Retriever
 from qa.rewrite import rewrite
 from qa.text import content_terms
-from qa.types import Answer, Completion, Document, Filters, Hit, QAError
+from qa.types import Answer, Completion, Document, Filters, Hit, QAError, Usage
 
 # Friendly names accepted by ``Assistant.from_config`` next to dotted setting names.
 SHORTCUTS = {"llm": "llm.client", "k": "retrieval.k", "index": "paths.index"}
@@ -125,7 +125,8 @@ class Assistant:
         filters: Filters | None = None,
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked ``Answer`` (whose text may
-        differ: unsupported sentences are dropped and citations attached)."""
+        differ: unsupported sentences are dropped and citations attached, and a reply that
+        only repeated the question may be replaced by a second try that is not streamed)."""
         return self._run(question, k, choices, filters, streaming=True)
 
     def chat(
@@ -200,6 +201,7 @@ class Assistant:
         # Imported here: `qa search` needs none of the answering code (nor the extractive
         # client it imports), and a cold search pays for every module it loads.
         from qa.answer import build_prompt, check_answer
+        from qa.short_line import echoed_words
 
         t0 = time.perf_counter()
         prompt = build_prompt(
@@ -240,6 +242,21 @@ class Assistant:
 
         checked = check_answer(completion.text, prompt.passages, lookup, choices, question)
         timings["check_citations"] = (time.perf_counter() - t0) * 1000
+        avoid = echoed_words(completion.text, question) if not checked.answered else ()
+        if avoid and not choices and getattr(llm, "avoids_words", False):
+            # A second try (not streamed) with the echoed words barred; the model's KV cache
+            # still holds the prompt, so it costs only the few tokens of the new reply.
+            t0 = time.perf_counter()
+            second = llm.generate(replace(prompt, avoid=avoid))
+            retried = check_answer(second.text, prompt.passages, lookup, choices, question)
+            timings["retry"] = (time.perf_counter() - t0) * 1000
+            usage = Usage(
+                completion.usage.prompt_tokens + second.usage.prompt_tokens,
+                completion.usage.completion_tokens + second.usage.completion_tokens,
+            )
+            if retried.answered:
+                checked = retried
+            completion = replace(second if retried.answered else completion, usage=usage)
         timings["total"] = (time.perf_counter() - started) * 1000
         yield Answer(
             question=question,

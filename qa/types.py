@@ -140,6 +140,9 @@ class Prompt:
     # idf of the question's and options' content terms over the whole index (empty: unknown);
     # five passages are too few to tell a rare word from a common one.
     term_weights: Mapping[str, float] = field(default_factory=dict)
+    # Words the reply must not use: the second try after a short answer that only repeated
+    # the question (qa.short_line.echoed_words). Clients that cannot steer their sampling ignore it.
+    avoid: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

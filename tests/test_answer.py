@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qa import prompts
 from qa.answer import build_prompt, check_answer, split_short_answer
+from qa.short_line import echoed_words
 from qa.types import Chunk, DocInfo, Document, Hit
 
 BELARUS = (
@@ -253,3 +254,56 @@ def test_short_answer_that_only_repeats_the_question_is_dropped() -> None:
     assert not echo.answered and echo.short_answer == ""
     real = check_answer("Answer: a significant focus [1]", PASSAGES, DOCS.get, question=question)
     assert real.answered and real.short_answer == "a significant focus"
+
+
+def test_short_answer_may_drop_or_add_articles_and_list_glue() -> None:
+    """A copied list or name without its "the" or "and" is the same phrase; any other word
+    left out or added, or the words out of order, is not."""
+    sectors = _doc(
+        "sectors",
+        "Belarus",
+        "Belarus is a valuable partner in pharmaceuticals, technology, and agriculture. "
+        "India must keep its ties with the United States and the European Union.",
+    )
+    hits, docs = (_hit(sectors, 1),), {"sectors": sectors}
+    for kept in (
+        "pharmaceuticals, technology, agriculture",
+        "United States and European Union",
+        "the pharmaceuticals and technology",
+    ):
+        result = check_answer(f"Answer: {kept} [1]", hits, docs.get)
+        assert result.answered and result.short_answer == kept, kept
+    for dropped in (
+        "pharmaceuticals, agriculture",  # a word of the list left out
+        "agriculture, technology",  # out of order
+        "United States or European Union",  # "or" is a word that counts
+        "the",
+    ):
+        assert check_answer(f"Answer: {dropped} [1]", hits, docs.get).short_answer == "", dropped
+
+
+def test_echoed_words_are_the_short_answer_that_only_repeats_the_question() -> None:
+    question = "How did Singh describe his talks with Khrenin on X?"
+    assert echoed_words("Answer: X [1]", question) == ("X",)
+    assert echoed_words("Answer: Singh, Khrenin [2]\nMore.", question) == ("Singh", "Khrenin")
+    assert echoed_words("Answer: an enriching interaction [1]", question) == ()
+    assert echoed_words("Answer: X and an enriching talk [1]", question) == ()
+    assert echoed_words(f"Answer: {prompts.CANNOT_ANSWER}", question) == ()
+    assert echoed_words("Singh said X [1].", question) == ()  # no short answer line
+    assert echoed_words("Answer: the [1]", question) == ()  # a word the question does not hold
+    assert echoed_words("Answer: X [1]", "") == ()
+    # A word of the question less an ending the passage check allows is still the question's.
+    nepali = "Who was the Nepali national killed in the attack?"
+    assert echoed_words("Answer: Nepal [1]", nepali) == ("Nepal",)
+    assert echoed_words("Answer: Nepal [1]", "Where was the victim from?") == ()
+
+
+def test_short_answer_naming_a_question_word_less_an_ending_is_dropped() -> None:
+    attack = _doc(
+        "attack", "Pahalgam", "The attack killed 26 civilians, including a Nepali national."
+    )
+    hits, docs = (_hit(attack, 1),), {"attack": attack}
+    asked = "Who was the Nepali national killed in the attack?"
+    assert not check_answer("Answer: Nepal [1]", hits, docs.get, question=asked).answered
+    other = "The victims included a foreign national from which country?"
+    assert check_answer("Answer: Nepal [1]", hits, docs.get, question=other).answered

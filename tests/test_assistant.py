@@ -193,3 +193,43 @@ def test_each_backend_answers_with_verbatim_citations(backend_assistant: Assista
     assert doc is not None and doc.text[cited[0].start : cited[0].end] == cited[0].quote
     refused = backend_assistant.ask(OFF_TOPIC)
     assert not refused.answered and refused.citations == ()
+
+
+class _SteerableFake(FakeLLM):
+    avoids_words = True  # as the local client: honours Prompt.avoid
+
+
+def test_an_echoed_short_answer_is_asked_once_more_with_its_words_barred(
+    fake_index: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, embedder = fake_index
+    llm = _SteerableFake(["Answer: India [1]", "Answer: a significant focus [1]"])
+    answer = Assistant(settings, embedder=embedder, llm=llm).ask(HEADLINE)
+    assert [c.avoid for c in llm.calls] == [(), ("India",)]
+    assert llm.calls[1].messages == llm.calls[0].messages  # the same prompt: cached by llama.cpp
+    assert answer.answered and answer.short_answer == "a significant focus"
+    assert "retry" in answer.timings_ms
+    assert answer.usage.completion_tokens == 3 + 5  # both replies are counted (in words)
+
+
+def test_a_second_try_the_checker_refuses_stays_a_refusal(
+    fake_index: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, embedder = fake_index
+    llm = _SteerableFake(["Answer: India [1]", "Answer: a moon base [1]"])
+    answer = Assistant(settings, embedder=embedder, llm=llm).ask(HEADLINE)
+    assert len(llm.calls) == 2 and not answer.answered and answer.text == CANNOT_ANSWER
+    streamed = list(Assistant(settings, embedder=embedder, llm=llm).stream(HEADLINE))
+    assert isinstance(streamed[-1], Answer) and not streamed[-1].answered
+
+
+def test_no_second_try_for_clients_that_cannot_bar_words_or_for_other_refusals(
+    fake_index: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, embedder = fake_index
+    plain = FakeLLM(["Answer: India [1]", "Answer: a significant focus [1]"])
+    assert not Assistant(settings, embedder=embedder, llm=plain).ask(HEADLINE).answered
+    assert len(plain.calls) == 1
+    steerable = _SteerableFake([f"Answer: {CANNOT_ANSWER}", "Answer: a significant focus [1]"])
+    assert not Assistant(settings, embedder=embedder, llm=steerable).ask(HEADLINE).answered
+    assert len(steerable.calls) == 1  # the model refused: no echo to bar

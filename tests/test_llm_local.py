@@ -271,3 +271,25 @@ def test_the_system_prompt_is_read_once(local: LocalClient) -> None:
         reply = server.handle_chat_completions(local._request(other, stream=False))
     cached = reply["usage"]["prompt_tokens_details"]["cached_tokens"]
     assert cached >= 100 and cached < reply["usage"]["prompt_tokens"]
+
+
+def test_avoided_words_are_barred_in_the_request() -> None:
+    llm = LocalClient(Settings(llm=LLMSettings(local=_small())))
+    plain = llm._request(PROMPT, stream=False)
+    assert "logit_bias" not in plain
+    barred = llm._request(replace(PROMPT, avoid=("India", "X")), stream=True)
+    assert barred["logit_bias"] == [
+        [word, False] for word in ("India", " India", "india", " india", "X", " X", "x", " x")
+    ]
+    assert barred["messages"] == plain["messages"]  # the same prompt: its KV cache is reused
+
+
+def test_avoided_words_are_not_written(local: LocalClient) -> None:
+    """Whatever word the model answers with first (greedy: it would write it again), barred, it
+    writes something else."""
+    prompt = make_prompt("Which country is a priority for Moscow?", [KHRENIN], max_tokens=24)
+    first = local.generate(prompt).text.removeprefix(SHORT_ANSWER_LABEL).split()[0].strip(".,[]")
+    assert first.isalpha()
+    again = local.generate(replace(prompt, avoid=(first,)))
+    answer = again.text.removeprefix(SHORT_ANSWER_LABEL)
+    assert answer.strip() and first.lower() not in answer.lower()

@@ -175,6 +175,7 @@ class LocalClient:
     """llama.cpp in process through ``xllamacpp.Server.handle_chat_completions``."""
 
     name = "local"
+    avoids_words = True  # honours Prompt.avoid (llama.cpp's logit bias)
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.llm.local
@@ -240,6 +241,13 @@ class LocalClient:
             "cache_prompt": True,
             "stop": STOP,
         }
+        if prompt.avoid:
+            # Never sample these words, with or without a space before, as written or in
+            # lower case. llama.cpp bars every token of a string, so a word of several
+            # tokens bars its pieces as well: acceptable for a second try whose answer the
+            # checker still verifies.
+            variants = (v for w in prompt.avoid for v in (w, f" {w}", w.lower(), f" {w.lower()}"))
+            request["logit_bias"] = [[v, False] for v in dict.fromkeys(variants)]
         if stream:
             request["stream"] = True
             request["stream_options"] = {"include_usage": True}
