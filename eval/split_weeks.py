@@ -31,6 +31,9 @@ def split(run: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
+    for arg in sys.argv[1:]:
+        if not (Path(arg) / "predictions.jsonl").is_file():
+            sys.exit(f"error: {arg} is not a run folder (no predictions.jsonl in it)")
     # The search oracle (the gold text is in an article the benchmark's search gave that
     # question) is the ceiling recall is compared with; "–" for runs made before it was kept.
     print(

@@ -30,7 +30,12 @@ def main() -> None:
     parser.add_argument("grid", help='JSON object: {"CONSTANT": [value, ...], ...}')
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
     args = parser.parse_args()
-    grid: dict[str, list[Any]] = json.loads(args.grid)
+    try:
+        grid: dict[str, list[Any]] = json.loads(args.grid)
+    except json.JSONDecodeError as exc:
+        parser.error(f"the grid is not JSON: {exc}")
+    if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
+        parser.error('the grid must map constant names to lists: {"RELATIVE": [0.72, 0.95]}')
     for name in grid:
         if not hasattr(extractive, name):
             parser.error(f"qa.llm.extractive has no constant {name}")

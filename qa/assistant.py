@@ -242,8 +242,9 @@ class Assistant:
 
         checked = check_answer(completion.text, prompt.passages, lookup, choices, question)
         timings["check_citations"] = (time.perf_counter() - t0) * 1000
-        avoid = echoed_words(completion.text, question) if not checked.answered else ()
-        if avoid and not choices and getattr(llm, "avoids_words", False):
+        steerable = not checked.answered and not choices and getattr(llm, "avoids_words", False)
+        avoid = echoed_words(completion.text, question) if steerable else ()
+        if avoid:
             # A second try (not streamed) with the echoed words barred; the model's KV cache
             # still holds the prompt, so it costs only the few tokens of the new reply.
             t0 = time.perf_counter()

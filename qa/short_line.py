@@ -106,16 +106,19 @@ def _span(line: str) -> str:
     return MARKER.sub("", line).strip().strip(" .;:,\"'“”")
 
 
+def _asked(word: str, asked: Sequence[str]) -> bool:
+    """Whether the lower-case ``word`` is one of the question's words ``asked``, either of
+    them lacking an ending the passage check allows ("Nepal" and "Nepali")."""
+    return any(_same_word(word, q) or _same_word(q, word) for q in asked)
+
+
 def _echoes(span: str, question: str) -> bool:
     """Whether the span only names what the question names: its content words are the
     question's, counting the endings the passage check allows ("Nepal" repeats "Nepali")."""
     if content_words(span) <= content_words(question):
         return True
     asked = words(question)
-    return all(
-        not content_terms(w) or any(_same_word(w, q) or _same_word(q, w) for q in asked)
-        for w in words(span)
-    )
+    return all(not content_terms(w) or _asked(w, asked) for w in words(span))
 
 
 def echoed_words(raw: str, question: str) -> tuple[str, ...]:
@@ -128,13 +131,7 @@ def echoed_words(raw: str, question: str) -> tuple[str, ...]:
     if not span or not question or not _echoes(span, question):
         return ()
     asked = words(question)
-    return tuple(
-        dict.fromkeys(
-            w
-            for w in WORD.findall(span)
-            if any(_same_word(w.lower(), q) or _same_word(q, w.lower()) for q in asked)
-        )
-    )
+    return tuple(dict.fromkeys(w for w in WORD.findall(span) if _asked(w.lower(), asked)))
 
 
 def sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int, int, str]:

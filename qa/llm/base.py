@@ -72,12 +72,10 @@ def available() -> list[str]:
 
 def create(name: str, settings: Settings, embedder: Embedder | None = None) -> LLM:
     """Build the client registered under ``name``; unknown names get a clear error."""
-    if name in BUILTIN and name not in _REGISTRY:
+    if name in BUILTIN:
         # Only the module asked for: a cold extractive ask does not import the openai or
-        # llama.cpp clients' modules.
+        # llama.cpp clients' modules (an unknown name lists them all, through available()).
         importlib.import_module(BUILTIN[name])
-    if name not in _REGISTRY:
-        _load_builtin()
     if name not in _REGISTRY:
         raise QAError(f"unknown model client {name!r}; choose one of: {', '.join(available())}")
     return _REGISTRY[name](settings, embedder)
