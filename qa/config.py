@@ -80,6 +80,8 @@ class EmbeddingSettings:
     path: str = ""
     batch_size: int = 32
     device: str = "cpu"  # torch runtime only
+    # ONNX runtime only: 0 takes the cores other processes leave free when the model loads.
+    threads: int = 0
     # onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time);
     # torch: sentence-transformers itself.
     runtime: str = "onnx"
@@ -379,6 +381,7 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("retrieval", "sentence_weight"): (0, None),
     ("retrieval", "rerank_depth"): (0, None),
     ("llm.local", "passage_tokens"): (1, None),
+    ("embedding", "threads"): (0, None),  # 0: the cores other processes leave free
     ("llm.local", "threads"): (0, None),  # 0: the cores other processes leave free
 }
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.cores import free_cores
 from qa.embed import bundled_model_path, model_fingerprint
 from qa.folder_lock import folder_lock
 from qa.types import QAError
@@ -46,6 +47,9 @@ VERIFY_TEXTS = (
     "short",
     " ".join(["A very long passage that runs past the model's limit."] * 40),
 )
+# How long the load watches what other processes use before choosing its threads: it runs in a
+# thread of its own while a cold `qa ask` imports the rest (see qa.embed.load_in_background).
+LOAD_SAMPLE_S = 0.1
 # Padded word pieces per batch (see ``batches``); measured on a question's sentences and on chunks.
 TOKEN_BUDGET = 512
 # Files whose change changes the vectors; the weights file is whichever of these exists.
@@ -296,7 +300,7 @@ class OnnxEmbedder:
     (cosine >= 0.9999, see tests/test_embed_onnx.py), so either runtime reads the other's index.
     Loads on first use, once, thread-safely."""
 
-    def __init__(self, settings: EmbeddingSettings, threads: int = 1) -> None:
+    def __init__(self, settings: EmbeddingSettings) -> None:
         self.name = settings.model
         self.path = settings.path or ""
         self.batch_size = settings.batch_size
@@ -306,10 +310,11 @@ class OnnxEmbedder:
         self._identity = ""
         self._model_dir = Path()
         self.graph = Path()  # the ONNX file loaded (optimised, or the plain export)
-        # One thread: on a shared 2-core machine it embedded a question and a batch of sentences
-        # faster (p50) than two threads, with or without spin-waiting, and used half the CPU.
-        # Concurrent server requests still run in parallel (a session may run in many threads).
-        self.threads = threads
+        # 0: the cores other processes leave free when the model loads. A question on an idle
+        # 2-core machine: 7.6 ms with one thread, 4.9 ms with two; on a busy one a second
+        # thread waits for a core and slows every step. Concurrent server requests still run
+        # in parallel (a session may run in many threads).
+        self.threads = settings.threads
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -334,7 +339,7 @@ class OnnxEmbedder:
                 plain = ensure_export(model_dir)
                 self.graph = ensure_optimized(plain, model_dir)
                 options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
+                options.intra_op_num_threads = self.threads or free_cores(LOAD_SAMPLE_S)
                 options.inter_op_num_threads = 1
                 if self.graph != plain:  # optimising it again would only cost start-up time
                     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -226,6 +226,21 @@ def test_an_optimised_graph_that_differs_is_refused(
     assert ensure_optimized(tmp_path / "model.onnx", model) == built  # built once
 
 
+@pytest.mark.slow
+def test_threads_are_the_free_cores_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 (the default) asks qa.cores when the model loads; a set value is used as it is."""
+    monkeypatch.setattr(embed_onnx, "free_cores", lambda sample_s: 2)
+    free = OnnxEmbedder(EmbeddingSettings())
+    free._load()
+    assert free._session.get_session_options().intra_op_num_threads == 2
+    monkeypatch.setattr(embed_onnx, "free_cores", lambda sample_s: pytest.fail("asked"))
+    fixed = OnnxEmbedder(EmbeddingSettings(threads=1))
+    fixed._load()
+    assert fixed._session.get_session_options().intra_op_num_threads == 1
+    text = ["What did Khrenin say about India?"]
+    assert float(free.embed(text)[0] @ fixed.embed(text)[0]) >= 0.999999
+
+
 def _loaders() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "qa-embedder-load"]
 

@@ -6,7 +6,6 @@ and speed are measured by bench/bench_llm.py."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from llm_helpers import KHRENIN, MUMBAI, make_prompt
 
 from qa.config import LLMSettings, LocalSettings, OpenAISettings, Settings
 from qa.llm import create
-from qa.llm.local import SMOLLM2, LocalClient, default_model_path, free_cores
+from qa.llm.local import SMOLLM2, LocalClient, default_model_path
 from qa.llm.openai import OpenAIClient
 from qa.prompts import SHORT_ANSWER_LABEL
 from qa.types import Completion, QAError
@@ -75,51 +74,6 @@ def test_properties_without_loading() -> None:
     assert default.passage_budget == Settings().llm.local.passage_tokens
     with pytest.raises(QAError, match="unknown local model 'nope'"):
         LocalClient(Settings(llm=LLMSettings(local=LocalSettings(model="nope"))))
-
-
-def test_threads_follow_the_free_cores() -> None:
-    import os
-
-    assert 1 <= free_cores() <= len(os.sched_getaffinity(0))
-
-
-def test_own_work_is_not_counted_as_busy_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over the sample the machine was busy 1.5 cores, 1 of them this process (loading the
-    index, say): 0.5 core is busy elsewhere, so a 2-core machine still gives the model 2."""
-    import os
-
-    from qa.llm import local
-
-    hz = os.sysconf("SC_CLK_TCK")
-    jiffies = iter([0, int(1.5 * hz)])
-    times = iter([os.times_result((0, 0, 0, 0, 0)), os.times_result((0.8, 0.2, 0, 0, 0))])
-    clock = iter([0.0, 1.0])
-    monkeypatch.setattr(local, "_busy_jiffies", lambda: next(jiffies))
-    monkeypatch.setattr(local.os, "times", lambda: next(times))
-    monkeypatch.setattr(local.time, "monotonic", lambda: next(clock))
-    monkeypatch.setattr(local.time, "sleep", lambda s: None)
-    monkeypatch.setattr(local, "_affinity", lambda: 2)
-    assert local._busy_elsewhere(1.0) == pytest.approx(0.5)
-    jiffies, clock = iter([0, int(1.5 * hz)]), iter([0.0, 1.0])
-    times = iter([os.times_result((0, 0, 0, 0, 0)), os.times_result((0.8, 0.2, 0, 0, 0))])
-    assert free_cores() == 2
-
-
-def test_another_process_spinning_counts_as_busy() -> None:
-    """The real /proc/stat: a child process spinning on one core is seen as busy elsewhere."""
-    import subprocess
-    import sys
-
-    from qa.llm import local
-
-    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.2)
-        busy = local._busy_elsewhere(0.5)
-    finally:
-        child.kill()
-        child.wait()
-    assert busy is not None and busy >= 0.3
 
 
 def test_one_model_per_process_and_no_tcp_port(local: LocalClient) -> None:

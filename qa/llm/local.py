@@ -25,12 +25,12 @@ import queue
 import secrets
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa import models
+from qa.cores import free_cores
 from qa.llm.base import register
 from qa.prompts import SHORT_ANSWER_LABEL
 from qa.types import Completion, Prompt, QAError, UpstreamError, Usage
@@ -59,49 +59,6 @@ def default_model_path() -> Path:
             public=NO_MODEL,
         )
     return Path(locations[0]) / SMOLLM2_GGUF
-
-
-def free_cores(sample_s: float = 0.3) -> int:
-    """The cores this process may use that other processes are not busy with (at least 1):
-    on a shared machine llama.cpp threads that wait for a busy core slow every step down.
-
-    What the others use is sampled now from /proc/stat, less this process's own CPU time: the
-    load average would count this process's own work (embedding, loading) as someone else's
-    and give an idle machine's model one thread of two. Elsewhere the load average is used."""
-    cores = _affinity()
-    busy = _busy_elsewhere(sample_s)
-    if busy is None:
-        try:
-            busy = os.getloadavg()[0]
-        except OSError:  # pragma: no cover
-            busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
-
-
-def _affinity() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def _busy_jiffies() -> int:
-    # The first line of /proc/stat: cpu user nice system idle iowait irq softirq steal ...
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields) - fields[3] - fields[4]
-
-
-def _busy_elsewhere(sample_s: float) -> float | None:
-    """Cores' worth of CPU that other processes used over the last ``sample_s`` seconds."""
-    try:
-        hz = os.sysconf("SC_CLK_TCK")
-        busy0, own0, t0 = _busy_jiffies(), os.times(), time.monotonic()
-        time.sleep(sample_s)
-        busy1, own1, t1 = _busy_jiffies(), os.times(), time.monotonic()
-    except (OSError, ValueError, IndexError):
-        return None
-    own = (own1.user - own0.user) + (own1.system - own0.system)
-    return max(0.0, ((busy1 - busy0) / hz - own) / (t1 - t0))
 
 
 def _error_message(error: Any, n_ctx: int) -> str:
