@@ -4,7 +4,7 @@ one run.
 
     .venv/bin/python bench/bench_ask.py [--embedders torch,onnx] [--clients extractive,local]
         [--cold-runs 5] [--warm-runs 20] [--serve-runs 3]
-        [--rtqa-index .qa/realtimeqa-2024q1-...]
+        [--rtqa-index .qa/realtimeqa-2024q1-... [--rtqa-index OTHER]]
         [--rtqa-data ../shared/benchmarks/realtimeqa/2024q1]
         [--baseline GIT_REF [--baseline-embedders torch,onnx]]
 
@@ -17,11 +17,13 @@ one run.
   up, loading the index and the models, before it listens).
 * warm ask: per-stage medians of asks in one process after a first ask loaded everything.
 * warm question embedding: median wall and CPU time (the calling thread's; ONNX Runtime runs
-  one thread, in the caller) over distinct questions (RealTime QA's when ``--rtqa-data``
-  is given, else eval/gold.jsonl), one at a time, after a warm-up.
-* warm retrieval on a large index (``--rtqa-index``, read only): medians over RealTime QA
-  questions of the search (dense + BM25 + exact cosines) and select (SQLite, de-duplication)
-  stages, without the question's embedding (reported on its own), relevance floor off.
+  as many threads as cores were free when it loaded, one of them the caller) over distinct
+  questions (RealTime QA's when ``--rtqa-data`` is given, else eval/gold.jsonl), one at a
+  time, after a warm-up.
+* warm retrieval on a large index (``--rtqa-index``, read only, repeated to compare two
+  builds of it, e.g. exact against IVF): medians over RealTime QA questions of the search
+  (dense + BM25 + exact cosines) and select (SQLite, de-duplication) stages, without the
+  question's embedding (reported on its own), relevance floor off.
 * ``--baseline REF`` also measures the cold rows with the code of a git commit (extracted with
   ``git archive`` into a temporary folder), i.e. the path before a change.
 
@@ -43,6 +45,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -216,7 +219,7 @@ def warm_embedding(runtime: str, questions: list[str]) -> tuple[float, float]:
     return median(times), median(cpu)
 
 
-def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
+def warm_retrieval(index: Path, questions: list[str]) -> dict[str, Any]:
     """Median stage times of retrieval on a large index (ONNX embedder)."""
     from qa.config import load_settings
     from qa.embed import create_embedder
@@ -239,11 +242,12 @@ def warm_retrieval(index: Path, questions: list[str]) -> dict[str, float]:
         cpu.append((time.thread_time() - c0) * 1000)
         for s in stages:
             stages[s].append(timings[s])
-    result = {s: median(v) for s, v in stages.items()}
+    result: dict[str, Any] = {s: median(v) for s, v in stages.items()}
     result["retrieval_cpu"] = median(cpu)
     retrieval = [a + b for a, b in zip(stages["search"], stages["select"], strict=True)]
     result["retrieval"] = median(retrieval)
     result["chunks"] = float(len(retriever.index))
+    result["kind"] = retriever.index.status()["vector_index"].get("kind", "?")
     return result
 
 
@@ -275,7 +279,9 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--warm-runs", type=int, default=20)
     parser.add_argument("--serve-runs", type=int, default=3)
-    parser.add_argument("--rtqa-index", type=Path)
+    parser.add_argument(
+        "--rtqa-index", type=Path, action="append", default=[], help="repeat to compare indexes"
+    )
     parser.add_argument("--rtqa-data", type=Path)
     parser.add_argument("--questions", type=int, default=300, help="distinct warm questions")
     parser.add_argument("--baseline", help="a git ref whose code is also measured cold")
@@ -323,10 +329,10 @@ def main() -> None:
                     + " ".join(f"{stages[s]:9.1f}" for s in STAGES)
                 )
 
-    if args.rtqa_index:
-        r = warm_retrieval(args.rtqa_index, questions)
+    for rtqa_index in args.rtqa_index:
+        r = warm_retrieval(rtqa_index, questions)
         print(
-            f"\nwarm retrieval on {args.rtqa_index.name} ({r['chunks']:.0f} chunks, "
+            f"\nwarm retrieval on {rtqa_index} ({r['chunks']:.0f} chunks, {r['kind']}, "
             f"{len(questions)} questions, medians): search + select {r['retrieval']:.2f} ms "
             f"(search {r['search']:.2f}, select {r['select']:.2f}; CPU with embedding "
             f"{r['retrieval_cpu']:.2f}); question embedding {r['embed_question']:.2f} ms"

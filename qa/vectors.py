@@ -7,8 +7,10 @@ index uses the inner-product metric and returns the caller's stable int64 ids.
 Kinds (``choose_kind``):
 
 * ``flat`` - exact search (``IndexFlatIP`` in an ``IndexIDMap``).  "auto" uses it up to
-  ``FLAT_MAX`` = 50k vectors, where one query costs a few ms (about 1 ms per 10k vectors of
-  384 dims on an idle core) and results are exact.
+  ``FLAT_MAX`` = 10k vectors.  One query reads every vector, from memory once they outgrow
+  the CPU's cache: on the 2-core test machine 0.4 ms at 5k vectors of 384 dims, 2.1 ms at
+  10k, 6.7 ms at 37k (RealTime QA's quarter, where IVF answers in 1.5 ms at recall@50 0.98 on
+  the real questions; ``bench/bench_ask.py``).
 * ``ivf`` - inverted file (``IndexIVFFlat``, ~2*sqrt(n) lists, spherical k-means on a sample
   of 40 points per list, native ids).  "auto" uses it above ``FLAT_MAX``: on 2 cores it
   builds 1e6 vectors in under a minute and answers in ~1.5 ms at recall@10 ~0.98.
@@ -40,7 +42,7 @@ import numpy as np
 KINDS = ("flat", "hnsw", "ivf")
 
 # "auto": exact search up to FLAT_MAX vectors, IVF above (see the module docstring).
-FLAT_MAX = 50_000
+FLAT_MAX = 10_000
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
