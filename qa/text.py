@@ -92,15 +92,27 @@ def _words(text: str) -> list[str]:
 def content_terms(text: str) -> set[str]:
     """Stems of the words that carry meaning: stop words removed, but acronyms such as "US"
     and "IT" kept."""
-    stem = _stem()
-    terms = set()
-    for w in _words(text):
-        low = w.lower()
-        if low in STOPWORDS and not (len(w) > 1 and w.isupper()):
-            continue
-        if len(low) > 1 or low.isdigit():
-            terms.add(stem(low))
-    return terms
+    term = _term()
+    return {t for t in map(term, WORD.findall(text)) if t}
+
+
+@functools.cache
+def _term() -> Callable[[str], str]:
+    """A word as matched by WORD -> its stem, or "" when it carries no meaning. Memoised:
+    retrieval reranks and the extractive client score thousands of words a question, and a
+    word's term never changes."""
+
+    @functools.lru_cache(maxsize=200_000)
+    def term(word: str) -> str:
+        word = word.replace("’", "'")
+        if word.lower().endswith("'s"):
+            word = word[:-2]
+        low = word.lower()
+        if low in STOPWORDS and not (len(word) > 1 and word.isupper()):
+            return ""
+        return _stem()(low) if len(low) > 1 or low.isdigit() else ""
+
+    return term
 
 
 # A citation marker as the prompts ask models to write them: [2], [1, 3].
