@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from qa.chunk import sentence_tokenizer
+from qa.chunk import passage_sentences
 from qa.config import RetrievalSettings
 from qa.embed import Embedder
 from qa.filters import question_window
@@ -144,13 +144,13 @@ class Retriever:
         total = sum(weights.values())
         head = ranked[: s.rerank_depth]
         stored.update(self.index.chunks([c.row for c in head]))
-        tokenizer = sentence_tokenizer()
         for c in head:
             if c.row not in stored:
                 continue
             best = 0.0
-            for sentence in tokenizer.tokenize(stored[c.row][0].text):
-                held = terms & content_terms(sentence)
+            text = stored[c.row][0].text
+            for start, end in passage_sentences(text):
+                held = terms & content_terms(text[start:end])
                 best = max(best, sum(weights[t] for t in held))
             c.fused *= 1.0 + s.sentence_weight * best / total
         return sorted(head, key=lambda c: (-c.fused, c.row)) + ranked[s.rerank_depth :]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from qa import evaluate
 from qa.answer import MARKER, OPTION
-from qa.chunk import sentence_spans, sentence_tokenizer
+from qa.chunk import passage_sentences, sentence_spans, sentence_tokenizer
 from qa.llm import extractive
 from qa.types import Answer
 
@@ -24,15 +24,17 @@ def test_answer_text_strips_what_qa_answer_parses() -> None:
     assert OPTION.pattern in evaluate._MARKERS.pattern
 
 
-def test_one_punkt_tokenizer_for_chunking_and_the_extractive_client() -> None:
+def test_one_punkt_tokenizer_for_chunking_the_rerank_and_the_extractive_client() -> None:
+    from qa import retrieve
+
     assert sentence_tokenizer() is sentence_tokenizer()
-    assert extractive.sentence_tokenizer is sentence_tokenizer
+    assert extractive.passage_sentences is passage_sentences is retrieve.passage_sentences
     assert not hasattr(extractive, "_sentence_tokenizer")
     text = "Mr. Khrenin met Mr. Singh. They spoke of India."
-    assert [text[s:e] for s, e in sentence_spans(text, 0, len(text))] == [
-        "Mr. Khrenin met Mr. Singh.",
-        "They spoke of India.",
-    ]
+    expected = ["Mr. Khrenin met Mr. Singh.", "They spoke of India."]
+    assert [text[s:e] for s, e in sentence_spans(text, 0, len(text))] == expected
+    assert [text[s:e] for s, e in passage_sentences(text)] == expected
+    assert passage_sentences(text) is passage_sentences(text)  # split once
 
 
 def test_one_stop_word_list_and_one_stemmer_for_bm25_and_sentence_scoring() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from qa.answer_type import AnswerType, answer_type
 from qa.choice import decide
-from qa.chunk import sentence_tokenizer
+from qa.chunk import passage_sentences
 from qa.llm.base import register
 from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
 from qa.short_answer import Candidate, vote
@@ -84,11 +84,10 @@ def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 def split_sentences(passages: Sequence[Hit]) -> list[Sentence]:
     """The candidate sentences of all passages, in passage and reading order."""
-    tokenizer = sentence_tokenizer()
     out: list[Sentence] = []
     for n, hit in enumerate(passages, 1):
         text = hit.chunk.text
-        for span_start, span_end in tokenizer.span_tokenize(text):
+        for span_start, span_end in passage_sentences(text):
             for start, end in _pieces(text, span_start, span_end):
                 raw = text[start:end]
                 sentence = " ".join(raw.split())
