@@ -136,6 +136,24 @@ def test_a_cold_ask_loading_in_the_background_gives_the_same_answer(
             assert cold[key] == expected[key], (question, key)
 
 
+@pytest.mark.slow
+def test_a_one_question_process_embeds_on_one_thread_unless_told(
+    corpus_index: Path, exported: None
+) -> None:
+    """Finding the free cores watches the machine for 0.1 s: more than a second thread saves
+    on one question. A set embedding.threads is still obeyed."""
+    from qa.cli.ask import loading_assistant
+
+    for threads, expected in ((0, 1), (2, 2)):
+        settings = load_settings(
+            overrides={"paths.index": str(corpus_index), "embedding.threads": threads}, env={}
+        )
+        embedder = loading_assistant(settings, answers=False).embedder
+        assert isinstance(embedder, OnnxEmbedder) and embedder.threads == expected
+        embedder.dim  # noqa: B018 - waits for the background load
+        assert embedder._session.get_session_options().intra_op_num_threads == expected
+
+
 def test_the_server_module_loads_neither_the_fetcher_nor_the_index_writer() -> None:
     # `qa serve` is ready sooner for each module it does not import; removing an article
     # (which remembers its URL with qa.pages) and ingesting import theirs when used.

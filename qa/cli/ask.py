@@ -43,9 +43,14 @@ def loading_assistant(settings: Settings, *, answers: bool) -> Assistant:
         from qa import spacy_pipeline
 
         spacy_pipeline.start_process()  # first: it forks, which is safe before any thread
+    from dataclasses import replace
+
     from qa.embed import load_in_background
 
-    embedder = load_in_background(settings.embedding)
+    # One question: one ONNX Runtime thread unless set, not the cores found free by watching
+    # the machine for 0.1 s, which would cost a cold start more than a second thread saves.
+    embedding = replace(settings.embedding, threads=settings.embedding.threads or 1)
+    embedder = load_in_background(embedding)
     from qa.assistant import Assistant
 
     assistant = Assistant(settings, embedder=embedder)
