@@ -3,8 +3,7 @@ passages, and recognised when it only repeats the question.
 
 A span is kept only when a passage holds its words in a row, on word boundaries; a word may
 lack a plural or demonym ending of the passage's ("Nepal" for "a Nepali national"), and
-articles and "and" may be dropped or added, and a date may be written in another form ("26 Jun"
-for "June 26, 2025"). A span that only names what the question names
+articles and "and" may be dropped or added. A span that only names what the question names
 answers nothing; ``echoed_words`` gives its words, so that the pipeline can ask once more with
 them barred.
 """
@@ -76,64 +75,6 @@ def _holds(text: str, span_words: Sequence[str]) -> bool:
     )
 
 
-# A date is the same date however it is written: "26 Jun", "June 26", "2025-06-26" for a
-# passage's "June 26, 2025". Day and month must agree, and the year when the answer gives one.
-_MONTH_NAMES = (
-    ("january", "jan"),
-    ("february", "feb"),
-    ("march", "mar"),
-    ("april", "apr"),
-    ("may",),
-    ("june", "jun"),
-    ("july", "jul"),
-    ("august", "aug"),
-    ("september", "sept", "sep"),
-    ("october", "oct"),
-    ("november", "nov"),
-    ("december", "dec"),
-)
-_MONTHS = {name: n for n, names in enumerate(_MONTH_NAMES, 1) for name in names}
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE = re.compile(
-    rf"""\b(?:
-        (?P<dm_day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<dm_month>{_MONTH})\.?
-            (?:,?\s+(?P<dm_year>\d{{4}}))?
-      | (?P<md_month>{_MONTH})\.?\s+(?P<md_day>\d{{1,2}})(?:st|nd|rd|th)?
-            (?:,?\s+(?P<md_year>\d{{4}}))?
-      | (?P<iso_year>\d{{4}})-(?P<iso_month>\d{{1,2}})-(?P<iso_day>\d{{1,2}})
-    )\b""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-def _date(match: re.Match[str]) -> tuple[int | None, int, int]:
-    """(year or None, month, day) of a _DATE match."""
-    for form in ("dm", "md", "iso"):
-        day = match.group(f"{form}_day")
-        if day:
-            month = match.group(f"{form}_month")
-            year = match.group(f"{form}_year")
-            number = int(month) if month.isdigit() else _MONTHS[month.lower()]
-            return (int(year) if year else None), number, int(day)
-    raise ValueError(match.group(0))  # pragma: no cover - every alternative sets a day
-
-
-def _same_date(span: str, text: str) -> bool:
-    """Whether ``span`` is nothing but a date that ``text`` holds, written in any form."""
-    whole = _DATE.fullmatch(span.strip())
-    if whole is None:
-        return False
-    year, month, day = _date(whole)
-    return any(
-        (m, d) == (month, day) and (year is None or y == year)
-        for y, m, d in map(_date, _DATE.finditer(text))
-    )
-
-
-def _holds_span(text: str, span: str, span_words: Sequence[str]) -> bool:
-    return _holds(text, span_words) or _same_date(span, text)
-
-
 def verify_short(
     line: str,
     passages: Sequence[Hit],
@@ -155,7 +96,7 @@ def verify_short(
     order = [n for n in dict.fromkeys(cited) if n in spans]
     order += [n for n in spans if n not in order]
     for n in order:
-        if any(_holds_span(text, span, span_words) for _, _, text in spans[n]):
+        if any(_holds(text, span_words) for _, _, text in spans[n]):
             return span, n
     return "", None
 
@@ -197,6 +138,6 @@ def sentence_with(span: str, sentences: list[tuple[int, int, str]]) -> tuple[int
     """The first passage sentence that holds ``span`` (offsets in the article)."""
     span_words = words(span)
     for start, end, text in sentences:
-        if _holds_span(text, span, span_words):
+        if _holds(text, span_words):
             return start, end, text
     return sentences[0] if sentences else (0, 0, "")

@@ -307,16 +307,3 @@ def test_short_answer_naming_a_question_word_less_an_ending_is_dropped() -> None
     assert not check_answer("Answer: Nepal [1]", hits, docs.get, question=asked).answered
     other = "The victims included a foreign national from which country?"
     assert check_answer("Answer: Nepal [1]", hits, docs.get, question=other).answered
-
-
-def test_short_answer_may_write_a_date_in_another_form() -> None:
-    """"26 Jun" and "2025-06-26" are the passage's "June 26, 2025"; another day or another year
-    is not, nor a date with words around it that the passage does not hold."""
-    met = _doc("met", "Qingdao", "Singh met Khrenin in Qingdao on June 26, 2025, at the SCO.")
-    hits, docs = (_hit(met, 1),), {"met": met}
-    for kept in ("26 Jun", "2025-06-26", "26th of June", "June 26", "Jun. 26, 2025"):
-        result = check_answer(f"Answer: {kept} [1]", hits, docs.get)
-        assert result.answered and result.short_answer == kept, kept
-        assert result.short_citation == 1 and "June 26, 2025" in result.citations[0].quote
-    for dropped in ("27 June", "2024-06-26", "26 June talks", "2025-06-27"):
-        assert check_answer(f"Answer: {dropped} [1]", hits, docs.get).short_answer == "", dropped
