@@ -97,9 +97,8 @@ class BM25Scores:
             start, end = int(postings.indptr[t]), int(postings.indptr[t + 1])
             df += end - start
             if deleted.size:
-                docs = np.asarray(postings.docs[start:end])
-                at = np.minimum(np.searchsorted(docs, deleted), max(0, end - start - 1))
-                df -= int(np.count_nonzero(docs[at] == deleted)) if end > start else 0
+                _, held = _find(np.asarray(postings.docs[start:end]), deleted)
+                df -= int(np.count_nonzero(held))
         return df
 
     def _idf(self, df: int) -> np.float32:
@@ -199,9 +198,7 @@ class BM25Scores:
                 continue
             local = self._local[s][chosen[lo:hi] - self._offsets[s]]
             start, end = int(postings.indptr[t]), int(postings.indptr[t + 1])
-            docs = np.asarray(postings.docs[start:end])
-            at = np.minimum(np.searchsorted(docs, local), max(0, end - start - 1))
-            hit = docs[at] == local if end > start else np.zeros(len(local), bool)
+            at, hit = _find(np.asarray(postings.docs[start:end]), local)
             found.append(lo + np.flatnonzero(hit))
             tfs.append(np.asarray(postings.tf[start:end])[at[hit]])
             lengths.append(postings.lengths[local[hit]])
@@ -210,3 +207,12 @@ class BM25Scores:
         tf, length = np.concatenate(tfs), np.concatenate(lengths)
         norm = K1 * ((1 - B) + B * length / self.avg_length)  # as in scores(), bit for bit
         return np.concatenate(found), (idf * (tf / (norm + tf))).astype(np.float32)
+
+
+def _find(docs: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``ids`` would sit in the sorted posting ``docs`` (clipped to its last
+    entry), and whether it is there."""
+    if not len(docs):
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    at = np.minimum(np.searchsorted(docs, ids), len(docs) - 1)
+    return at, docs[at] == ids

@@ -76,43 +76,31 @@ WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 def words(text: str) -> list[str]:
     """Lower-cased words, possessive 's dropped."""
-    return [w.lower() for w in _words(text)]
+    return [_word(w).lower() for w in WORD.findall(text)]
 
 
-def _words(text: str) -> list[str]:
-    out = []
-    for w in WORD.findall(text):
-        w = w.replace("’", "'")
-        if w.lower().endswith("'s"):
-            w = w[:-2]
-        out.append(w)
-    return out
+def _word(match: str) -> str:
+    """A WORD match as a word: a curly apostrophe straightened, a possessive 's dropped."""
+    word = match.replace("’", "'")
+    return word[:-2] if word.lower().endswith("'s") else word
 
 
 def content_terms(text: str) -> set[str]:
     """Stems of the words that carry meaning: stop words removed, but acronyms such as "US"
     and "IT" kept."""
-    term = _term()
-    return {t for t in map(term, WORD.findall(text)) if t}
+    return {t for t in map(_term, WORD.findall(text)) if t}
 
 
-@functools.cache
-def _term() -> Callable[[str], str]:
-    """A word as matched by WORD -> its stem, or "" when it carries no meaning. Memoised:
-    retrieval reranks and the extractive client score thousands of words a question, and a
-    word's term never changes."""
-
-    @functools.lru_cache(maxsize=200_000)
-    def term(word: str) -> str:
-        word = word.replace("’", "'")
-        if word.lower().endswith("'s"):
-            word = word[:-2]
-        low = word.lower()
-        if low in STOPWORDS and not (len(word) > 1 and word.isupper()):
-            return ""
-        return _stem()(low) if len(low) > 1 or low.isdigit() else ""
-
-    return term
+@functools.lru_cache(maxsize=200_000)
+def _term(match: str) -> str:
+    """A WORD match -> its stem, or "" when it carries no meaning. Memoised: retrieval reranks
+    and the extractive client score thousands of words a question, and a word's term never
+    changes."""
+    word = _word(match)
+    low = word.lower()
+    if low in STOPWORDS and not (len(word) > 1 and word.isupper()):
+        return ""
+    return _stem()(low) if len(low) > 1 or low.isdigit() else ""
 
 
 # A citation marker as the prompts ask models to write them: [2], [1, 3].

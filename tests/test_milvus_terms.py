@@ -15,7 +15,7 @@ from index_helpers import FAKE, article, make_corpus, write
 
 from qa.config import Settings
 from qa.index import open_index, remove
-from qa.index.milvus_terms import TermCounts
+from qa.index.milvus_terms import STATE, TermCounts
 from qa.text import content_terms
 
 QUESTION = "Did the alpaca summit talks continue while a walrus was seen, or the badger treaty?"
@@ -105,3 +105,29 @@ def test_an_index_from_before_the_table_gets_one_at_the_next_ingest(
     assert index.term_weights(["walrus"])["walrus"] > 0  # TEXT_MATCH meanwhile
     run(settings, [corpus])
     check(settings, expected(corpus))
+
+
+def test_a_table_is_never_marked_exact_before_its_counts_are_written(
+    tmp_path: Path, milvus_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill at any point of a recount, or of an ingest that makes the table for an index
+    that had none, must leave a table readers do not trust: "exact" comes after the counts."""
+    settings = _settings("milvus", tmp_path, milvus_db)
+    corpus = make_corpus(tmp_path / "corpus")
+    run(settings, [corpus])
+    index = open_index(settings, dim=64)
+    table = TermCounts(index.client, settings, index.generation)
+    writes: list[object] = []
+    write = TermCounts._write
+
+    def spy(self: TermCounts, counts: dict[str, int]) -> None:
+        writes.append(counts[STATE] if list(counts) == [STATE] else "counts")
+        write(self, counts)
+
+    monkeypatch.setattr(TermCounts, "_write", spy)
+    table.recount()
+    assert writes == [0, "counts", 1]
+    writes.clear()
+    index.client.drop_collection(table.name)
+    assert table.begin() is False
+    assert writes[0] == 0 and 1 not in writes

@@ -49,8 +49,10 @@ class TermCounts:
         self.chunks_name = names(settings, generation)[0]
         self.name = f"{settings.index.milvus.collection}_g{generation}_terms"
 
-    def create(self) -> None:
-        """An empty table, exact (the generation has no passages yet)."""
+    def create(self, exact: bool = True) -> None:
+        """An empty table: exact for a new generation (no passages yet); not exact where the
+        generation may hold passages, so that a kill before they are counted leaves a table
+        readers do not trust."""
         from pymilvus import DataType, MilvusClient
 
         if self.client.has_collection(self.name):
@@ -64,7 +66,7 @@ class TermCounts:
         self.client.create_collection(
             self.name, schema=s, index_params=params, consistency_level="Strong"
         )
-        self._set_state(1)
+        self._set_state(1 if exact else 0)
 
     def exact(self) -> bool:
         if not self.client.has_collection(self.name):
@@ -84,7 +86,7 @@ class TermCounts:
         for :meth:`finish`)."""
         was_exact = self.exact()
         if not self.client.has_collection(self.name):
-            self.create()
+            self.create(exact=False)
         self._set_state(0)
         return was_exact
 
@@ -115,8 +117,7 @@ class TermCounts:
         """Count every stored passage's terms again (after a killed ingest), then mark exact."""
         rows = all_rows(self.client, self.chunks_name, "", ["keywords"])
         counts = count_terms(r["keywords"] for r in rows)
-        self.create()
-        self._set_state(0)
+        self.create(exact=False)
         self._write(dict(counts))
         self._set_state(1)
 

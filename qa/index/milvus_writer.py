@@ -189,13 +189,21 @@ class _Stored:
 # -- rows
 
 
+def _doc_filters(doc_ids: list[str]) -> list[str]:
+    """Filters selecting the rows of ``doc_ids``, 500 articles a filter (a filter's length is
+    bounded)."""
+    return [
+        f"doc_id in [{', '.join(quoted(d) for d in doc_ids[begin : begin + 500])}]"
+        for begin in range(0, len(doc_ids), 500)
+    ]
+
+
 def _delete_articles(
     client: Any, chunks_name: str, docs_name: str, doc_ids: list[str], delta: Counter[str]
 ) -> None:
     """Chunks first, the article's own rows last: a kill in between leaves the article listed,
     and the next ingest removes it again. Their terms are taken off ``delta``."""
-    for begin in range(0, len(doc_ids), 500):
-        expr = f"doc_id in [{', '.join(quoted(d) for d in doc_ids[begin : begin + 500])}]"
+    for expr in _doc_filters(doc_ids):
         for row in all_rows(client, chunks_name, expr, ["keywords"]):
             delta.subtract(passage_terms(row["keywords"]))
         client.delete(chunks_name, filter=expr)
@@ -293,10 +301,7 @@ def _write_batch(
             )
     # The chunks these articles have before the write (a previous version, or a killed run's).
     ids = [doc.id for doc, _ in batch if doc.id in held]
-    exprs = [
-        f"doc_id in [{', '.join(quoted(d) for d in ids[begin : begin + 500])}]"
-        for begin in range(0, len(ids), 500)
-    ]
+    exprs = _doc_filters(ids)
     before = {
         r["pk"]: r["keywords"]
         for expr in exprs
