@@ -293,6 +293,9 @@ def main() -> None:
         "--baseline-embedders", default="torch", help="the runtimes the baseline is measured with"
     )
     args = parser.parse_args()
+    for rtqa_index in args.rtqa_index:
+        if not (rtqa_index / "CURRENT").is_file():
+            parser.error(f"--rtqa-index {rtqa_index}: not an index folder (no CURRENT file)")
     runtimes = args.embedders.split(",")
     questions = rtqa_questions(args.rtqa_data)[: args.questions]
 

@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
+    if not sorted(args.data.glob("*_qa.jsonl")):
+        parser.error(f"--data {args.data}: no RealTime QA questions (*_qa.jsonl) there")
     model = Path(bundled_model_path())
     plain = ensure_export(model)
     tokenizer = load_tokenizer(model, read_model_config(model)[1])
