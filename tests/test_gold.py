@@ -56,9 +56,19 @@ def bodies() -> dict[str, str]:
 def test_fields_and_types(rows: list[tuple[int, dict[str, Any]]]) -> None:
     problems = []
     for n, r in rows:
-        if set(r) != {"id", "question", "answers", "evidence", "type"}:
+        required = {"id", "question", "answers", "evidence", "type"}
+        optional = {"kind", "choices", "choice"}
+        if not required <= set(r) <= required | optional:
             problems.append(f"line {n}: fields {sorted(r)}")
             continue
+        if "choices" in r and not (
+            isinstance(r["choices"], list)
+            and len(r["choices"]) >= 2
+            and isinstance(r.get("choice"), int)
+            and 0 <= r["choice"] < len(r["choices"])
+            and r["choices"][r["choice"]] in r["answers"]
+        ):
+            problems.append(f"line {n}: choices need a list of 2+ and a valid 0-based choice")
         if not isinstance(r["id"], str) or not re.fullmatch(r"g\d{3,}", r["id"]):
             problems.append(f"line {n}: bad id {r['id']!r}")
         if not isinstance(r["question"], str) or not r["question"].strip():
