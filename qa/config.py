@@ -209,6 +209,16 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class AnswerSettings:
+    # A short answer, and a multiple-choice pick, is shown only when the learned probability
+    # that it is right (qa.confidence) reaches these; below, the cited sentences remain and
+    # multiple choice says the articles do not decide. 0 shows every one. The defaults are
+    # the bars that kept precision >= 0.9 on held-out weeks (eval/train_confidence.py).
+    min_short_confidence: float = 0.5
+    min_choice_confidence: float = 0.5
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     max_question_chars: int = 2000
 
@@ -224,6 +234,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     root: Path = Path(".")  # folder that relative paths are resolved against
 

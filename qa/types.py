@@ -176,7 +176,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # For chat: the standalone question actually used for retrieval, when it was rewritten.
     rewritten_question: str | None = None
-    # For multiple choice: the index of the chosen option, or None.
+    # For multiple choice: the chosen option's index in ``choices`` (from 0, as in Python),
+    # or None; to_dict() gives its number as shown, from 1.
     choice: int | None = None
     # Answer sentences no passage supports (kept out of ``text``' citations, listed for the UI).
     unsupported: tuple[str, ...] = ()
@@ -184,6 +185,10 @@ class Answer:
     # passage ``short_citation`` (its number n); "" when there is none.
     short_answer: str = ""
     short_citation: int | None = None
+    # The learned probability that the short answer (or, for multiple choice, the chosen
+    # option) is right (qa.confidence); None when there was no candidate to judge. Present
+    # even when the candidate fell below the bar and was withheld.
+    confidence: float | None = None
     # The filters the question was asked with (as-of date, date bounds, sources).
     filters: Filters | None = None
 
@@ -193,6 +198,7 @@ class Answer:
             "question": self.question,
             "short_answer": self.short_answer,
             "short_answer_citation": self.short_citation,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "answer": self.text,
             "answered": self.answered,
             "citations": [asdict(c) for c in self.citations],
@@ -205,7 +211,9 @@ class Answer:
         if self.rewritten_question is not None:
             out["rewritten_question"] = self.rewritten_question
         if self.choice is not None:
-            out["choice"] = self.choice
+            # Numbered from 1, as the answer text shows it ("Option 3: ..."): the one
+            # numbering of options a reader of the text, the JSON and the API sees.
+            out["choice"] = self.choice + 1
         if self.filters is not None:
             out["filters"] = self.filters.to_dict()
         return out
