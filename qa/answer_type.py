@@ -23,6 +23,9 @@ TIME = frozenset({"DATE", "TIME"})
 COUNT = frozenset({"CARDINAL", "QUANTITY"})
 AMOUNT = frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL"})
 PERCENT = frozenset({"PERCENT"})
+# "Who is X?" about a named person: the answer is X's role or description ("Russian Defence
+# Minister"), never another name (qa.short_answer.role_spans finds it).
+ROLE = frozenset({"ROLE"})
 NAMED = frozenset(
     {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW"}
 )
@@ -39,7 +42,7 @@ _KIND_NOUNS: dict[frozenset[str], str] = {
         counterpart envoy diplomat comedian comic journalist reporter anchor activist
         scientist astronaut pilot lawyer attorney prosecutor defendant suspect victim doctor
         nurse teacher professor student chef governor mayor general officer soldier
-        chairman chairwoman executive entrepreneur investor businessman businesswoman tycoon
+        chair chairman chairwoman executive entrepreneur investor businessman businesswoman tycoon
         mogul heir nominee challenger rival incumbent successor predecessor monarch emperor
         pope bishop poet novelist composer dancer influencer quarterback pitcher
         goalkeeper striker captain golfer boxer swimmer skater gymnast""",
@@ -105,6 +108,11 @@ class AnswerType:
     # meat"; "Which insect is expected to emerge" -> "cicadas are expected to emerge").
     before: str = ""
     after: str = ""
+    # "Who is X?": the name X, whose role or description is the answer.
+    describes: str = ""
+    # "the X of Y" ("the capital of Belarus"): the answer's sentence must name X itself; a
+    # place in a sentence about Belarus is not its capital.
+    relational: bool = False
 
 
 # After these the question is inverted ("Which team did McClung represent?"): the answer is
@@ -142,9 +150,30 @@ def _slot(question: str, start: int, end: int) -> tuple[str, str]:
     return (left[-1] if left else "", right[0] if right else "")
 
 
+_WHO_IS = re.compile(r"^\W*who\s+(?:is|was|'s)\s+(.+?)[\s?.!]*$", re.IGNORECASE)
+# Lower-case words a name may hold ("Osama bin Laden", "Ursula von der Leyen").
+_NAME_PARTICLES = frozenset({"bin", "al", "de", "der", "van", "von", "la", "le", "da", "di"})
+
+
+def _describes(question: str) -> str:
+    """X of "Who is X?" when X is written as a person's name, else ""."""
+    m = _WHO_IS.match(question)
+    if not m:
+        return ""
+    name = m.group(1).strip()
+    tokens = name.split()
+    if not tokens or len(tokens) > 5 or tokens[0].lower() in DETERMINERS:
+        return ""
+    named = all(t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in tokens)
+    return name if named and tokens[0][:1].isupper() else ""
+
+
 def answer_type(question: str) -> AnswerType | None:
     """The answer type of a question, or None when it asks for no short answer ("What did
     Khrenin say about India?", "Did Singh ...?")."""
+    described = _describes(question)
+    if described:
+        return AnswerType(ROLE, "", True, describes=described)
     m = _WH.search(question)
     if m is None:
         return None
@@ -174,8 +203,9 @@ def answer_type(question: str) -> AnswerType | None:
             return AnswerType(NAMED, "", False, before=_slot(question, m.start(), m.end())[0])
         return None  # "What did ... say", "what is happening"
     kind = kind_of(focus)
+    relational = bool(re.search(rf"\bthe {re.escape(focus)} of\b", question, re.IGNORECASE))
     if kind is not None:
-        return AnswerType(kind, focus, True)
+        return AnswerType(kind, focus, True, relational=relational)
     if focus in ("name", "names", "title", "titles"):
         focus = _named_noun(question)
         if not focus:

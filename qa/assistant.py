@@ -32,9 +32,17 @@ class Assistant:
     between threads (the server does)."""
 
     def __init__(
-        self, settings: Settings, *, embedder: Embedder | None = None, llm: LLM | None = None
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        calibrated: bool = True,
     ) -> None:
         self.settings = settings
+        # False: the client's short answer and pick go out unjudged, with no confidence (the
+        # training script reads them so; everything else judges them, see qa.confidence).
+        self.calibrated = calibrated
         self.embedder = embedder or create_embedder(settings.embedding)
         self._llm = llm
         self._index: Index | None = None
@@ -200,6 +208,24 @@ class Assistant:
 
         # Imported here: `qa search` needs none of the answering code (nor the extractive
         # client it imports), and a cold search pays for every module it loads.
+        from qa.key_entity import missing_entity
+
+        missing = "" if choices else missing_entity(question, retrieval.hits)
+        if missing:
+            # The passages are about someone else: no model call (see qa.key_entity).
+            timings["total"] = (time.perf_counter() - started) * 1000
+            yield Answer(
+                question,
+                f"{prompts.CANNOT_ANSWER} The articles found do not mention the {missing}.",
+                False,
+                (),
+                retrieval.hits,
+                llm.model,
+                timings_ms=timings,
+                filters=filters,
+            )
+            return
+
         from qa.answer import build_prompt, check_answer
         from qa.short_line import echoed_words
 
@@ -258,6 +284,23 @@ class Assistant:
             if retried.answered:
                 checked = retried
             completion = replace(second if retried.answered else completion, usage=usage)
+        confidence = None
+        if self.calibrated:
+            from qa.confidence import judge
+
+            t0 = time.perf_counter()
+            bars = self.settings.answer
+            checked, confidence = judge(
+                question,
+                choices,
+                checked,
+                prompt.passages,
+                lookup,
+                filters,
+                bars.min_short_confidence,
+                bars.min_choice_confidence,
+            )
+            timings["judge"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         yield Answer(
             question=question,
@@ -272,6 +315,7 @@ class Assistant:
             unsupported=checked.unsupported,
             short_answer=checked.short_answer,
             short_citation=checked.short_citation,
+            confidence=confidence,
             filters=filters,
         )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.short_answer import Candidate
-from qa.text import content_terms, words
+from qa.text import content_terms, same_word, words
 
 # A sentence names an option when it holds at least this share of the option's distinctive
 # (idf-weighted) words.
@@ -36,12 +36,66 @@ class Decision:
     support: tuple[float, ...]  # every option's summed support, for explaining and testing
 
 
+def term_named(term: str, have: frozenset[str]) -> bool:
+    """The option's term, or a word that is it with a demonym ending ("Belarus" in
+    "Belarusian"), is among a sentence's terms."""
+    return term in have or any(same_word(term, t) for t in have if t.startswith(term[:4]))
+
+
 def option_terms(choices: Sequence[str]) -> list[set[str]]:
     """Each option's content words without those all options share ("King", "Queen" ... in
     every option say nothing about which one is right)."""
     terms = [content_terms(c) or set(words(c)) for c in choices]
     shared = set.intersection(*terms) if len(terms) > 1 else set()
     return [t - shared or t for t in terms]
+
+
+@dataclass(frozen=True)
+class OptionSupport:
+    """What the passages say for each option (index j): summed votes over passages, how many
+    passages name it, its best sentence (-1: none names it) and that sentence's vote."""
+
+    support: np.ndarray
+    passages: np.ndarray
+    best_sentence: list[int]
+    best_vote: np.ndarray
+
+
+def option_support(
+    choices: Sequence[str],
+    sentence_terms: Sequence[frozenset[str]],
+    sentence_passage: Sequence[int],
+    relevance: np.ndarray,
+    idf: Callable[[str], float],
+) -> OptionSupport:
+    """Each option's support: every passage votes once per option, with its best sentence
+    naming the option (``match`` share of its distinctive words, scaled by the sentence's
+    ``relevance`` to the question)."""
+    terms = option_terms(choices)
+    n_options = len(choices)
+    support = np.zeros(n_options)
+    named = np.zeros(n_options)
+    best_sentence = [-1] * n_options
+    best_vote = np.zeros(n_options)
+    for j, wanted in enumerate(terms):
+        total = sum(idf(t) for t in wanted)
+        if total <= 0:
+            continue
+        by_passage: dict[int, tuple[float, int]] = {}
+        for i, have in enumerate(sentence_terms):
+            match = sum(idf(t) for t in wanted if term_named(t, have)) / total
+            if match < MIN_MATCH:
+                continue
+            vote = match * (RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * float(relevance[i]))
+            n = sentence_passage[i]
+            if n not in by_passage or vote > by_passage[n][0]:
+                by_passage[n] = (vote, i)
+        named[j] = len(by_passage)
+        for vote, i in by_passage.values():
+            support[j] += vote
+            if vote > best_vote[j]:
+                best_vote[j], best_sentence[j] = vote, i
+    return OptionSupport(support, named, best_sentence, best_vote)
 
 
 def decide(
@@ -56,28 +110,10 @@ def decide(
 
     ``relevance`` (0..1 per sentence) is how well each sentence matches the question; ``idf``
     weighs words (rare ones identify an option better)."""
-    terms = option_terms(choices)
+    found = option_support(choices, sentence_terms, sentence_passage, relevance, idf)
     n_options = len(choices)
-    support = np.zeros(n_options)
-    best_sentence = [-1] * n_options
-    best_vote = np.zeros(n_options)
-    for j, wanted in enumerate(terms):
-        total = sum(idf(t) for t in wanted)
-        if total <= 0:
-            continue
-        by_passage: dict[int, tuple[float, int]] = {}
-        for i, have in enumerate(sentence_terms):
-            match = sum(idf(t) for t in wanted if t in have) / total
-            if match < MIN_MATCH:
-                continue
-            vote = match * (RELEVANCE_FLOOR + (1 - RELEVANCE_FLOOR) * float(relevance[i]))
-            n = sentence_passage[i]
-            if n not in by_passage or vote > by_passage[n][0]:
-                by_passage[n] = (vote, i)
-        for vote, i in by_passage.values():
-            support[j] += vote
-            if vote > best_vote[j]:
-                best_vote[j], best_sentence[j] = vote, i
+    support = found.support.copy()
+    best_sentence = list(found.best_sentence)
     # The short answer's votes go to the option it names (or that names it).
     total_votes = sum(c.score for c in candidates) or 1.0
     for c in candidates:

@@ -15,6 +15,9 @@ from qa.text import CITATION_MARKER
 # The fixed refusal: the answer pipeline recognises it and returns answered=False.
 CANNOT_ANSWER = "I cannot answer this from the given articles."
 
+# Multiple choice whose best option is not likely enough to be right (qa.confidence).
+UNDECIDED = "The articles do not decide between the options."
+
 # Any stock refusal, ours or another system's ("I can't determine ...", "not mentioned in the
 # articles", "I don't know"): the answer pipeline drops such sentences when they cite nothing,
 # and the metrics count such bare-text answers as refusals. One list for both.

@@ -36,8 +36,9 @@ from qa.answer_type import (
     PLACE,
     TIME,
     AnswerType,
+    _forms,
 )
-from qa.text import WORD, content_terms, words
+from qa.text import STOPWORDS, WORD, content_terms, words
 
 # ------------------------------------------------------------------------------ mentions
 
@@ -201,6 +202,8 @@ def candidate_spans(
             continue  # "WASHINGTON (AP) —" says where the story was filed, not what happened
         in_slot = not atype.typed and _in_slot(atype, sentence, m)
         if m.label == "CHUNK":
+            if atype.typed and atype.focus and m.head in _forms(atype.focus):
+                continue  # "human capital" is a kind of capital, not the capital of a place
             if (atype.focus and atype.focus in m.text.lower().split()) or in_slot:
                 span, factor = _trim(m.text, question_words), 1.0
             elif "PERSON" in atype.labels and m.head in PERSON_HEADS:
@@ -237,6 +240,64 @@ _DASH_TAIL = re.compile(r"\s+[—–―-]\s.*$")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s?$")
 
 
+_TITLE_GLUE = frozenset({"of", "and", "for"})  # inside a title: "Minister of Defence"
+_ROLE_TOKEN = re.compile(r"[^\W_][\w’'.&-]*|[^\w\s]")
+_APPOSITIVE = re.compile(r"^\s*,\s*(?:(?:the|a|an)\s+)?([^,.;:()“”\"]{3,80}?)\s*(?:[,.;:]|$)")
+_EXAMPLE_OF = re.compile(r"((?:[\w’'-]+\s+){0,3}[\w’'-]+)\s*,?\s+(?:including|such as|like)\s+$")
+
+
+def _is_role(words_: Sequence[str]) -> bool:
+    """Whether a run of words names a role: it holds a person noun ("minister", "chair")."""
+    return any(w.lower().strip(".,") in PERSON_HEADS for w in words_)
+
+
+def _title_before(before: str) -> str:
+    """The title written right before a name: "... with Russian Defence Minister Mr." ->
+    "Russian Defence Minister"; "" when the words before are not a title."""
+    tokens = _ROLE_TOKEN.findall(before)
+    run: list[str] = []
+    for i, token in enumerate(reversed(tokens)):
+        if token == "," and i == 0:
+            continue  # "his Belarusian counterpart, Viktor Khrenin"
+        low = token.lower().rstrip(".")
+        if token[:1].isupper() or low in PERSON_HEADS or (run and low in _TITLE_GLUE):
+            run.insert(0, token)
+            continue
+        break
+    # The run ends at its last person noun: after it come honorifics and the first names
+    # ("Lieutenant General Viktor" before "Khrenin").
+    while run and run[-1].lower().rstrip(".") not in PERSON_HEADS:
+        run.pop()
+    while run and (run[0].lower() in _TITLE_GLUE or run[0].lower() in DETERMINERS):
+        run.pop(0)
+    return " ".join(run) if _is_role(run) else ""
+
+
+def role_spans(name: str, sentence: str) -> list[tuple[str, float]]:
+    """The roles a sentence gives the person ``name`` (or their surname): a title before the
+    name, an appositive after it ("Khrenin, the Belarusian defence minister,") or the group
+    they are an example of ("top Russian lawmakers including Leonid Slutsky")."""
+    surname = name.split()[-1]
+    spans: list[tuple[str, float]] = []
+    for m in re.finditer(rf"\b{re.escape(surname)}\b", sentence):
+        start = m.end() - len(name) if sentence[: m.end()].endswith(name) else m.start()
+        before = sentence[:start]
+        title = _title_before(before)
+        if title:
+            spans.append((title, 1.0))
+        after = _APPOSITIVE.match(sentence[m.end() :])
+        if after and _is_role(after.group(1).split()) and len(after.group(1).split()) <= 8:
+            spans.append((after.group(1).strip(), 1.0))
+        example = _EXAMPLE_OF.search(before)
+        if example and _is_role(example.group(1).split()[-1:]):
+            group = example.group(1).split()
+            while group and (group[0].lower() in STOPWORDS):
+                group = group[1:]
+            if group:
+                spans.append((" ".join(group), 0.8))
+    return spans
+
+
 def vote(
     question: str,
     atype: AnswerType,
@@ -253,7 +314,12 @@ def vote(
     # votes once for a candidate, with its best sentence.
     best: dict[tuple[str, int], tuple[float, int, str]] = {}
     for i, sentence_mentions in zip(looked, found, strict=True):
-        for span, factor in candidate_spans(atype, sentences[i], sentence_mentions, question):
+        spans = (
+            role_spans(atype.describes, sentences[i])
+            if atype.describes
+            else candidate_spans(atype, sentences[i], sentence_mentions, question)
+        )
+        for span, factor in spans:
             terms = content_terms(span)
             if not terms or terms <= question_terms:
                 continue  # the question's own words do not answer it

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from qa import prompts
-from qa.text import CITATION_MARKER, WORD, content_terms, words
+from qa.text import CITATION_MARKER, WORD, content_terms, same_word, words
 from qa.types import Hit
 
 MARKER = CITATION_MARKER
@@ -38,24 +38,6 @@ def split_short_answer(raw: str) -> tuple[str, str]:
     return match.group(1).strip(), rest
 
 
-# A word of the short answer may be the passage's word less a plural or demonym ending
-# ("Nepal" for "Nepali", "Iran" for "Iranian", "tariff" for "tariffs"): models answer in the
-# question's form. Only these endings: "Defen" is not a word of "Defence".
-_ENDINGS = ("s", "es", "i", "n", "an", "ian", "ese")
-_STEM_MIN = 4
-
-
-def _same_word(answer_word: str, passage_word: str) -> bool:
-    if answer_word == passage_word:
-        return True
-    return (
-        len(answer_word) >= _STEM_MIN
-        and answer_word.isalpha()
-        and passage_word.startswith(answer_word)
-        and passage_word[len(answer_word) :] in _ENDINGS
-    )
-
-
 # Words that models drop or add when they copy a phrase, without changing what it names:
 # "pharmaceuticals, technology, agriculture" for "pharmaceuticals, technology, and
 # agriculture", "United States and European Union" for "the United States and the European
@@ -70,7 +52,7 @@ def _holds(text: str, span_words: Sequence[str]) -> bool:
     span_words = [w for w in span_words if w not in _GLUE] or list(span_words)
     n = len(span_words)
     return any(
-        all(_same_word(a, b) for a, b in zip(span_words, found[i : i + n], strict=True))
+        all(same_word(a, b) for a, b in zip(span_words, found[i : i + n], strict=True))
         for i in range(len(found) - n + 1)
     )
 
@@ -109,7 +91,7 @@ def _span(line: str) -> str:
 def _asked(word: str, asked: Sequence[str]) -> bool:
     """Whether the lower-case ``word`` is one of the question's words ``asked``, either of
     them lacking an ending the passage check allows ("Nepal" and "Nepali")."""
-    return any(_same_word(word, q) or _same_word(q, word) for q in asked)
+    return any(same_word(word, q) or same_word(q, word) for q in asked)
 
 
 def _echoes(span: str, question: str) -> bool:

@@ -103,6 +103,26 @@ def _term(match: str) -> str:
     return _stem()(low) if len(low) > 1 or low.isdigit() else ""
 
 
+# A word may be another's less a plural or demonym ending ("Nepal" for "Nepali", "Iran" for
+# "Iranian", "Belarus" for "Belarusian", "tariff" for "tariffs"): answers and options are
+# written in the question's form, passages in their own. Only these endings: "Defen" is not a
+# word of "Defence".
+_ENDINGS = ("s", "es", "i", "n", "an", "ian", "ese")
+_STEM_MIN = 4
+
+
+def same_word(short: str, long: str) -> bool:
+    """Whether ``short`` is ``long`` itself or ``long`` less one of the endings above."""
+    if short == long:
+        return True
+    return (
+        len(short) >= _STEM_MIN
+        and short.isalpha()
+        and long.startswith(short)
+        and long[len(short) :] in _ENDINGS
+    )
+
+
 # A citation marker as the prompts ask models to write them: [2], [1, 3].
 CITATION_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 

@@ -60,6 +60,9 @@ DUPLICATE_JACCARD = 0.6
 KEY_COVERAGE = 0.3
 TYPED_COVERAGE = 0.45
 MAX_VOTE_SENTENCES = 12  # sentences read for short-answer candidates (spaCy's cost)
+# Vote weight of a sentence about the question (per unit of its window's coverage of the
+# question's key words) that scored below the relevant ones: about half a relevant one's.
+NEARBY = 0.25
 OFF_TOPIC = 0.3  # vote weight of a relevant sentence that does not cover the key words
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
@@ -240,7 +243,9 @@ class ExtractiveLLM:
         key_terms = q_terms - content_terms(atype.focus) if atype else q_terms
         coverage = _window_coverage(key_terms, sentences, weights)
         covered = coverage >= TYPED_COVERAGE
-        candidates = self._candidates(question, atype, sentences, scores, passes, covered)
+        candidates = self._candidates(
+            question, atype, sentences, scores, passes, covered, coverage
+        )
         if choices:
             return self._choose(choices, sentences, scores, weights, candidates)
         # The refusal rule: a sentence must be about what the question is about (its key words
@@ -288,14 +293,30 @@ class ExtractiveLLM:
         scores: np.ndarray,
         passes: np.ndarray,
         covered: np.ndarray,
+        coverage: np.ndarray,
     ) -> list[Candidate]:
-        """Short-answer candidates voted by the best relevant sentences (see qa.short_answer)."""
+        """Short-answer candidates voted by the best relevant sentences (see qa.short_answer),
+        and by the sentences about the question that scored below them: "This bilateral
+        discussion, held on June 26, 2025, ..." holds the date the question asks for while
+        sharing none of its words (its neighbour names the meeting)."""
         if atype is None:
             return []
         relevant = [i for i in np.argsort(-scores, kind="stable") if passes[i]]
         looked = set(relevant[:MAX_VOTE_SENTENCES])
+        about = [i for i in np.argsort(-scores, kind="stable") if covered[i] and i not in looked]
+        nearby = set(about[:MAX_VOTE_SENTENCES])
+        if atype.relational:
+            # "the capital of Belarus": only a sentence that names a capital can say which.
+            focus = content_terms(atype.focus)
+            named = {i for i, sentence in enumerate(sentences) if focus <= sentence.terms}
+            looked &= named
+            nearby &= named
         vote_weights = [
-            float(scores[i]) * (1.0 if covered[i] else OFF_TOPIC) if i in looked else 0.0
+            float(scores[i]) * (1.0 if covered[i] else OFF_TOPIC)
+            if i in looked
+            else float(coverage[i]) * NEARBY
+            if i in nearby
+            else 0.0
             for i in range(len(sentences))
         ]
         return vote(
