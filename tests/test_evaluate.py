@@ -4,6 +4,7 @@ and a RealTime QA run on a tiny folder of the benchmark's layout."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -420,3 +421,29 @@ def test_realtimeqa_takes_several_folders(tmp_path: Path) -> None:
         split_weeks([a, b], ["20231013"])
     with pytest.raises(QAError, match="twice"):
         eval_realtimeqa(assistant, [a, a], None, tmp_path / "run2")
+
+
+def test_cli_realtimeqa_repeats_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    for name in [n for n in os.environ if n.startswith("QA_")]:
+        monkeypatch.delenv(name)
+    a, b = tmp_path / "2023", tmp_path / "2024q1"
+    _budget_week(a, "20231006")
+    _budget_week(b, "20240105")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[paths]\nindex = "idx/main"\nruns = "runs"\n[embedding]\nmodel = "fake"\n'
+        '[llm]\nclient = "fake"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = ["eval", "realtimeqa", "--data", str(a), "--data", str(b), "--config", str(config)]
+    result = runner.invoke(app, [*args, "--weeks", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["summary"]["n"] == 2 and len(report["settings"]["folders"]) == 2
+    bad = runner.invoke(app, [*args, "--weeks", "20231006"])
+    assert bad.exit_code != 0 and "no week of" in bad.stderr
