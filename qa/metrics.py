@@ -10,6 +10,9 @@ Four families, each defined in its function's docstring:
   :func:`citation_recall`.
 * Refusals, :func:`percentile` and the aggregator :func:`summarize`.
 
+Right, wrong or silent (coverage, precision, CRAG truthfulness, the precision-coverage curve and
+the confidence bar) are in :mod:`qa.truthfulness`, which defines "right" for each decision.
+
 RealTime QA keeps its own, slightly different normalisation (no article removal, ASCII
 punctuation only): :func:`rtqa_normalize`, :func:`rtqa_exact_match`, :func:`rtqa_f1` and the
 answer-recall check :func:`answer_in_text`.
@@ -317,6 +320,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         {"n": int,
          "overall": {metric: mean over rows with a value, or None},
          "by_type": {type: {"n": int, metric: mean, ...}},
+         "by_kind": {kind: {"n": int, "refused": share, metric: mean, ...}}  (only when some
+                         rows carry a ``kind``, e.g. gold "who_is"; rows without one are left
+                         out of it),
          "refusal": {"unanswerable_refused": share of unanswerable rows refused (higher is
                          better), "answerable_refused": share of the other rows refused
                          (wrong refusals, lower is better); None without such rows},
@@ -353,10 +359,17 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for r in rows
     )
     latencies = [float(r["latency_ms"]) for r in rows if _is_number(r.get("latency_ms"))]
+    kinds = list(dict.fromkeys(str(r["kind"]) for r in rows if r.get("kind")))
+    by_kind = {
+        kind: means(subset) | {"refused": refused_share(subset)}
+        for kind in kinds
+        if (subset := [r for r in rows if str(r.get("kind") or "") == kind])
+    }
     return {
         "n": len(rows),
         "overall": overall,
         "by_type": {t: means([r for r in rows if str(r.get("type", "")) == t]) for t in types},
+        **({"by_kind": by_kind} if by_kind else {}),
         "refusal": {
             "unanswerable_refused": refused_share(unanswerable),
             "answerable_refused": refused_share(answerable),

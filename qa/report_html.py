@@ -1,9 +1,11 @@
 """`qa eval` reports as self-contained HTML pages: bar charts a reader takes in at a glance.
 
-``render_report`` draws one run (the summary figures, then each metric per question type or per
-RealTime QA week); ``render_compare`` draws two runs side by side with the difference coloured
-by whether it is an improvement. The pages are plain HTML and CSS: no script, nothing fetched
-from another host (a Content-Security-Policy forbids both), so a report opens anywhere, offline.
+``render_report`` draws one run (the summary figures, the precision-coverage curves of the
+short answer and multiple choice as inline SVG (``qa.report_svg``), then each metric per question
+type or per RealTime QA week, and per gold question kind); ``render_compare`` draws two runs
+side by side with the difference coloured by whether it is an improvement. The pages are plain
+HTML, CSS and inline SVG: no script, nothing fetched from another host (a
+Content-Security-Policy forbids both), so a report opens anywhere, offline.
 Every string that comes from a report (settings, run names, type labels, metric names) is
 escaped: a report is data, and a page is opened in a browser.
 """
@@ -16,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from qa.report_svg import curves_section
 from qa.types import QAError
 
 
@@ -60,6 +63,21 @@ METRICS: dict[str, Metric] = {
     ),
     "mc_accuracy": Metric("multiple-choice accuracy", "the right option was picked", True),
     "mc_abstained": Metric("multiple choice abstained", "no option was picked", False),
+    "short_answered": Metric("short answer coverage", "share given a short answer", None),
+    "short_right": Metric("short answer precision", "share of shown short answers right", True),
+    "short_truth": Metric(
+        "short answer truthfulness", "right +1, none 0, wrong −1 (unanswerable: any is wrong)", True
+    ),
+    "mc_answered": Metric("multiple-choice coverage", "share where an option was picked", None),
+    "mc_right": Metric("multiple-choice precision", "share of picks that are right", True),
+    "mc_truth": Metric("multiple-choice truthfulness", "right +1, abstain 0, wrong −1", True),
+    "answer_answered": Metric("answer coverage", "share answered at all", None),
+    "answer_right": Metric(
+        "answer precision", "share of answers where an accepted answer appears", True
+    ),
+    "answer_truth": Metric(
+        "answer truthfulness", "right +1, refused 0, wrong −1 (unanswerable: any is wrong)", True
+    ),
     "latency_p50": Metric("latency p50 (ms)", "median time per question", False),
     "latency_p95": Metric("latency p95 (ms)", "95th percentile of time per question", False),
 }
@@ -85,7 +103,9 @@ align-items:center;justify-content:flex-end;flex-shrink:0}.bar.a{background:#8c9
 .card{border:1px solid #d1d9e0;border-radius:6px;padding:.6rem .8rem}
 .card h3{font-size:1rem;margin:0}.card .row{grid-template-columns:8rem 1fr}
 .diff{font-weight:700;font-size:.9rem;white-space:nowrap}.better{color:#1a7f37}.worse{color:#cf222e}
-.same{color:#59636e}.legend span{margin-right:1.2rem}.sw{display:inline-block;width:.9rem;
+.same{color:#59636e}.signed::before{content:"";position:absolute;left:50%;top:0;bottom:0;
+border-left:1px solid #59636e}.bar.neg{background:#cf222e}.curve{max-width:100%;height:auto}
+.legend span{margin-right:1.2rem}.sw{display:inline-block;width:.9rem;
 height:.9rem;border-radius:2px;vertical-align:middle;margin-right:.3rem}
 """
 
@@ -115,9 +135,33 @@ def _name_cell(key: str, *, explain: bool = True) -> str:
     )
 
 
-def _bar(value: float | None, scale: float, *, ms: bool = False, cls: str = "") -> str:
+def _signed(key: str) -> bool:
+    """A truthfulness (+1 right, 0 silent, -1 wrong) is drawn from the middle of its track."""
+    return key.endswith("_truth")
+
+
+def _signed_bar(value: float | None, cls: str = "") -> str:
+    """A bar for a value in -1..1 from a zero line in the middle: right of it when positive,
+    left of it (red) when negative, its length |value| of the half track."""
+    number = "" if value is None else f' data-value="{value:.6g}"'
+    v = 0.0 if value is None else max(-1.0, min(1.0, value))
+    width = abs(v) * 50
+    left = 50 - width if v < 0 else 50
+    sign = "neg" if v < 0 else ""
+    return (
+        f'<div class="track signed"{number}><div class="bar {cls} {sign}" '
+        f'style="margin-left:{left:.2f}%;width:{width:.2f}%"></div>'
+        f'<span class="value">{escape(_fmt(value))}</span></div>'
+    )
+
+
+def _bar(
+    value: float | None, scale: float, *, ms: bool = False, cls: str = "", signed: bool = False
+) -> str:
     """One horizontal bar, its width value/scale, the value printed inside it when it is wide
-    enough to hold the number and just after it otherwise."""
+    enough to hold the number and just after it otherwise (``signed``: see _signed_bar)."""
+    if signed:
+        return _signed_bar(value, cls)
     text = escape(_fmt(value, ms=ms))
     number = "" if value is None else f' data-value="{value:.6g}"'
     width = 0.0 if value is None or scale <= 0 else max(0.0, min(1.0, value / scale)) * 100
@@ -202,34 +246,44 @@ def render_report(report: dict[str, Any], name: str = "") -> str:
     latency_scale = _scale("latency", [figures["latency_p50"], figures["latency_p95"]])
     for key, value in figures.items():
         ms = key.startswith("latency")
-        bar = _bar(value, latency_scale if ms else _scale(key, [value]), ms=ms)
+        bar = _bar(value, latency_scale if ms else _scale(key, [value]), ms=ms, signed=_signed(key))
         parts.append(f'<div class="row" data-metric="{escape(key)}">{_name_cell(key)}{bar}</div>')
     tokens = summary.get("tokens", {})
     parts.append(
         f'</div><p class="note">Tokens: prompt {tokens.get("prompt", 0):,}, '
         f"completion {tokens.get('completion', 0):,}.</p>"
     )
-    by_type: dict[str, dict[str, Any]] = summary.get("by_type", {})
-    parts.append(f'<h2>Per {escape(group)}</h2><div class="cards" data-section="by-type">')
-    for key in (k for k in summary.get("overall", {}) if k != "refused"):
-        values = [by_type[t].get(key) for t in by_type]
+    parts.append(curves_section(report.get("decisions") or {}))
+    parts.append(_group_cards(summary, "by_type", f"Per {group}", "by-type"))
+    if summary.get("by_kind"):
+        parts.append(_group_cards(summary, "by_kind", "Per question kind", "by-kind"))
+    return _page(f"qa eval {kind} {name}".strip(), "".join(parts))
+
+
+def _group_cards(summary: dict[str, Any], key: str, title: str, section: str) -> str:
+    """One card per metric with a bar per group (question type, week or gold kind)."""
+    groups: dict[str, dict[str, Any]] = summary.get(key, {})
+    parts = [f'<h2>{escape(title)}</h2><div class="cards" data-section="{section}">']
+    for metric in (k for k in summary.get("overall", {}) if k != "refused"):
+        values = [groups[g].get(metric) for g in groups]
         if all(v is None for v in values):
             continue
-        scale = _scale(key, values)
-        # A type the metric does not apply to (unanswerable questions have no answer to score)
-        # gets no row rather than a row of dashes.
+        scale = _scale(metric, values)
+        # A group the metric does not apply to (unanswerable questions have no answer to
+        # score) gets no row rather than a row of dashes.
         rows = "".join(
-            f'<div class="row" data-group="{escape(t)}"><span>{escape(t)} '
-            f'<span class="dir">n={int(by_type[t].get("n", 0))}</span></span>'
-            f"{_bar(v, scale)}</div>"
-            for t, v in zip(by_type, values, strict=True)
+            f'<div class="row" data-group="{escape(g)}"><span>{escape(g)} '
+            f'<span class="dir">n={int(groups[g].get("n", 0))}</span></span>'
+            f"{_bar(v, scale, signed=_signed(metric))}</div>"
+            for g, v in zip(groups, values, strict=True)
             if v is not None
         )
         parts.append(
-            f'<div class="card" data-metric="{escape(key)}"><h3>{_name_cell(key)}</h3>{rows}</div>'
+            f'<div class="card" data-metric="{escape(metric)}"><h3>{_name_cell(metric)}</h3>'
+            f"{rows}</div>"
         )
     parts.append("</div>")
-    return _page(f"qa eval {kind} {name}".strip(), "".join(parts))
+    return "".join(parts)
 
 
 def _verdict(key: str, a: float | None, b: float | None) -> tuple[str, str]:
@@ -252,10 +306,11 @@ def _pair_row(key: str, a: float | None, b: float | None, *, explain: bool = Tru
     ms = key.startswith("latency")
     scale = _scale(key, [a, b])
     cls, text = _verdict(key, a, b)
+    sg = _signed(key)
     return (
         f'<div class="row pair" data-metric="{escape(key)}">{_name_cell(key, explain=explain)}'
-        + f'<div class="ab"><span class="run">A</span>{_bar(a, scale, ms=ms, cls="a")}'
-        + f'<span class="run">B</span>{_bar(b, scale, ms=ms, cls="b")}'
+        + f'<div class="ab"><span class="run">A</span>{_bar(a, scale, ms=ms, cls="a", signed=sg)}'
+        + f'<span class="run">B</span>{_bar(b, scale, ms=ms, cls="b", signed=sg)}'
         + f'</div><div class="diff {cls}">{escape(text)}</div></div>'
     )
 

@@ -232,3 +232,155 @@ def test_answer_in_text() -> None:
     assert answer_in_text("tsai ingwen", text)
     assert not answer_in_text("Ing", text)  # word boundaries
     assert not answer_in_text("", text)
+
+
+# --- right, wrong or silent (qa.truthfulness) -------------------------------------------------
+
+
+def test_short_answer_right_is_exact_contained_or_f1_half() -> None:
+    from qa.truthfulness import short_answer_right
+
+    assert short_answer_right("The Qingdao.", ["Qingdao"])  # exact after normalisation
+    assert short_answer_right("26 civilians", ["26"])  # contained on word boundaries
+    assert not short_answer_right("126 civilians", ["26"])  # not on a word boundary
+    # Token F1 2/3 >= 0.5: "russian defence minister" against "russias defence minister".
+    assert short_answer_right("Russian Defence Minister", ["Russia's defence minister"])
+    # Token F1 0.4 < 0.5 (1 shared word of 2 and of 3) and not contained: wrong.
+    assert not short_answer_right("Defence ministry", ["Russia's defence minister"])
+    assert not short_answer_right("Rajnath Singh", ["Russian Defence Minister"])
+    assert not short_answer_right("", ["26"])  # nothing shown is never right
+    # Unanswerable: any short answer is wrong, whatever it says.
+    assert not short_answer_right("human", [])
+    assert not short_answer_right("26", ["", "the"])
+
+
+def test_choice_and_answer_right() -> None:
+    from qa.truthfulness import answer_right, choice_right
+
+    assert choice_right(1, 1) and not choice_right(2, 1)
+    assert not choice_right(None, 1) and not choice_right(1, None)
+    assert answer_right("Singh met Khrenin on June 26, 2025.", ["June 26, 2025"])
+    assert not answer_right("Singh met Khrenin in Qingdao.", ["June 26, 2025"])
+    assert not answer_right("Minsk is the capital.", [])  # unanswerable: any answer is wrong
+    assert not answer_right("", ["26"])
+
+
+def test_crag_scores_and_score_row_keys() -> None:
+    from qa.truthfulness import crag, judged
+
+    assert (crag(True, True), crag(True, False), crag(False, True), crag(False, False)) == (
+        1,
+        -1,
+        0,
+        0,
+    )
+    assert judged("short", True, True) == {
+        "short_answered": 1.0,
+        "short_right": 1.0,
+        "short_truth": 1.0,
+    }
+    # Silence: answered 0, no precision figure (None is skipped in means), truthfulness 0.
+    assert judged("mc", False, True) == {"mc_answered": 0.0, "mc_right": None, "mc_truth": 0.0}
+    assert judged("mc", None)["mc_truth"] is None  # the decision does not apply
+    rows = [
+        {"type": "single", **judged("short", True, True)},
+        {"type": "single", **judged("short", True, False)},
+        {"type": "single", **judged("short", False)},
+        {"type": "single", **judged("short", True, True)},
+    ]
+    overall = summarize(rows)["overall"]
+    assert overall["short_answered"] == pytest.approx(0.75)  # coverage
+    assert overall["short_right"] == pytest.approx(2 / 3)  # precision
+    assert overall["short_truth"] == pytest.approx(0.25)  # (1 - 1 + 0 + 1) / 4
+
+
+def _cands() -> list:
+    from qa.truthfulness import Candidate
+
+    return [
+        Candidate(True, 0.9, True),
+        Candidate(True, 0.8, False),
+        Candidate(True, 0.8, True),
+        Candidate(True, 0.3, True),
+        Candidate(False, None, False),  # no candidate at all: never answers
+    ]
+
+
+def test_precision_coverage_curve_on_a_tiny_known_example() -> None:
+    from qa.truthfulness import precision_at, precision_coverage
+
+    points = precision_coverage(_cands())
+    # The two 0.8s are a tie: no bar can split them, so they come in together.
+    assert [p["threshold"] for p in points] == [0.9, 0.8, 0.3]
+    assert [p["coverage"] for p in points] == pytest.approx([0.2, 0.6, 0.8])
+    assert [p["precision"] for p in points] == pytest.approx([1.0, 2 / 3, 0.75])
+    assert [p["truthfulness"] for p in points] == pytest.approx([0.2, 0.2, 0.4])
+    assert precision_at(points, 0.1) == 1.0
+    assert precision_at(points, 0.5) == pytest.approx(2 / 3)
+    assert precision_at(points, 0.8) == pytest.approx(0.75)
+    assert precision_at(points, 0.9) is None  # the absent candidate caps coverage at 0.8
+
+
+def test_bar_withholds_a_candidate_below_it_as_silence() -> None:
+    from qa.truthfulness import Candidate, decide, decision_report
+
+    shown, assumed = decide(_cands(), 0.8)
+    assert shown == [True, True, True, False, False] and not assumed
+    report = decision_report(_cands(), 0.8)
+    assert report["confidence"] == "given"
+    # At 0.8: three shown (two right, one wrong), two silent.
+    assert report["at_bar"] == {
+        "n": 5,
+        "coverage": pytest.approx(0.6),
+        "precision": pytest.approx(2 / 3),
+        "truthfulness": pytest.approx(0.2),
+    }
+    assert report["all_candidates"]["coverage"] == pytest.approx(0.8)
+    assert report["all_candidates"]["truthfulness"] == pytest.approx(0.4)
+    assert report["precision_at"]["0.1"] == 1.0 and report["precision_at"]["1.0"] is None
+    assert decide(_cands(), 0.95)[0] == [False] * 5
+    # A present candidate without a confidence, when others have one, is withheld.
+    assert decide([Candidate(True, None, True), Candidate(True, 0.7, True)], 0.0)[0] == [
+        False,
+        True,
+    ]
+
+
+def test_without_any_confidence_every_candidate_counts_as_one() -> None:
+    from qa.truthfulness import Candidate, decide, decision_report
+
+    cands = [
+        Candidate(True, None, True),
+        Candidate(True, None, False),
+        Candidate(False, None, False),
+    ]
+    shown, assumed = decide(cands, 0.99)
+    assert shown == [True, True, False] and assumed
+    report = decision_report(cands, 0.99)
+    assert report["confidence"] == "assumed 1.0"
+    assert report["at_bar"]["coverage"] == pytest.approx(2 / 3)
+    assert report["curve"] == [
+        {
+            "threshold": 1.0,
+            "coverage": pytest.approx(2 / 3),
+            "precision": 0.5,
+            "truthfulness": 0.0,
+        }
+    ]
+
+
+def test_summarize_reports_each_kind_apart() -> None:
+    rows = [
+        {"type": "single", "kind": "who_is", "contains": 1.0, "refused": False},
+        {"type": "unanswerable", "kind": "who_is", "contains": None, "refused": True},
+        {"type": "single", "kind": "when_met", "contains": 0.0, "refused": False},
+        {"type": "single", "contains": 1.0, "refused": False},  # no kind: overall only
+    ]
+    summary = summarize(rows)
+    assert set(summary["by_kind"]) == {"who_is", "when_met"}
+    assert summary["by_kind"]["who_is"]["n"] == 2
+    assert summary["by_kind"]["who_is"]["contains"] == 1.0
+    assert summary["by_kind"]["who_is"]["refused"] == 0.5
+    assert summary["by_kind"]["when_met"]["contains"] == 0.0
+    assert summary["overall"]["contains"] == pytest.approx(2 / 3)
+    assert "by_kind" not in summarize([{"type": "single", "contains": 1.0}])

@@ -93,7 +93,8 @@ def test_report_page_has_a_bar_per_metric_and_per_type(runs: dict[str, Any]) -> 
     expected = figures(report)
     assert set(summary) == set(expected)
     for metric, value in expected.items():
-        assert summary[metric] == pytest.approx(value, rel=1e-5), metric
+        # None: a decision none of the questions has (multiple choice here), drawn as "–".
+        assert summary[metric] == (None if value is None else pytest.approx(value, rel=1e-5))
 
     by_type = {(m, g): v for section, m, g, v in tracks if section == "by-type"}
     types = report["summary"]["by_type"]
@@ -236,6 +237,47 @@ def test_realtimeqa_report_has_a_bar_per_week(tmp_path: Path) -> None:
             assert by_week[(metric, week)] == pytest.approx(value), (metric, week)
 
 
+def test_report_page_draws_the_precision_coverage_curves_as_inline_svg(
+    runs: dict[str, Any],
+) -> None:
+    from qa.truthfulness import Candidate, decision_report
+
+    folder, report = runs["k5"]
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert '<svg class="curve" data-decision="short"' in html  # a real run has its curve
+    assert "<script" not in html and "src=" not in html and "href=" not in html
+
+    cands = [
+        Candidate(True, 0.9, True),
+        Candidate(True, 0.7, False),
+        Candidate(True, 0.4, True),
+        Candidate(False, None, False),
+    ]
+    made = json.loads(json.dumps(report))
+    made["decisions"] = {
+        "short": decision_report(cands, 0.5),
+        "choice": decision_report(cands[:2], 0.95),  # nothing clears this bar
+    }
+    page = render_report(made, "curves")
+    assert "<script" not in page and "default-src 'none'" in page
+    short = page.split('data-decision="short"')[2].split("</svg>")[0]
+    assert short.count("<circle") == 3 + 1  # a dot per bar the confidences allow, and the ring
+    assert 'class="bar-point"' in short
+    assert 'data-coverage="0.5" data-precision="0.5"' in short  # 0.9 and 0.7 shown at 0.5
+    assert "<polyline" in short and "bar 0.5" in short
+    choice = page.split('data-decision="choice"')[2].split("</svg>")[0]
+    assert "bar 0.95: nothing shown" in choice
+    # A truthfulness is drawn from a zero line: a negative one to the left, in red.
+    assert 'data-metric="short_truth"' in page
+    made["summary"]["overall"]["short_truth"] = -0.5
+    row = render_report(made).split('data-metric="short_truth"')[1].split('class="row')[0]
+    assert 'class="track signed" data-value="-0.5"' in row and "margin-left:25.00%" in row
+    # Strings from a report stay text inside the SVG cards too.
+    made["decisions"] = {HOSTILE: made["decisions"]["short"]}
+    hostile = render_report(made, "x")
+    assert "<script" not in hostile and "<img" not in hostile
+
+
 # ---------------------------------------------------------------- in the browser
 
 
@@ -268,7 +310,8 @@ def _open(browser: Any, page_file: Path) -> tuple[Any, list[str], list[str]]:
 def _drawn_shares(page: Any) -> list[tuple[float, float]]:
     """(value, drawn bar width / track width) for each 0..1 bar of the summary."""
     return page.eval_on_selector_all(
-        "[data-section=summary] .row:not([data-metric^=latency]) .track[data-value]",
+        "[data-section=summary] .row:not([data-metric^=latency]):not([data-metric$=_truth])"
+        " .track[data-value]",
         "ts => ts.map(t => [Number(t.dataset.value), t.querySelector('.bar')"
         ".getBoundingClientRect().width / t.getBoundingClientRect().width])",
     )

@@ -57,7 +57,8 @@ def eval_gold(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the gold set through the assistant and report answer, retrieval, citation and
-    refusal metrics (or compare two runs)."""
+    refusal metrics, and the coverage, precision and truthfulness of the short answer, the
+    choice and the whole answer at the configured confidence bars (or compare two runs)."""
     if ctx.invoked_subcommand is not None:
         return
     from qa import evaluate
@@ -103,10 +104,20 @@ def eval_gold(
 
 @eval_app.command("realtimeqa")
 def eval_realtimeqa(
-    data: Annotated[Path, typer.Option("--data", help="a RealTime QA folder (YYYYMMDD_qa.jsonl)")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            help="a RealTime QA folder (YYYYMMDD_qa.jsonl); repeat it to ask several together",
+        ),
+    ],
     weeks: Annotated[
         str | None,
-        typer.Option("--weeks", help="first N weeks, or a comma list such as 20240105,20240112"),
+        typer.Option(
+            "--weeks",
+            help="first N weeks (of each folder), or a comma list such as 20240105,20240112 "
+            "(each week from the folder holding it)",
+        ),
     ] = None,
     llm: LLMOpt = None,
     k: KOpt = None,
@@ -122,20 +133,19 @@ def eval_realtimeqa(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index the benchmark's articles (reused on later runs) and report answer recall@k beside
-    the oracle, multiple-choice accuracy and free-text EM/F1."""
+    """Index the benchmark's articles (one index per folder, reused on later runs) and report
+    answer recall@k beside the oracle, multiple-choice accuracy and free-text EM/F1, and the
+    coverage, precision and truthfulness of the short answer and the choice at the configured
+    confidence bars."""
     if as_of not in ("question", "none"):
         filters_for(as_of, None, None, None)  # a clear error for a bad date
-    from qa import evaluate, realtime_qa
+    from qa import evaluate
     from qa.assistant import Assistant
+    from qa.eval_realtimeqa import choose_weeks
 
     settings = settings_for(config, **{"llm.client": llm})
     try:
-        chosen: list[str] | None = None
-        if weeks and weeks.strip().isdigit() and len(weeks.strip()) < 4:
-            chosen = realtime_qa.list_weeks(data)[: int(weeks)]
-        elif weeks:
-            chosen = [w.strip() for w in weeks.split(",") if w.strip()]
+        chosen = choose_weeks(data, weeks)
         assistant = Assistant(settings)
         target = out_dir or evaluate.new_run_dir(
             settings.resolve(settings.paths.runs), f"realtimeqa-{settings.llm.client}"
