@@ -6,7 +6,7 @@ their training report.
 For every question of the chosen weeks, asked on its own date (the benchmark's setting) with the
 extractive client and the real index (built or reused as ``qa eval realtimeqa`` does), the
 script records the features of the client's short answer (label: it is right, by
-``qa.metrics.short_answer_right``) and of every option of the multiple-choice question (label:
+``qa.truthfulness.short_answer_right``) and of every option of the multiple-choice question (label:
 it is the gold option). Rows are cached in ``--rows`` so a refit needs no pipeline run.
 
 Models are scikit-learn logistic regressions on standardised features. Every figure in the
@@ -34,9 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import metrics  # noqa: E402
 from qa.confidence import MODEL_DIR, Calibrator, _logit  # noqa: E402
 from qa.features import FEATURE_VERSION, OPTION_FEATURES, SHORT_FEATURES  # noqa: E402
+from qa.truthfulness import short_answer_right  # noqa: E402
 from qa.types import QAError  # noqa: E402
 
 MIN_SHOWN = 20  # a bar must show at least this many out-of-fold answers to be trusted
@@ -79,7 +79,7 @@ def collect(data: Path, weeks: list[str] | None, rows_path: Path, config: Path |
                         free.passages,
                         as_of,
                     )
-                    right = _short_right(free.short_answer, q.gold)
+                    right = short_answer_right(free.short_answer, [q.gold])
                     out.write(_row("short", q.id, q.week, row, right, free.short_answer))
             mc = bench.ask(q.question, choices=q.choices, filters=filters)
             evidence = option_evidence(
@@ -90,15 +90,6 @@ def collect(data: Path, weeks: list[str] | None, rows_path: Path, config: Path |
                 out.write(_row("option", q.id, q.week, row, j == q.answer, str(j), named))
             if done % 50 == 0:
                 print(f"  {done}/{len(rt.questions)} questions", flush=True)
-
-
-def _short_right(short: str, gold: str) -> bool:
-    """Right: exact match, the gold text inside the short answer, or token F1 >= 0.5."""
-    return bool(
-        metrics.rtqa_exact_match(short, [gold])
-        or metrics.answer_in_text(gold, short)
-        or metrics.rtqa_f1(short, [gold]) >= 0.5
-    )
 
 
 def _row(

@@ -26,6 +26,7 @@ ASK_JSON_KEYS = frozenset(
         "question",
         "short_answer",
         "short_answer_citation",
+        "confidence",
         "answer",
         "answered",
         "citations",

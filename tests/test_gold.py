@@ -68,7 +68,7 @@ def test_fields_and_types(rows: list[tuple[int, dict[str, Any]]]) -> None:
             and 1 <= r["choice"] <= len(r["choices"])
             and r["choices"][r["choice"] - 1] in r["answers"]
         ):
-            problems.append(f"line {n}: choices need a list of 2+ and a valid choice (numbered from 1, as the answers show options)")
+            problems.append(f"line {n}: choices need 2+ options and a choice numbered from 1")
         if not isinstance(r["id"], str) or not re.fullmatch(r"g\d{3,}", r["id"]):
             problems.append(f"line {n}: bad id {r['id']!r}")
         if not isinstance(r["question"], str) or not r["question"].strip():
