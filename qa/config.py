@@ -41,6 +41,9 @@ class IngestSettings:
 class FetchSettings:
     # Web pages and feeds fetched by `qa ingest URL` and `qa watch` (see qa.fetch).
     timeout: float = 15.0  # seconds to connect, and between bytes read
+    # Seconds for one whole fetch: connecting, the headers and the body, all redirects (a
+    # page trickling a byte a second would otherwise hold a fetch, and an ingest, for ever).
+    total_timeout: float = 60.0
     max_bytes: int = 5_000_000  # a larger response is refused (a news page is ~100 KB-2 MB)
     max_redirects: int = 5
     user_agent: str = "qa-news-assistant/0.1 (question answering over news; honours robots.txt)"
@@ -192,14 +195,21 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = ()
     # Slow clients: the request head must arrive within header_timeout seconds of the
     # connection (or of its first byte on a kept-alive one), the body within body_timeout of
-    # the head; at most max_connections open at once.
+    # the head; at most max_connections open at once. When full, the connection that has been
+    # sending its request the longest is closed to make room (an idle kept-alive one when none
+    # is), and one client address may have at most max_waiting_per_client connections still
+    # sending their request: its oldest are closed first (see qa.http_server).
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 200
+    max_waiting_per_client: int = 16
     # Model calls running at once; more wait (without holding a thread) up to a bound, then
     # get 503 with Retry-After. A local model answers one at a time anyway, and each waiting
     # request would otherwise hold a worker thread.
     max_concurrent_answers: int = 4
+    # POST /api/ingest requests running at once (each holds a worker thread while it fetches
+    # and embeds); one more gets 503 with Retry-After at once, so questions keep their threads.
+    max_concurrent_ingests: int = 2
     # POST /v1/embeddings: texts per request and characters per text at most (a chunk is
     # ~1,000 characters), and its body cap in place of max_body_bytes (a batch of chunks is
     # larger than a question; non-ASCII text arrives as \uXXXX escapes, 6 bytes a character).

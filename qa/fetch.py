@@ -1,19 +1,20 @@
 """A polite, bounded HTTP client for feeds and article pages.
 
-Every request: a clear User-Agent, a timeout, a size cap read while streaming (a server that
-lies about or omits Content-Length still cannot make us hold 50 MB), redirects followed by hand
-up to a bound (each hop checked against robots.txt and for its scheme), and conditional GETs
-(ETag / Last-Modified) for feeds polled again. Only public addresses are reached, and the
+Every request: a clear User-Agent, a timeout between bytes and a deadline for the whole fetch
+(``fetch.total_timeout``: :mod:`qa.fetch_deadline`), a size cap read while streaming (a server
+that lies about or omits Content-Length still cannot make us hold 50 MB), redirects followed by
+hand up to a bound (each hop checked against robots.txt and for its scheme), and conditional
+GETs (ETag / Last-Modified) for feeds polled again. Only public addresses are reached, and the
 networks ``fetch.allowed_networks`` lists (each hop checked, and each connection as it is
-opened: :mod:`qa.fetch_guard`). robots.txt is fetched once per origin (its
-``Crawl-delay`` kept between two requests to the site) and honoured as RFC 9309 says: missing
-(4xx) allows everything, unreachable (5xx, network error) disallows everything until it can
-be read.
+opened: :mod:`qa.fetch_guard`). robots.txt is fetched once per origin (its ``Crawl-delay`` kept
+between two requests to the site) and honoured as RFC 9309 says: missing (4xx) allows
+everything, unreachable (5xx, network error) disallows everything until it can be read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import urllib.robotparser
@@ -23,11 +24,15 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from qa.config import FetchSettings
+from qa.fetch_deadline import deadline, past_deadline
 from qa.fetch_guard import AddressRefused, AddressRule, GuardedTransport
 from qa.types import QAError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_CRAWL_DELAY = 60.0  # seconds; a robots.txt Crawl-delay is honoured up to this
+# A host name: dot-separated labels of letters (any script), digits, "-" and "_", with an
+# optional final dot; an IPv4 address is such a name too.
+HOST_NAME = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?")
 
 
 class FetchError(QAError):
@@ -60,6 +65,8 @@ def normalize_url(url: str) -> str:
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
+    elif not HOST_NAME.fullmatch(host):  # "..", "%2e%2e", "a..b": no such host anywhere
+        raise FetchError(f"invalid host name in URL: {parts.hostname!r}")
     default = {"http": 80, "https": 443}[scheme]
     try:
         port = parts.port
@@ -112,12 +119,17 @@ class Fetcher:
             conditional["If-None-Match"] = etag
         if last_modified:
             conditional["If-Modified-Since"] = last_modified
+        # One deadline for the whole fetch, redirects included; the waits for a site's
+        # Crawl-delay (our own politeness) are not counted.
+        ends = time.monotonic() + self.settings.total_timeout
         for hop in range(self.settings.max_redirects + 1):
             try:
                 self._check_address(current)
-                self._check_robots(current)  # robots.txt's own connection is checked too
-                self._keep_crawl_delay(current)
-                status, headers, body = self._read(current, conditional)
+                with deadline(ends - time.monotonic()):
+                    self._check_robots(current)  # robots.txt's own connection is checked too
+                ends += self._keep_crawl_delay(current)
+                with deadline(ends - time.monotonic()):
+                    status, headers, body = self._read(current, conditional)
             except AddressRefused as exc:
                 raise FetchError(f"redirected to {current}: {exc}" if hop else str(exc)) from None
             if status in REDIRECTS and headers.get("location"):
@@ -161,6 +173,8 @@ class Fetcher:
                 chunks: list[bytes] = []
                 size = 0
                 for piece in response.iter_bytes():
+                    if past_deadline():  # the sockets stop it too; this stops it sooner
+                        raise httpx.ReadTimeout("the fetch's total deadline has passed")
                     size += len(piece)
                     if size > cap:
                         raise FetchError(
@@ -169,6 +183,11 @@ class Fetcher:
                     chunks.append(piece)
                 return response.status_code, response.headers, b"".join(chunks)
         except httpx.TimeoutException:
+            if past_deadline():
+                raise FetchError(
+                    f"timed out: not fetched in full within {self.settings.total_timeout:g} s "
+                    "(fetch.total_timeout)"
+                ) from None
             raise FetchError(f"timed out after {self.settings.timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch: {exc.__class__.__name__}: {exc}") from None
@@ -188,19 +207,21 @@ class Fetcher:
         if not self._rules(_origin(url)).can_fetch(self.settings.user_agent, url):
             raise FetchError("disallowed by robots.txt")
 
-    def _keep_crawl_delay(self, url: str) -> None:
+    def _keep_crawl_delay(self, url: str) -> float:
         """Wait out the site's ``Crawl-delay`` since our last request to it (at most
-        MAX_CRAWL_DELAY: a site asking for an hour between pages would stall every feed)."""
+        MAX_CRAWL_DELAY: a site asking for an hour between pages would stall every feed);
+        returns the seconds waited."""
         origin = _origin(url)
         delay = self._rules(origin).crawl_delay(self.settings.user_agent)
         if not delay:
-            return
+            return 0.0
         with self._lock:
             last = self._last_request.get(origin)
             now = time.monotonic()
             start = now if last is None else max(now, last + min(float(delay), MAX_CRAWL_DELAY))
             self._last_request[origin] = start  # reserved, so threads queue up in turn
         time.sleep(start - now)
+        return start - now
 
     def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | FetchError:
         parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")

@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from qa.config import FetchSettings, parse_networks
+from qa.fetch_deadline import DeadlineStream, bounded
 from qa.types import QAError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -128,8 +129,11 @@ class _GuardedBackend(httpcore.SyncBackend):
         failure: Exception = httpcore.ConnectError(f"no address for {host}")
         for address in addresses:  # in the resolver's order, as socket.create_connection
             try:
-                return super().connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
+                # Every operation on the connection obeys the fetch's total deadline.
+                return DeadlineStream(
+                    super().connect_tcp(
+                        str(address), port, bounded(timeout), local_address, socket_options
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc

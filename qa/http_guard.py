@@ -251,25 +251,32 @@ BODY_LIMIT_SETTINGS = {"/v1/embeddings": "server.max_embedding_body_bytes"}
 
 
 class Slots:
-    """At most ``size`` calls of one kind running at once (model answers, embeddings). A caller
-    waits on the event loop, holding no worker thread, up to ``wait`` seconds, then gets 503
-    with Retry-After: a client backs off instead of piling up threads."""
+    """At most ``size`` calls of one kind running at once (model answers, embeddings, ingests).
+    A caller waits on the event loop, holding no worker thread, up to ``wait`` seconds (none
+    when ``wait`` is 0), then gets 503 with Retry-After (``retry_after``, else half the wait):
+    a client backs off instead of piling up threads."""
 
-    def __init__(self, size: int, wait: float, busy: str) -> None:
+    def __init__(self, size: int, wait: float, busy: str, retry_after: float = 0.0) -> None:
         self.semaphore = asyncio.Semaphore(size)
         self.wait = wait
         self.busy = busy
+        self.retry_after = retry_after or max(1.0, wait / 2)
 
     async def acquire(self) -> None:
         try:
-            await asyncio.wait_for(self.semaphore.acquire(), timeout=self.wait)
+            if self.wait <= 0:
+                if self.semaphore.locked():
+                    raise TimeoutError  # no waiting: refused at once
+                await self.semaphore.acquire()  # free: returns without suspending
+            else:
+                await asyncio.wait_for(self.semaphore.acquire(), timeout=self.wait)
         except TimeoutError:
             raise APIError(
                 503,
                 f"the server is busy {self.busy}: try again later",
                 type="server_error",
                 code="server_busy",
-                retry_after=max(1.0, self.wait / 2),
+                retry_after=self.retry_after,
             ) from None
 
     def release(self) -> None:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from qa.fetch import FetchError, normalize_url
+from qa.folder_lock import folder_lock
+from qa.ingest import read_paths
 from qa.ingest.readers import normalize_date
-from qa.types import Document
+from qa.types import Document, QAError
 
 WEB_FOLDER = "web"  # under the corpus folder
 REMOVED_FILE = ".removed.json"  # under WEB_FOLDER; hidden, so never read as an article
@@ -104,17 +107,29 @@ def _slug(title: str, limit: int = 60) -> str:
     return slug or "article"
 
 
+def _host_folder(url: str) -> str:
+    """The folder named after a URL's host: letters, digits, dots and hyphens only, never a
+    dot-only name (a posted ``http://../x`` would otherwise climb out of ``web/``)."""
+    host = re.sub(r"[^a-z0-9.-]+", "_", (urlsplit(url).hostname or "").lower()).strip(".")
+    return host or "unknown-host"
+
+
 def file_for(corpus: Path, article: WebArticle) -> Path:
     """Where an article is stored: ``web/<host>/<date>-<slug>-<hash>.md``; the hash (of the URL,
     or of the text when there is none) keeps two articles with one title apart."""
     if article.url:
-        folder = urlsplit(article.url).hostname or "unknown-host"
+        folder = _host_folder(article.url)
         digest = hashlib.sha1(article.url.encode("utf-8")).hexdigest()[:10]
     else:
         folder = TEXT_FOLDER
         digest = text_key(article.text)[:10]
-    name = f"{article.published or 'undated'}-{_slug(article.title)}-{digest}.md"
-    return corpus / WEB_FOLDER / folder / name
+    # published is YYYY-MM-DD or "" when it comes from normalize_date; anything else (a
+    # caller's own WebArticle) is made a safe name too.
+    day = re.sub(r"[^0-9-]+", "", article.published) or "undated"
+    path = corpus / WEB_FOLDER / folder / f"{day}-{_slug(article.title)}-{digest}.md"
+    if not path.resolve().is_relative_to((corpus / WEB_FOLDER).resolve()):
+        raise QAError(f"refusing to store an article outside {corpus / WEB_FOLDER}: {path}")
+    return path
 
 
 def render(article: WebArticle) -> str:
@@ -135,9 +150,13 @@ def render(article: WebArticle) -> str:
 def write_atomically(path: Path, content: str) -> None:
     """Write ``content`` to ``path`` through a hidden temporary file renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A name of its own per call: threads of one server writing the same article must not
+    # share (and rename away) one temporary file.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o644)  # as open() would make it, not mkstemp's owner-only 0600
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
@@ -155,6 +174,7 @@ class Catalog:
     def __init__(self, documents: Iterable[Document] = (), removed: Iterable[str] = ()) -> None:
         self.by_url: dict[str, str] = {}  # normalised URL -> why it is not fetched again
         self.by_text: dict[str, str] = {}
+        self.paths: set[str] = set()  # files already counted, resolved (see refresh)
         for url in removed:
             self._add_url(url, f"removed earlier (listed in {WEB_FOLDER}/{REMOVED_FILE})")
         for doc in documents:
@@ -170,6 +190,7 @@ class Catalog:
             self.by_url.setdefault(normalize_url(url), reason)
 
     def add(self, url: str, text: str, path: str) -> None:
+        self.paths.add(str(Path(path).resolve()))
         if url:
             self._add_url(url, f"already stored as {path}")
         self.by_text.setdefault(text_key(text), f"same text as {path}")
@@ -184,6 +205,23 @@ class Catalog:
     def text_seen(self, text: str) -> str:
         """Why an article with this text is not stored again, or ""."""
         return self.by_text.get(text_key(text), "")
+
+    def refresh(self, corpus: Path) -> None:
+        """Count the articles stored under ``web/`` since this catalog was made (by another
+        request of the server, another `qa watch`): called under the store lock, so the
+        duplicate check sees every article written before it."""
+        web = (corpus / WEB_FOLDER).resolve()
+        if not web.is_dir():
+            return
+        new = [
+            p
+            for p in sorted(web.rglob("*.md"))
+            if str(p) not in self.paths
+            and not any(part.startswith(".") for part in p.relative_to(web).parts)
+        ]
+        if new:
+            for doc in read_paths(new).documents:
+                self.add(doc.url, doc.text, doc.path)
 
 
 def removed_urls(corpus: Path) -> list[str]:
@@ -204,13 +242,19 @@ def remember_removed(corpus: Path, url: str) -> None:
 
 def store(corpus: Path, article: WebArticle, catalog: Catalog) -> Path:
     """Write ``article`` into the corpus and the catalog; raises :class:`FetchError` for a
-    duplicate (same URL or same text as a stored article)."""
-    reason = (catalog.url_seen(article.url) if article.url else "") or catalog.text_seen(
-        article.text
-    )
-    if reason:
-        raise FetchError(f"duplicate: {reason}")
+    duplicate (same URL or same text as a stored article).
+
+    The duplicate check and the write hold one lock on ``web/`` (between threads and
+    processes), and the check first counts what others stored meanwhile: six requests
+    posting one text at once store it once."""
     path = file_for(corpus, article)
-    write_atomically(path, render(article))
-    catalog.add(article.url, article.text, str(path))
+    with folder_lock(corpus / WEB_FOLDER):
+        catalog.refresh(corpus)
+        reason = (catalog.url_seen(article.url) if article.url else "") or catalog.text_seen(
+            article.text
+        )
+        if reason:
+            raise FetchError(f"duplicate: {reason}")
+        write_atomically(path, render(article))
+        catalog.add(article.url, article.text, str(path))
     return path

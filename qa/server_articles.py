@@ -12,10 +12,17 @@ why) unless ``fetch.allowed_networks`` lists the network: a same-machine client 
 otherwise make the server fetch its neighbours or 169.254.169.254 (qa.fetch_guard). Each
 call runs in a worker thread: fetching and embedding block. The routes do the same as
 `qa articles` and `qa ingest URL`, through :mod:`qa.articles` and :mod:`qa.feeds`.
+
+At most ``server.max_concurrent_ingests`` ingests run at once and one more is refused at once
+(503 with Retry-After): a fetch may take up to ``fetch.total_timeout`` a URL, and ingests
+must not take the worker threads questions need. Outcomes and errors name corpus files
+relative to the corpus folder (``web/<host>/<file>.md``): remote callers learn nothing of the
+server's own folders.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -25,11 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qa.api_models import StrictJSONRoute
 from qa.assistant import Assistant
+from qa.config import Settings
 from qa.filters import parse_day
-from qa.http_guard import APIError, from_qa_error
+from qa.http_guard import APIError, Slots, from_qa_error
 from qa.types import QAError
 
 MAX_URLS = 50
+INGEST_RETRY_AFTER = 10.0  # seconds a refused ingest is told to wait
 
 
 class IngestRequest(BaseModel):
@@ -46,11 +55,30 @@ class IngestRequest(BaseModel):
     author: str = ""
 
 
-def _report(report: Any) -> dict[str, Any]:
+def hide_paths(text: str, settings: Settings) -> str:
+    """``text`` with the server's corpus folder dropped from the paths it names (a file shows
+    as ``web/host/file.md``) and its index folder shown as ``<index>``."""
+    folders: dict[str, str] = {}
+    for folder, shown in ((settings.corpus_dir, ""), (settings.index_dir, "<index>")):
+        for form in (str(folder), str(folder.resolve())):
+            folders[form] = shown
+    # Longest first: the index folder may live inside the corpus folder. A folder counts only
+    # as a whole path or followed by "/" (not /srv/corpus in /srv/corpus2).
+    for form in sorted(folders, key=len, reverse=True):
+        shown = folders[form]
+        whole, inside = (shown or "."), (f"{shown}/" if shown else "")
+        text = text.replace(form + "/", inside)
+        text = re.sub(re.escape(form) + r"(?![\w.-])", whole, text)
+    return text
+
+
+def _report(report: Any, settings: Settings) -> dict[str, Any]:
     return {
-        "outcomes": [o.to_dict() for o in report.outcomes],
+        "outcomes": [
+            {k: hide_paths(v, settings) for k, v in o.to_dict().items()} for o in report.outcomes
+        ],
         "index": report.sync.summary() if report.sync else None,
-        "index_error": report.sync_error,
+        "index_error": hide_paths(report.sync_error, settings),
     }
 
 
@@ -60,6 +88,17 @@ def articles_router(assistant: Assistant) -> APIRouter:
 
     settings = assistant.settings
     router = APIRouter(route_class=StrictJSONRoute)
+    if settings.server.max_concurrent_ingests < 1:
+        raise QAError(
+            "server.max_concurrent_ingests must be at least 1 "
+            f"(got {settings.server.max_concurrent_ingests})"
+        )
+    ingest_slots = Slots(
+        settings.server.max_concurrent_ingests,
+        0.0,
+        "with other ingests",
+        retry_after=INGEST_RETRY_AFTER,
+    )
 
     @router.get("/api/articles")
     async def list_articles(
@@ -91,6 +130,7 @@ def articles_router(assistant: Assistant) -> APIRouter:
     async def ingest(body: IngestRequest) -> Response:
         if bool(body.urls) == (body.text is not None):
             raise APIError(400, "give either urls or text (with a title)", param="urls")
+        await ingest_slots.acquire()
         try:
             if body.urls:
                 report = await run_in_threadpool(
@@ -110,7 +150,11 @@ def articles_router(assistant: Assistant) -> APIRouter:
                     )
                 )
         except QAError as exc:
-            raise from_qa_error(exc, "text") from None
-        return JSONResponse(_report(report))
+            error = from_qa_error(exc, "text")
+            error.message = hide_paths(error.message, settings)
+            raise error from None
+        finally:
+            ingest_slots.release()
+        return JSONResponse(_report(report, settings))
 
     return router

@@ -1,5 +1,5 @@
 """A small news site on loopback for the feed tests and the feed benchmark: article pages, RSS
-feeds with ETags, and the bad cases (404, slow, huge, wrong type), each a route of a real
+feeds with ETags, and the bad cases (404, slow, trickling, huge, wrong type), each a route of a real
 ``http.server`` in a thread. Routes can be changed while it runs (a feed that gains an entry)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Route:
     etag: str = ""  # answered with 304 when the request's If-None-Match matches
     delay: float = 0.0  # seconds before answering (a slow server)
     repeat: int = 1  # the body is sent this many times, with no Content-Length (a huge page)
+    trickle: float = 0.0  # seconds between two bytes of the body (a page that never ends)
 
 
 @dataclass
@@ -63,6 +64,12 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(route.body)))
             self.end_headers()
             try:
+                if route.trickle:
+                    for i in range(len(route.body)):
+                        self.wfile.write(route.body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(route.trickle)
+                    return
                 for _ in range(route.repeat):
                     self.wfile.write(route.body)
             except (BrokenPipeError, ConnectionResetError):

@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from qa.assistant import Assistant
 from qa.config import Settings, load_settings
-from qa.embed import create_embedder
+from qa.embed import FakeEmbedder, create_embedder
+from qa.feeds import reindex
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
@@ -33,6 +36,26 @@ def build_index(root: Path, **overrides: Any) -> Settings:
         embedder = create_embedder(settings.embedding)
         sync(settings.index_dir, read_paths([CORPUS]).documents, embedder, settings)
     return settings
+
+
+@contextmanager
+def qa_serve(
+    project: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    api_key: str | None = SECRET,
+    llm: FakeLLM | None = None,
+) -> Iterator[str]:
+    """A `qa serve` of a project folder (its corpus indexed first, fake embedder) on
+    loopback; its base URL."""
+    from qa.server import create_app, serve_in_thread  # late: server_helpers is imported early
+
+    settings = load_settings(project / "config.toml", overrides, env={})
+    embedder = FakeEmbedder(name="fake")
+    reindex(settings, embedder)
+    assistant = Assistant(settings, embedder=embedder, llm=llm)
+    with serve_in_thread(create_app(assistant, api_key)) as base:
+        yield base
 
 
 def user(text: str) -> list[Any]:

@@ -116,3 +116,17 @@ def test_urls_are_compared_in_normal_form() -> None:
     assert normalize_url("HTTP://Example.COM:80/a?b=1#frag") == "http://example.com/a?b=1"
     assert normalize_url("https://example.com") == "https://example.com/"
     assert normalize_url("https://example.com:8443/x") == "https://example.com:8443/x"
+
+
+def test_a_trickling_page_is_cut_at_the_total_deadline() -> None:
+    """A byte every 0.2 s never trips the 1 s timeout between bytes (issue 22: such a page
+    was still being read after 60 s); fetch.total_timeout cuts the whole fetch."""
+    settings = replace(SETTINGS, total_timeout=1.5)
+    page = Route(body=b"<p>" + b"x" * 200 + b"</p>", trickle=0.2)  # 40 s in full
+    routes = {"/trickle": page, "/quick": Route(body=b"<p>ok</p>")}
+    with serve(routes) as site, Fetcher(settings) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"within 1\.5 s \(fetch\.total_timeout\)"):
+            fetcher.get(site.url("/trickle"))
+        assert time.monotonic() - started < 3.0
+        assert fetcher.get(site.url("/quick")).body == b"<p>ok</p>"  # the next one is fine

@@ -4,32 +4,14 @@ over a real index on disk (fake embedder) and a news site the test serves itself
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from news_site import Route, Site, article_page, serve, story
+from server_helpers import SECRET, qa_serve
 
-from qa.assistant import Assistant
-from qa.config import load_settings
-from qa.embed import FakeEmbedder
-from qa.feeds import reindex
 from qa.fetch_guard import HOW_TO_ALLOW
-from qa.server import create_app, serve_in_thread
-
-SECRET = "s3cret"
-
-
-@contextmanager
-def qa_serve(project: Path, overrides: dict[str, Any] | None = None) -> Iterator[str]:
-    """A `qa serve` of the project (its corpus indexed first) on loopback; its base URL."""
-    settings = load_settings(project / "config.toml", overrides, env={})
-    embedder = FakeEmbedder(name="fake")
-    reindex(settings, embedder)
-    with serve_in_thread(create_app(Assistant(settings, embedder=embedder), SECRET)) as base:
-        yield base
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ checks, the JSON content type, CORS only when configured, and slow or numerous c
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -271,17 +273,97 @@ def test_deadlines_do_not_cut_a_slow_answer(fake_settings: Settings) -> None:
 
 
 def test_connection_cap(fake_settings: Settings) -> None:
+    """Full of connections being answered, a new one is closed at once; full of connections
+    still sending their heads, the oldest of those is closed to make room instead."""
     limits = ServerSettings(header_timeout=10, body_timeout=10, max_connections=4)
-    with raw_server(fake_settings, limits) as address:
-        held = [socket.create_connection(address) for _ in range(4)]
-        time.sleep(0.2)
+    ask = b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    body = b'{"question": "What did Khrenin say about India?"}'
+    ask += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    with raw_server(fake_settings, limits, llm=SlowLLM()) as address:
+        busy = [socket.create_connection(address) for _ in range(4)]
+        for sock in busy:
+            sock.sendall(ask)  # 1.5 s each to answer
+        time.sleep(0.3)
         extra = socket.create_connection(address)
         assert closed_within(extra, 1.0)  # closed at once, long before the head deadline
-        for sock in held:
+        for sock in busy:
             sock.close()
+        extra.close()
         time.sleep(0.3)
+        held = [socket.create_connection(address) for _ in range(4)]
+        for sock in held:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # half a head, held
+            time.sleep(0.05)
         with socket.create_connection(address) as again:
             again.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             again.settimeout(5)
             assert again.recv(65536).startswith(b"HTTP/1.1 200")
-        extra.close()
+        assert closed_within(held[0], 1.0)  # the oldest half-sent head made room
+        assert not any(closed_within(s, 0.1) for s in held[1:])
+        for sock in held:
+            sock.close()
+
+
+def test_one_address_holds_few_half_sent_requests(fake_settings: Settings) -> None:
+    """Past server.max_waiting_per_client connections of one address still sending their
+    request, its oldest are closed, well before the head deadline."""
+    limits = ServerSettings(header_timeout=10, max_connections=50, max_waiting_per_client=5)
+    with raw_server(fake_settings, limits) as address:
+        socks = []
+        for _ in range(12):
+            socks.append(socket.create_connection(address))
+            socks[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            time.sleep(0.05)
+        assert all(closed_within(s, 2.0) for s in socks[:7])
+        assert not any(closed_within(s, 0.1) for s in socks[7:])
+        for sock in socks:
+            sock.close()
+
+
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a"
+
+
+def hold_half_heads(address: tuple[str, int], count: int, stop: threading.Event) -> None:
+    """Keep ``count`` connections open with half-sent heads until ``stop``, reopening each
+    one the server closes (the attack of issue 22)."""
+    socks = [socket.create_connection(address) for _ in range(count)]
+    for sock in socks:
+        sock.sendall(HALF_HEAD)
+    while not stop.wait(0.5):
+        readable, _, _ = select.select(socks, [], [], 0)
+        for sock in readable:  # readable with nothing sent to it: closed by the server
+            sock.close()
+            socks[socks.index(sock)] = again = socket.create_connection(address)
+            with contextlib.suppress(OSError):
+                again.sendall(HALF_HEAD)
+    for sock in socks:
+        sock.close()
+
+
+def test_slow_heads_do_not_shut_out_other_clients(fake_settings: Settings) -> None:
+    """Issue 22: with 300 half-sent heads held open for 30 s, /healthz answered 1 of 27. Here
+    a client asking every half second meanwhile gets every answer (default limits)."""
+    with raw_server(fake_settings, ServerSettings()) as (host, port):
+        stop = threading.Event()
+        attack = threading.Thread(target=hold_half_heads, args=((host, port), 300, stop))
+        attack.start()
+        failures: list[str] = []
+        asked = 0
+        try:
+            time.sleep(1.0)
+            ends = time.monotonic() + 30
+            while time.monotonic() < ends:
+                asked += 1
+                try:
+                    got = httpx.post(
+                        f"http://{host}:{port}/api/ask", json={"question": HEADLINE}, timeout=5
+                    )
+                    if got.status_code != 200:
+                        failures.append(f"HTTP {got.status_code}")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            attack.join()
+        assert asked >= 20 and failures == [], (asked, failures)
