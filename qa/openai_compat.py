@@ -40,6 +40,7 @@ EXTRA_FIELDS = (
     "answered",
     "short_answer",
     "short_answer_citation",
+    "confidence",
     "filters",
     "rewritten_question",
 )

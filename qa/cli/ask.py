@@ -154,11 +154,16 @@ def ask(
 
 
 def print_answer(answer: Answer) -> None:
+    sure = f"confidence {answer.confidence:.2f}" if answer.confidence is not None else ""
     if answer.short_answer:
-        out.print(
-            f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}\n"
-        )
+        line = f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}"
+        out.print(f"{line} [dim]({sure})[/dim]\n" if sure else f"{line}\n")
     out.print(shown(answer.text))
+    if answer.choice is not None and sure:
+        out.print(f"[dim]({sure})[/dim]")
+    elif answer.answered and not answer.short_answer and sure:
+        # A candidate was found but fell below the bar (answer.min_short_confidence).
+        out.print(f"[dim](no short answer: the best candidate's {sure} is below the bar)[/dim]")
     if answer.citations:
         out.print("\n[bold]Sources[/bold]")
         for c in answer.citations:

@@ -215,6 +215,7 @@ async function streamAnswer(messages, turn, signal) {
         rewritten: delta.rewritten_question || null,
         shortAnswer: delta.short_answer || "",
         shortCitation: delta.short_answer_citation || null,
+        confidence: typeof delta.confidence === "number" ? delta.confidence : null,
         asOf: (delta.filters && delta.filters.as_of) || null,
       };
     }
@@ -242,7 +243,7 @@ async function streamAnswer(messages, turn, signal) {
   const byN = groupByNumber(final.citations);
   turn.draft.remove();
   turn.status.hidden = true;
-  renderShortAnswer(turn.short, final.shortAnswer, final.shortCitation, byN, openSource);
+  renderShortAnswer(turn.short, final.shortAnswer, final.shortCitation, byN, openSource, final.confidence);
   renderMarkedText(turn.answer, text, byN, openSource);
   renderSources(turn.sources, byN, openSource);
   if (final.asOf) {

@@ -43,12 +43,16 @@ export function renderMarkedText(container, text, byN, openSource) {
   if (last < text.length) container.append(text.slice(last));
 }
 
-// The short answer (a name, number or date) with the passage that states it.
-export function renderShortAnswer(node, shortAnswer, citation, byN, openSource) {
+// The short answer (a name, number or date) with the passage that states it, and the learned
+// probability that it is right (shown only when it cleared the server's bar).
+export function renderShortAnswer(node, shortAnswer, citation, byN, openSource, confidence) {
   node.hidden = !shortAnswer;
   if (!shortAnswer) return;
   node.replaceChildren(el("span", "short-label", "Answer: "), shortAnswer);
   if (citation) node.append(" ", citeButton(citation, byN, openSource));
+  if (confidence !== null && confidence !== undefined) {
+    node.append(" ", el("span", "short-confidence", "confidence " + confidence.toFixed(2)));
+  }
 }
 
 export function renderSources(list, byN, openSource) {
