@@ -128,8 +128,12 @@ def write_failed(root: Path, exc: OSError | sqlite3.OperationalError) -> QAError
 
 @contextlib.contextmanager
 def writer_lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "LOCK", "w") as handle:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / "LOCK", "w")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # a read-only folder: one line, not a traceback
+        raise write_failed(root, exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,6 +142,17 @@ def writer_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """The writer's lock, and a write the file system refuses inside it (a full disk, a
+    read-only file) told in one line (:func:`write_failed`)."""
+    try:
+        with writer_lock(root):
+            yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        raise write_failed(root, exc) from None
 
 
 def _fsync(path: Path) -> None:

@@ -91,11 +91,8 @@ def sync(
     """
     started = time.perf_counter()
     documents = list(documents)  # planned twice when the index proves damaged
-    try:
-        with store.writer_lock(root):
-            report = _sync(root, documents, embedder, settings, in_scope, rebuild, progress)
-    except (OSError, sqlite3.OperationalError) as exc:
-        raise store.write_failed(root, exc) from None
+    with store.writing(root):
+        report = _sync(root, documents, embedder, settings, in_scope, rebuild, progress)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -339,7 +336,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
     embedded, so no model is loaded; unknown ids raise :class:`QAError` and change nothing."""
     started = time.perf_counter()
     wanted = set(doc_ids)
-    with store.writer_lock(root):
+    with store.writing(root):
         if live_generation(root) is None:
             raise QAError(f"no index at {root}: run `qa ingest` first")
         generation.convert_v1(root)
