@@ -24,6 +24,7 @@ from qa.cli import (
     shown,
 )
 from qa.config import Settings
+from qa.text import printable_json
 from qa.types import QAError
 
 if TYPE_CHECKING:
@@ -189,13 +190,15 @@ def watch(
     def report(cycle: Cycle) -> None:
         if as_json:
             sys.stdout.write(
-                json.dumps(
-                    {
-                        "cycle": cycle.number,
-                        "outcomes": [o.to_dict() for o in cycle.outcomes],
-                        "sync": cycle.sync.summary() if cycle.sync else None,
-                        "error": cycle.error or None,
-                    }
+                printable_json(
+                    json.dumps(
+                        {
+                            "cycle": cycle.number,
+                            "outcomes": [o.to_dict() for o in cycle.outcomes],
+                            "sync": cycle.sync.summary() if cycle.sync else None,
+                            "error": cycle.error or None,
+                        }
+                    )
                 )
                 + "\n"
             )
