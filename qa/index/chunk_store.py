@@ -18,11 +18,13 @@ A rebuild starts a new store file; the collector deletes files no generation nam
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from qa.types import Chunk, Document
+from qa.types import Chunk, Document, QAError
 
 ALIVE = 1 << 62  # "died" of a row no generation has replaced yet
 
@@ -55,20 +57,83 @@ def open_for_write(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_for_read(path: Path, generation: int) -> sqlite3.Connection:
+def open_for_read(
+    path: Path, generation: int, damaged: Callable[[sqlite3.DatabaseError], Exception]
+) -> ReadConnection:
     """A read-only connection on which ``docs`` and ``chunks`` are the rows of ``generation``
-    (temporary views shadow the tables, so every query reads one generation)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    (temporary views shadow the tables, so every query reads one generation). A query that
+    finds the file corrupt raises ``damaged(error)``.
+
+    In a folder this process cannot write (a read-only mount, another user's index) SQLite
+    cannot make the files WAL mode reads through, so the store is opened immutable: right as
+    long as no write waits in its log, which is then an error rather than a stale read."""
+    options = "mode=ro"
+    if not os.access(path.parent, os.W_OK):
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size:
+            raise QAError(
+                f"the index folder {path.parent} is read-only and its chunk store has writes "
+                f"not yet merged ({wal.name}): run `qa status` once where it can be written"
+            )
+        options = "immutable=1"
+    conn = sqlite3.connect(f"file:{path}?{options}", uri=True, check_same_thread=False)
     visible = f"born <= {int(generation)} AND died > {int(generation)}"
-    conn.execute(
+    reader = ReadConnection(conn, damaged)
+    reader.execute(
         "CREATE TEMP VIEW docs AS SELECT id, title, text, segments, published, source, url, "
         f"path FROM main.docs WHERE {visible}"
     )
-    conn.execute(
+    reader.execute(
         "CREATE TEMP VIEW chunks AS SELECT row, id, doc_id, ordinal, text, start, end "
         f"FROM main.chunks WHERE {visible}"
     )
-    return conn
+    return reader
+
+
+class ReadConnection:
+    """A reader's connection whose queries raise ``damaged(error)`` for a corrupt file (SQLite
+    finds a bad page only when a query reads it) instead of a traceback."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, damaged: Callable[[sqlite3.DatabaseError], Exception]
+    ) -> None:
+        self.conn = conn
+        self.damaged = damaged
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        try:
+            return Rows(self.conn.execute(sql, params), self.damaged)
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Rows:
+    """A cursor's rows, read under the same guard."""
+
+    def __init__(
+        self, cursor: sqlite3.Cursor, damaged: Callable[[sqlite3.DatabaseError], Exception]
+    ) -> None:
+        self.cursor = cursor
+        self.damaged = damaged
+
+    def fetchone(self) -> Any:
+        try:
+            return self.cursor.fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self.cursor.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        while (row := self.fetchone()) is not None:
+            yield row
 
 
 def forget_after(conn: sqlite3.Connection, generation: int) -> None:

@@ -4,7 +4,6 @@ with it, so filtering happens inside the search."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import date
@@ -12,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.index.chunk_store import ReadConnection
 from qa.types import Filters
 
 
@@ -19,7 +19,7 @@ class _Reader(Protocol):
     """What the masks read of the index: its chunk store and its positions' chunk ids."""
 
     @property
-    def db(self) -> sqlite3.Connection: ...
+    def db(self) -> ReadConnection: ...
 
     @property
     def ids(self) -> np.ndarray: ...

@@ -22,9 +22,9 @@ import numpy as np
 
 from qa import vectors
 from qa.config import Settings
-from qa.index import bm25, chunk_store, segments, store
+from qa.index import bm25, check, chunk_store, segments, store
 from qa.index.store import SCHEMA_VERSION, BuildSettings
-from qa.types import Chunk, Document
+from qa.types import Chunk, Document, QAError
 
 if TYPE_CHECKING:
     from qa.index.local import LocalIndex
@@ -67,6 +67,10 @@ def write(
     tmp.mkdir(parents=True)
     try:
         manifest = _write(root, tmp, number, old, change, build, settings)
+        # Sizes (checked on every open) and checksums (`qa status --check`); the segments
+        # kept from the live generation keep their records, only new files are read.
+        known = old.manifest.get("files", {}) if old is not None else {}
+        manifest["files"] = check.record_files(tmp, known)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         store.fsync_tree(tmp)  # linked files are already on disk: only new data is flushed
         store.commit(root, tmp, final)
@@ -222,11 +226,26 @@ def convert_v1(root: Path) -> bool:
     if live is None:
         return False
     try:
-        manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = (live / "manifest.json").read_bytes()
+    except OSError:
         return False  # unreadable: LocalIndex.open says so
-    if not isinstance(manifest, dict) or manifest.get("schema") != 1:
+    try:
+        manifest = check.read_manifest(root, live, raw, SCHEMA_VERSION)
+    except QAError:
+        return False  # damaged or newer: LocalIndex.open says so
+    if manifest.get("schema") != 1:
         return False
+    try:
+        _convert_v1(root, live, manifest)
+    except (*check.LOAD_ERRORS, TypeError) as exc:  # a schema-1 index with parts missing, or forged
+        if isinstance(exc, OSError) and exc.errno in store.WRITE_ERRNOS:
+            raise  # the disk, not the index
+        what = f"its schema-1 generation {live.name} does not convert ({check.reason(exc)})"
+        raise check.damaged(root, what) from None
+    return True
+
+
+def _convert_v1(root: Path, live: Path, manifest: dict[str, Any]) -> None:
     number = next_number(root)
     final = root / f"gen-{number:06d}"
     tmp = root / f".tmp-gen-{number:06d}-{os.getpid()}"
@@ -273,10 +292,13 @@ def convert_v1(root: Path) -> bool:
             segments=[segment.name],
             deleted=0,
         )
+        manifest["files"] = check.record_files(tmp, {})
+        problem = check.manifest_problem(manifest)
+        if problem:
+            raise ValueError(f"its manifest {problem}")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         store.fsync_tree(tmp)
         store.commit(root, tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return True

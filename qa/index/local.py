@@ -4,9 +4,9 @@ threads."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -16,7 +16,7 @@ import numpy as np
 
 from qa import vectors
 from qa.config import RetrievalSettings, Settings
-from qa.index import chunk_store
+from qa.index import check, chunk_store
 from qa.index.bm25 import bm25_tokens
 from qa.index.filter_masks import FilterMasks
 from qa.index.fusion import Candidate, local_candidates
@@ -62,8 +62,12 @@ class LocalIndex:
         settings: Settings | None = None,
         dim: int | None = None,
         fingerprint: str = "",
+        *,
+        verify: bool = True,
     ) -> LocalIndex:
         """Open the live generation; with settings, refuse an index built differently.
+        ``verify``: check that every file the manifest records is there with its size
+        (:func:`qa.index.check.check_sizes`; a rebuild reads what it can of a damaged index).
 
         The generation is pinned (a shared lock on its manifest) while this object lives, so a
         writer's garbage collection never removes it under the reader (see collect_garbage).
@@ -79,25 +83,7 @@ class LocalIndex:
             break
         else:
             raise QAError(f"the index at {root} keeps changing under this reader: try again")
-        try:
-            manifest = json.loads(pin.read().decode("utf-8"))
-        except (OSError, ValueError) as exc:
-            pin.close()
-            raise QAError(
-                f"index at {root} is unreadable ({exc}); run `qa ingest --rebuild`"
-            ) from None
-        if manifest.get("schema") == 1:
-            pin.close()
-            raise QAError(
-                f"index at {root} has the schema-1 layout: run `qa ingest` once to convert it "
-                "(nothing is embedded again)"
-            )
-        if manifest.get("schema") != SCHEMA_VERSION:
-            pin.close()
-            raise QAError(
-                f"index at {root} has schema {manifest.get('schema')}, this qa reads "
-                f"{SCHEMA_VERSION}: run `qa ingest --rebuild`"
-            )
+        manifest = check.pinned_manifest(root, generation, pin, SCHEMA_VERSION, verify)
         index = cls(root, generation, manifest)
         index._pin = pin
         if settings is not None:
@@ -124,14 +110,18 @@ class LocalIndex:
 
     # -- parts, loaded lazily
 
-    def _load(self, load: Callable[[], _T]) -> _T:
+    def _load(self, load: Callable[[], _T], what: str = "") -> _T:
         """``load()``, with one clear error when the generation vanished while in use (the
-        index folder deleted by hand while a command or `qa serve` ran)."""
+        index folder deleted by hand while a command or `qa serve` ran), or when ``what`` (a
+        part of it) is damaged."""
         try:
             return load()
-        except (OSError, RuntimeError, sqlite3.Error):
+        except check.LOAD_ERRORS as exc:
             if (self.path / "manifest.json").is_file():
-                raise
+                what = what or f"a part of {self.path.name}"
+                raise check.damaged(
+                    self.root, f"{what} does not load ({check.reason(exc)})"
+                ) from None
             raise QAError(
                 f"the index at {self.root} was deleted or replaced while in use "
                 f"({self.path.name} is gone): run the command again, after `qa ingest` if "
@@ -143,14 +133,25 @@ class LocalIndex:
         return int(self.manifest["generation"])
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> chunk_store.ReadConnection:
         # One read-only connection per thread: sqlite connections must not be shared.
         conn = getattr(self._local, "db", None)
         if conn is None:
             store = self.root / self.manifest["store"]
+            what = f"the chunk store {store.name}"
             if not store.is_file():
-                self._load(lambda: store.open("rb"))  # the one error when it vanished
-            conn = self._load(lambda: chunk_store.open_for_read(store, self.generation))
+                self._load(lambda: store.open("rb"), what)  # the one error when it vanished
+            # The damage callback holds no reference to self: a reader dropped without
+            # close() must still release its pin when its last reference goes.
+            root = self.root
+            conn = self._load(
+                lambda: chunk_store.open_for_read(
+                    store,
+                    self.generation,
+                    lambda exc: check.damaged(root, f"the chunk store {store.name} fails ({exc})"),
+                ),
+                what,
+            )
             self._local.db = conn
         return conn
 
@@ -159,13 +160,15 @@ class LocalIndex:
         """The generation's segments, with which of their chunks are live."""
         with self._lock:
             if self._segments is None:
-                self._segments = self._load(self._open_segments)
+                self._segments = self._load(self._open_segments, "the segments")
             return self._segments
 
     @property
     def deleted(self) -> np.ndarray:
         """Chunk rows of the segments that this generation no longer has, sorted."""
-        return self._load(lambda: np.load(self.path / "deleted.npy"))
+        return self._load(
+            lambda: np.load(self.path / "deleted.npy"), f"{self.path.name}/deleted.npy"
+        )
 
     def _open_segments(self) -> list[Segment]:
         segments = [Segment(self.path / name) for name in self.manifest["segments"]]
@@ -183,7 +186,9 @@ class LocalIndex:
         segments = self.segments
         with self._lock:
             if self._vectors is None:
-                self._vectors = LiveVectors(segments, self._masks, self.build.dim)
+                self._vectors = self._load(
+                    lambda: LiveVectors(segments, self._masks, self.build.dim), "the vectors"
+                )
             return self._vectors
 
     @property
@@ -213,12 +218,18 @@ class LocalIndex:
             if self._bm25 is None:
                 from qa.bm25_read import BM25Scores  # no bm25s import at question time
 
-                postings = self._load(lambda: [s.postings for s in segments])
+                postings = [
+                    self._load(functools.partial(getattr, s, "postings"), f"{s.path.name}/bm25")
+                    for s in segments
+                ]
                 self._bm25 = BM25Scores(postings, positions(self._masks))
         return self._bm25
 
     def _dense_indexes(self) -> list[Any]:
-        return self._load(lambda: [s.dense for s in self.segments])
+        return [
+            self._load(functools.partial(getattr, s, "dense"), f"{s.path.name}/dense.faiss")
+            for s in self.segments
+        ]
 
     def published_days(self, chunk_rows: Sequence[int]) -> list[int]:
         """YYYYMMDD publication day of each chunk's article (0 when undated)."""

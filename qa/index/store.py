@@ -29,10 +29,12 @@ loadable, consistent index: the vectors, the chunk store and BM25 can never fall
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,9 +42,12 @@ from typing import IO
 
 from qa.config import Settings
 from qa.index import chunk_store
+from qa.index.check import current_name
 from qa.types import QAError
 
 SCHEMA_VERSION = 2  # 1: one copy of everything per generation
+# A write the file system refused: the disk full, the folder read-only or not ours.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM)
 CURRENT = "CURRENT"
 
 
@@ -90,19 +95,45 @@ class BuildSettings:
 
 
 def live_generation(root: Path) -> Path | None:
-    """The generation CURRENT points at, or None when there is no complete index."""
+    """The generation CURRENT points at, or None when there is no complete index; raises
+    :class:`qa.index.check.IndexDamaged` when CURRENT does not name a generation."""
     try:
-        name = (root / CURRENT).read_text(encoding="utf-8").strip()
+        raw = (root / CURRENT).read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    generation = root / name
+    generation = root / current_name(root, raw)  # CURRENT of garbage: IndexDamaged
     return generation if (generation / "manifest.json").is_file() else None
+
+
+def write_failed(root: Path, exc: OSError | sqlite3.OperationalError) -> QAError:
+    """One line for a write the file system refused. Nothing was committed: a generation is
+    written beside the live one, which CURRENT names until the last step."""
+    errno_ = getattr(exc, "errno", None)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if errno_ in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return QAError(
+            f"the index at {root} cannot be written ({reason}): a read-only index can be "
+            "searched, not changed; give a writable --index"
+        )
+    if errno_ == errno.ENOSPC or "disk is full" in str(exc):
+        return QAError(
+            f"no space left on the device of the index at {root}: nothing was changed (the "
+            "previous index is intact); free some space and run the command again"
+        )
+    return QAError(
+        f"could not write the index at {root} ({reason}): nothing was changed (the previous "
+        "index is intact)"
+    )
 
 
 @contextlib.contextmanager
 def writer_lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "LOCK", "w") as handle:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / "LOCK", "w")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # a read-only folder: one line, not a traceback
+        raise write_failed(root, exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,6 +142,17 @@ def writer_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """The writer's lock, and a write the file system refuses inside it (a full disk, a
+    read-only file) told in one line (:func:`write_failed`)."""
+    try:
+        with writer_lock(root):
+            yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        raise write_failed(root, exc) from None
 
 
 def _fsync(path: Path) -> None:
@@ -197,6 +239,8 @@ def _collect_stores(root: Path) -> None:
             manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # being collected by now
+        if not isinstance(manifest, dict):
+            continue  # damaged: removed with its folder
         name, number = manifest.get("store"), manifest.get("generation")
         if isinstance(name, str) and isinstance(number, int):
             oldest[name] = min(number, oldest.get(name, number))

@@ -4,6 +4,7 @@ cost that follows the change; qa.index.store commits it)."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ import numpy as np
 from qa.chunk import chunks_for, embed_text, embedded_title
 from qa.config import Settings
 from qa.embed import Embedder, embedder_identity
-from qa.index import generation, store
+from qa.index import check, generation, store
+from qa.index.check import IndexDamaged
 from qa.index.local import LocalIndex
 from qa.index.paths import absolute_path, assign_ids
 from qa.index.store import BuildSettings, live_generation
@@ -88,44 +90,102 @@ def sync(
     folders given are indexed and ``report.warnings`` says so.
     """
     started = time.perf_counter()
-    report = SyncReport(rebuilt=rebuild)
-    base = settings.root.resolve()
-    with store.writer_lock(root):
-        if generation.convert_v1(root):  # an index of the previous layout, kept
-            report.warnings.append("the index was converted to the segment layout (schema 2)")
-        # Reading these loads the model: what is recorded is what was loaded.
-        build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
-        old = _previous(root, report) if rebuild else _open_for_update(root, settings, build)
-        try:
-            plan = plan_changes(documents, old, in_scope, base, report)
-            if rebuild and old is not None:
-                old.close()
-                old = None  # nothing is copied: the old build's vectors are not reused
-            if old is not None and not report.changed:
-                # Nothing to write; still clear what a killed writer or collector left behind.
-                store.collect_garbage(root, live=old.path.name)
-                report.articles_total, report.chunks_total = len(plan.kept), len(old)
-            else:
-                new_chunks, new_vectors = _chunk_and_embed(
-                    plan.fresh, embedder, settings, progress, report
-                )
-                t0 = time.perf_counter()
-                live = _write_generation(
-                    root, old, plan.kept, plan.fresh, new_chunks, new_vectors, build, settings
-                )
-                report.timings["write_s"] = time.perf_counter() - t0
-                if old is not None:
-                    old.close()  # let the collector remove the generation just replaced
-                store.collect_garbage(root, live=live)
-                index = LocalIndex.open(root)
-                report.articles_total = index.manifest["counts"]["articles"]
-                report.chunks_total = len(index)
-                index.close()
-        finally:
-            if old is not None:
-                old.close()
+    documents = list(documents)  # planned twice when the index proves damaged
+    with store.writing(root):
+        report = _sync(root, documents, embedder, settings, in_scope, rebuild, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sync(
+    root: Path,
+    documents: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    in_scope: Callable[[str], bool],
+    rebuild: bool,
+    progress: ProgressHook | None,
+) -> SyncReport:
+    report = SyncReport(rebuilt=rebuild)
+    base = settings.root.resolve()
+    old: LocalIndex | None = None
+    try:
+        # Reading these loads the model: what is recorded is what was loaded.
+        build = BuildSettings.from_settings(settings, embedder.dim, embedder_identity(embedder))
+        damage = ""
+        try:
+            if generation.convert_v1(root):  # an index of the previous layout, kept
+                report.warnings.append("the index was converted to the segment layout (schema 2)")
+            if not rebuild:
+                old = _open_for_update(root, settings, build)
+        except IndexDamaged as exc:
+            damage = exc.what  # rebuilt, with a warning saying why
+        if rebuild or damage:
+            old = _previous(root, [] if damage else report.warnings)
+        plan = _plan(documents, old, in_scope, base, report, damage)
+        if old is not None and not report.changed:
+            # Nothing to embed: first make sure every file is what was written, else
+            # rebuild (a damaged index must not be left for the next search to find).
+            try:
+                check.check_all(old)
+            except IndexDamaged as exc:
+                report = SyncReport(rebuilt=True)
+                plan = _plan(documents, old, in_scope, base, report, exc.what)
+        if report.rebuilt and old is not None:
+            old.close()
+            old = None  # nothing is copied: the old build's vectors are not reused
+        if old is not None and not report.changed:
+            # Nothing to write; still clear what a killed writer or collector left behind.
+            store.collect_garbage(root, live=old.path.name)
+            report.articles_total, report.chunks_total = len(plan.kept), len(old)
+            return report
+        new_chunks, new_vectors = _chunk_and_embed(plan.fresh, embedder, settings, progress, report)
+        t0 = time.perf_counter()
+        live = _write_generation(
+            root, old, plan.kept, plan.fresh, new_chunks, new_vectors, build, settings
+        )
+        report.timings["write_s"] = time.perf_counter() - t0
+        if old is not None:
+            old.close()  # let the collector remove the generation just replaced
+            old = None
+        store.collect_garbage(root, live=live)
+        index = LocalIndex.open(root)
+        report.articles_total = index.manifest["counts"]["articles"]
+        report.chunks_total = len(index)
+        index.close()
+    finally:
+        if old is not None:
+            old.close()
+    return report
+
+
+def _plan(
+    documents: list[Document],
+    old: LocalIndex | None,
+    in_scope: Callable[[str], bool],
+    base: Path,
+    report: SyncReport,
+    damage: str,
+) -> Plan:
+    """:func:`plan_changes`; for a damaged index a rebuild, which restores the articles of
+    folders not given from the text stored when the chunk store still reads."""
+    if not damage:
+        return plan_changes(documents, old, in_scope, base, report)
+    report.rebuilt = True
+    try:
+        plan = plan_changes(documents, old, in_scope, base, report)
+        keeps = "the folders given" + (
+            f" and the text it stored of {report.restored} other articles"
+            if report.restored
+            else ""
+        )
+    except IndexDamaged:
+        for name in ("added", "updated", "unchanged", "removed", "restored"):
+            setattr(report, name, 0)
+        plan = plan_changes(documents, None, in_scope, base, report)
+        keeps = "the folders given (the text it stored does not read)"
+    report.warnings.append(f"the index was damaged ({damage}): rebuilt from {keeps}")
+    return plan
 
 
 @dataclass(frozen=True)
@@ -208,15 +268,16 @@ def _chunk_and_embed(
     return new_chunks, new_vectors
 
 
-def _previous(root: Path, report: SyncReport) -> LocalIndex | None:
+def _previous(root: Path, warnings: list[str]) -> LocalIndex | None:
     """For a rebuild: the previous generation when it can be read (its settings may differ)."""
-    if live_generation(root) is None:
-        return None
     try:
-        return LocalIndex.open(root)
+        if live_generation(root) is None:
+            return None
+        return LocalIndex.open(root, verify=False)
     except QAError as exc:
-        report.warnings.append(
-            f"the previous index could not be read ({exc}); only the folders given are indexed"
+        why = exc.what if isinstance(exc, IndexDamaged) else str(exc)
+        warnings.append(
+            f"the previous index could not be read ({why}); only the folders given are indexed"
         )
         return None
 
@@ -228,6 +289,12 @@ def _open_for_update(root: Path, settings: Settings, build: BuildSettings) -> Lo
     try:  # vectors of another model must never mix in
         index.check(settings, build.dim, build.model_fingerprint)
         generation.recover(root, index)
+    except sqlite3.DatabaseError as exc:
+        index.close()
+        if isinstance(exc, sqlite3.OperationalError):  # a full disk, a read-only folder
+            raise
+        what = f"the chunk store {index.manifest['store']} fails ({exc})"
+        raise check.damaged(root, what) from None
     except BaseException:
         index.close()
         raise
@@ -269,7 +336,7 @@ def remove(root: Path, doc_ids: Iterable[str], settings: Settings) -> SyncReport
     embedded, so no model is loaded; unknown ids raise :class:`QAError` and change nothing."""
     started = time.perf_counter()
     wanted = set(doc_ids)
-    with store.writer_lock(root):
+    with store.writing(root):
         if live_generation(root) is None:
             raise QAError(f"no index at {root}: run `qa ingest` first")
         generation.convert_v1(root)
