@@ -69,18 +69,13 @@ def collect(data: Path, weeks: list[str] | None, rows_path: Path, config: Path |
             as_of = str(filters.as_of) if filters and filters.as_of else ""
             if not q.skip_generation:
                 free = bench.ask(q.question, filters=filters)
-                if free.short_answer and free.short_citation is not None:
-                    quote = next(c.quote for c in free.citations if c.n == free.short_citation)
+                checked = _checked(free)
+                for rank, (span, citation) in enumerate(checked):
                     row = short_features(
-                        q.question,
-                        free.short_answer,
-                        free.short_citation,
-                        quote,
-                        free.passages,
-                        as_of,
+                        q.question, span, citation.n, citation.quote, free.passages, as_of, rank
                     )
-                    right = short_answer_right(free.short_answer, [q.gold])
-                    out.write(_row("short", q.id, q.week, row, right, free.short_answer))
+                    right = short_answer_right(span, [q.gold])
+                    out.write(_row("short", q.id, q.week, row, right, span))
             mc = bench.ask(q.question, choices=q.choices, filters=filters)
             evidence = option_evidence(
                 q.question, q.choices, mc.passages, mc.choice, [c.quote for c in mc.citations]
@@ -90,6 +85,15 @@ def collect(data: Path, weeks: list[str] | None, rows_path: Path, config: Path |
                 out.write(_row("option", q.id, q.week, row, j == q.answer, str(j), named))
             if done % 50 == 0:
                 print(f"  {done}/{len(rt.questions)} questions", flush=True)
+
+
+def _checked(answer: Any) -> list[tuple[str, Any]]:
+    """The client's short answer and its verified alternatives, as the judge sees them."""
+    found = list(answer.alternatives)
+    if answer.short_answer and answer.short_citation is not None:
+        first = next(c for c in answer.citations if c.n == answer.short_citation)
+        found.insert(0, (answer.short_answer, first))
+    return found
 
 
 def _row(

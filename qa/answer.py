@@ -155,6 +155,9 @@ class CheckedAnswer:
     choice: int | None
     short_answer: str = ""
     short_citation: int | None = None
+    # The client's other short-answer candidates that a passage holds, each with the
+    # sentence that holds it (a Citation not yet in the answer), best first.
+    alternatives: tuple[tuple[str, Citation], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def check_answer(
     lookup: DocLookup,
     choices: Sequence[str] = (),
     question: str = "",
+    alternatives: Sequence[str] = (),
 ) -> CheckedAnswer:
     """Keep the claims the passages support, each with a verified citation; keep the short
     answer only when it occurs (on word boundaries) in a passage, preferring the cited one,
@@ -184,11 +188,12 @@ def check_answer(
     citations: dict[int, Citation] = {}
     short, short_n = verify_short(short_line, passages, spans, question)
     if short_n is not None:
-        start, end, quote = sentence_with(short, spans[short_n])
-        hit = passages[short_n - 1]
-        citations[short_n] = Citation(
-            short_n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published, quote, start, end
-        )
+        citations[short_n] = _holding(short, short_n, passages, spans)
+    verified: list[tuple[str, Citation]] = []
+    for line in alternatives:
+        span, n = verify_short(line, passages, spans, question)
+        if n is not None and span != short and span not in (v[0] for v in verified):
+            verified.append((span, _holding(span, n, passages, spans)))
     for sentence in sentences:
         claim = MARKER.sub("", sentence).strip()
         cited = [
@@ -242,6 +247,18 @@ def check_answer(
         choice,
         short,
         short_n,
+        tuple(verified),
+    )
+
+
+def _holding(
+    span: str, n: int, passages: Sequence[Hit], spans: dict[int, list[tuple[int, int, str]]]
+) -> Citation:
+    """The citation of passage n's sentence that holds the short answer ``span``."""
+    start, end, quote = sentence_with(span, spans[n])
+    hit = passages[n - 1]
+    return Citation(
+        n, hit.chunk.id, hit.doc.id, hit.doc.title, hit.doc.published, quote, start, end
     )
 
 

@@ -266,7 +266,9 @@ class Assistant:
                 documents[doc_id] = index.document(doc_id)
             return documents[doc_id]
 
-        checked = check_answer(completion.text, prompt.passages, lookup, choices, question)
+        checked = check_answer(
+            completion.text, prompt.passages, lookup, choices, question, completion.alternatives
+        )
         timings["check_citations"] = (time.perf_counter() - t0) * 1000
         steerable = not checked.answered and not choices and getattr(llm, "avoids_words", False)
         avoid = echoed_words(completion.text, question) if steerable else ()
@@ -316,6 +318,7 @@ class Assistant:
             short_answer=checked.short_answer,
             short_citation=checked.short_citation,
             confidence=confidence,
+            alternatives=checked.alternatives,
             filters=filters,
         )
 

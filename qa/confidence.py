@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,26 +150,41 @@ def judge(
     short answer (or of its chosen option)."""
     if choices:
         return _judge_choice(question, choices, checked, passages, lookup, min_choice)
-    if checked.short_citation is None or not checked.short_answer:
+    candidates = list(checked.alternatives)
+    if checked.short_citation is not None and checked.short_answer:
+        first = next(c for c in checked.citations if c.n == checked.short_citation)
+        candidates.insert(0, (checked.short_answer, first))
+    if not candidates:
         return checked, None
-    quote = next((c.quote for c in checked.citations if c.n == checked.short_citation), "")
     as_of = str(filters.as_of) if filters is not None and filters.as_of else ""
-    row = short_features(
-        question, checked.short_answer, checked.short_citation, quote, passages, as_of
-    )
-    confidence = load("short").probability(row)
+    rows = [
+        short_features(question, span, c.n, c.quote, passages, as_of, rank)
+        for rank, (span, c) in enumerate(candidates)
+    ]
+    model = load("short")
+    probabilities = [model.probability(row) for row in rows]
+    best = max(range(len(candidates)), key=lambda i: (probabilities[i], -i))
+    confidence = probabilities[best]
+    span, citation = candidates[best]
     if confidence >= min_short:
-        return checked, confidence
+        if span == checked.short_answer:
+            return checked, confidence
+        # The judge prefers another of the client's candidates: it goes first, with the
+        # sentence that holds it among the citations.
+        citations = {c.n: c for c in checked.citations}
+        citations.setdefault(citation.n, citation)
+        chosen = replace(
+            checked,
+            short_answer=span,
+            short_citation=citation.n,
+            citations=tuple(sorted(citations.values(), key=lambda c: c.n)),
+        )
+        return chosen, confidence
     # Withheld: the short answer goes; its citation stays only if the text still cites it.
     cited = {int(n) for g in CITATION_MARKER.findall(checked.text) for n in g.split(",")}
-    citations = tuple(c for c in checked.citations if c.n in cited)
-    return (
-        replace(checked, short_answer="", short_citation=None, citations=citations),
-        confidence,
-    )
-
-
-_OPTION_PREFIX = re.compile(r"^\s*Option\s*\d+\s*:[^.]*\.\s*", re.IGNORECASE)
+    citations_left = tuple(c for c in checked.citations if c.n in cited)
+    withheld = replace(checked, short_answer="", short_citation=None, citations=citations_left)
+    return withheld, confidence
 
 
 def _judge_choice(

@@ -56,6 +56,7 @@ SHORT_FEATURES = (
     "age",
     "age_known",
     "in_title",
+    "candidate_rank",
 )
 
 OPTION_FEATURES = (
@@ -119,9 +120,10 @@ def short_features(
     quote: str,
     passages: Sequence[Hit],
     as_of: str = "",
+    rank: int = 0,
 ) -> dict[str, float]:
     """The features of a short answer ``short`` held by passage ``cited`` (1-based) in its
-    sentence ``quote``."""
+    sentence ``quote``; ``rank`` is its place among the client's candidates (0: its first)."""
     from qa.short_answer import mentions  # spaCy: loaded only when a short answer is judged
 
     atype = answer_type(question)
@@ -185,6 +187,7 @@ def short_features(
         "age": math.log1p(max(0.0, days)) / 5.0 if days is not None else 0.0,
         "age_known": float(days is not None),
         "in_title": float(span in _joined(hit.doc.title)),
+        "candidate_rank": 1.0 / (1 + rank),
     }
 
 

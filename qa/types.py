@@ -150,6 +150,9 @@ class Completion:
     text: str
     model: str
     usage: Usage = field(default_factory=Usage)
+    # Further short-answer candidates ("span [n]", best first) a client weighed and did not
+    # put first; the pipeline verifies them and its learned judge may prefer one.
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ class Answer:
     # option) is right (qa.confidence); None when there was no candidate to judge. Present
     # even when the candidate fell below the bar and was withheld.
     confidence: float | None = None
+    # The client's other short-answer candidates a passage holds, each with its sentence
+    # (best first; for judging and training, not part of the JSON).
+    alternatives: tuple[tuple[str, Citation], ...] = ()
     # The filters the question was asked with (as-of date, date bounds, sources).
     filters: Filters | None = None
 

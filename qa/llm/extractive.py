@@ -64,6 +64,7 @@ MAX_VOTE_SENTENCES = 12  # sentences read for short-answer candidates (spaCy's c
 # question's key words) that scored below the relevant ones: about half a relevant one's.
 NEARBY = 0.25
 OFF_TOPIC = 0.3  # vote weight of a relevant sentence that does not cover the key words
+MAX_ALTERNATIVES = 5  # short-answer candidates offered to the judge, the first included
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
 
@@ -216,9 +217,14 @@ class ExtractiveLLM:
         return np.vstack(rows)
 
     def answer(self, prompt: Prompt) -> str:
+        return self._answer(prompt)[0]
+
+    def _answer(self, prompt: Prompt) -> tuple[str, tuple[str, ...]]:
+        """The reply, and the short-answer candidates after the first ("span [n]", best first)
+        for the pipeline's learned judge to weigh (qa.confidence)."""
         sentences = split_sentences(prompt.passages)
         if not sentences:
-            return CANNOT_ANSWER
+            return CANNOT_ANSWER, ()
         question = prompt.question
         choices = tuple(prompt.choices)
         vectors = self._embed([question, *(s.text for s in sentences)])
@@ -247,16 +253,16 @@ class ExtractiveLLM:
             question, atype, sentences, scores, passes, covered, coverage
         )
         if choices:
-            return self._choose(choices, sentences, scores, weights, candidates)
+            return self._choose(choices, sentences, scores, weights, candidates), ()
         # The refusal rule: a sentence must be about what the question is about (its key words
         # in a window of three sentences), and when the question names the kind of answer (who,
         # when, how many, which country ...) one of those sentences must hold such an answer.
         if self.refuse_unsupported and not (passes & (coverage >= KEY_COVERAGE)).any():
-            return CANNOT_ANSWER
+            return CANNOT_ANSWER, ()
         if self.refuse_unsupported and atype is not None and atype.typed:
             candidates = [c for c in candidates if covered[c.sentence]]
             if not candidates:
-                return CANNOT_ANSWER
+                return CANNOT_ANSWER, ()
 
         order = sorted(range(len(sentences)), key=lambda i: (-scores[i], sentences[i].n, i))
         chosen: list[int] = []
@@ -274,7 +280,7 @@ class ExtractiveLLM:
             if len(chosen) == MAX_SENTENCES:
                 break
         if not chosen:
-            return CANNOT_ANSWER
+            return CANNOT_ANSWER, ()
         short = ""
         if candidates:
             best = candidates[0]
@@ -283,7 +289,11 @@ class ExtractiveLLM:
             chosen = [best.sentence, *(i for i in chosen if i != best.sentence)][:MAX_SENTENCES]
         # The best sentence first (it answers), the others in reading order.
         rest = sorted(chosen[1:], key=lambda i: (sentences[i].n, sentences[i].start, i))
-        return short + " ".join(cite(sentences[i].text, sentences[i].n) for i in [chosen[0], *rest])
+        alternatives = tuple(
+            f"{c.text} [{sentences[c.sentence].n}]" for c in candidates[1:MAX_ALTERNATIVES]
+        )
+        text = " ".join(cite(sentences[i].text, sentences[i].n) for i in [chosen[0], *rest])
+        return short + text, alternatives
 
     def _candidates(
         self,
@@ -359,11 +369,16 @@ class ExtractiveLLM:
     # -- the LLM protocol ---------------------------------------------------------------------
 
     def generate(self, prompt: Prompt) -> Completion:
-        text = self.answer(prompt)
+        text, alternatives = self._answer(prompt)
         read = len(prompt.question.split()) + sum(
             len(h.chunk.text.split()) for h in prompt.passages
         )
-        return Completion(text=text, model=self.model, usage=Usage(read, len(text.split())))
+        return Completion(
+            text=text,
+            model=self.model,
+            usage=Usage(read, len(text.split())),
+            alternatives=alternatives,
+        )
 
     def stream(self, prompt: Prompt) -> Iterator[str | Completion]:
         completion = self.generate(prompt)
