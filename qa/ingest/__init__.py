@@ -190,6 +190,10 @@ def _read_file(path: Path, doc_id: str, out: _Collector, max_bytes: int) -> None
         out.skip(resolved, str(exc))
     except OSError as exc:
         out.skip(resolved, f"cannot read: {exc.strerror or exc}")
+    except RecursionError:  # a reader met nesting the format checks did not catch
+        out.skip(resolved, "nested too deeply to read")
+    except MemoryError:  # what it built is dropped with the frame: the next file has the memory
+        out.skip(resolved, "too large to read in memory")
 
 
 def read_paths(
