@@ -157,3 +157,64 @@ def test_qa_ingest_skips_each_hostile_file_by_name_and_indexes_the_rest(
     index = LocalIndex.open(tmp_path / "p" / ".qa" / "index")
     assert list(index.manifest["docs"]) == ["good"]
     index.close()
+
+
+# ----------------------------------------------------------------------------- item 5
+
+UTF8 = "Café société: the café reopened.\n".encode()
+
+
+def test_utf8_with_one_stray_cp1252_byte_stays_utf8_with_the_byte_replaced(
+    tmp_path: Path,
+) -> None:
+    folder = write(tmp_path / "c", {"a.txt": b"Title\n" + UTF8 + b"Caf\xe9 again.\n" + UTF8})
+    result = read_paths([folder])
+    text = result.documents[0].text
+    assert "Café société" in text and "Ã" not in text
+    assert "Caf\ufffd again." in text
+    (note,) = result.decoded
+    assert (note.encoding, note.replaced, note.lines) == ("utf-8", 1, (3,))
+    assert note.describe() == (
+        "read as UTF-8 with 1 invalid byte sequence replaced by U+FFFD (line 3)"
+    )
+
+
+def test_a_jsonl_bundle_with_one_cp1252_line_keeps_its_other_lines_utf8(tmp_path: Path) -> None:
+    good = [json.dumps({"text": f"Café société number {i}."}, ensure_ascii=False) for i in (1, 3)]
+    bad = '{"text": "Soci\xe9t\xe9 number 2."}'.encode("cp1252")
+    data = good[0].encode() + b"\n" + bad + b"\n" + good[1].encode() + b"\n"
+    folder = write(tmp_path / "c", {"bundle.jsonl": data})
+    result = read_paths([folder])
+    texts = {d.id: d.text for d in result.documents}
+    assert texts["bundle#1"] == "Café société number 1."
+    assert texts["bundle#3"] == "Café société number 3."
+    assert texts["bundle#2"] == "Soci\ufffdt\ufffd number 2."
+    (note,) = result.decoded
+    assert (note.replaced, note.lines) == (2, (2,))
+
+
+def test_legacy_text_without_valid_utf8_is_still_read_as_western(tmp_path: Path) -> None:
+    """An ASCII file with one cp1252 byte has no UTF-8 to keep: cp1252 reads it right."""
+    folder = write(tmp_path / "c", {"a.txt": b"Title\nThe caf\xe9 reopened.\n"})
+    result = read_paths([folder])
+    assert "The café reopened." in result.documents[0].text
+    assert [(d.encoding, d.replaced) for d in result.decoded] == [("cp1252", 0)]
+
+
+def test_qa_ingest_reports_replaced_bytes_by_line_and_indexes_the_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qa.cli.err, "width", 1000)
+    config = project(tmp_path / "p")
+    corpus = write(tmp_path / "p" / "corpus", {"a.txt": b"Title\n" + UTF8 + b"Caf\xe9.\n"})
+    result = CliRunner().invoke(app, ["ingest", str(corpus), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    path = (corpus / "a.txt").resolve()
+    assert (
+        f"read as UTF-8 with 1 invalid byte sequence replaced by U+FFFD (line 3): {path}"
+        in result.stderr
+    )
+    index = LocalIndex.open(tmp_path / "p" / ".qa" / "index")
+    doc = index.document("a")
+    index.close()
+    assert doc is not None and "Café société" in doc.text

@@ -74,7 +74,7 @@ def ingest(
     for item in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {shown(item.path)}: {shown(item.reason)}")
     for note in result.decoded:
-        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {shown(note.path)}")
+        err.print(f"[dim]{note.describe()}:[/dim] {shown(note.path)}")
 
     progress = progress_bar(as_json)
     with progress:
@@ -107,6 +107,7 @@ def ingest(
                 "restored": report.restored,
                 "skipped": [s.path for s in result.skipped],
                 "decoded": {d.path: d.encoding for d in result.decoded},
+                "replaced": {d.path: d.replaced for d in result.decoded if d.replaced},
                 "warnings": report.warnings,
                 "chunks_embedded": report.chunks_embedded,
                 "articles": report.articles_total,
