@@ -212,9 +212,13 @@ class Collector:
 
 
 def read_corpus(settings: Settings) -> Any:
-    """The corpus folder read as `qa ingest` reads it (the index folder excluded)."""
+    """The corpus folder read as `qa ingest` reads it (the index folder excluded), after
+    settling what a killed `qa articles remove` left (:mod:`qa.removals`)."""
+    from qa.removals import recover
+
     corpus = settings.corpus_dir
     corpus.mkdir(parents=True, exist_ok=True)
+    recover(settings)
     return read_paths(
         [corpus], exclude=[settings.index_dir], max_file_bytes=settings.ingest.max_file_bytes
     )

@@ -53,6 +53,7 @@ def ingest(
     if urls or feeds:
         return ingest_web(settings, urls, feeds, [p for p in paths or [] if p not in urls], as_json)
     roots = [Path(p).resolve() for p in paths] if paths else [settings.corpus_dir.resolve()]
+    recovered(settings)  # before reading: a removal undone puts its file back
     progress = progress_bar(as_json)
     with progress:
         reading = progress.add_task("reading", total=None)
@@ -118,6 +119,18 @@ def ingest(
     else:
         skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
         out.print(report.summary() + skipped)
+
+
+def recovered(settings: Settings) -> None:
+    """Settle what a killed `qa articles remove` left (see :mod:`qa.removals`), one line each."""
+    from qa.removals import recover
+
+    try:
+        notes = recover(settings)
+    except OSError as exc:
+        fail(f"cannot settle an interrupted article removal: {exc}")
+    for note in notes:
+        err.print(f"[yellow]warning:[/yellow] {shown(note)}")
 
 
 def ingest_web(
