@@ -49,7 +49,7 @@ def ingest(
     from qa.ingest import read_paths
 
     settings = settings_for(config, **{"paths.index": index})
-    urls = [p for p in paths or [] if p.startswith(("http://", "https://"))]
+    urls = [p for p in paths or [] if is_url(p)]
     if urls or feeds:
         return ingest_web(settings, urls, feeds, [p for p in paths or [] if p not in urls], as_json)
     roots = [Path(p).resolve() for p in paths] if paths else [settings.corpus_dir.resolve()]
@@ -119,6 +119,12 @@ def ingest(
     else:
         skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
         out.print(report.summary() + skipped)
+
+
+def is_url(arg: str) -> bool:
+    """Whether an argument of `qa ingest` is a URL: schemes are case-insensitive (RFC 3986), so
+    HTTP://... is one, not a file path."""
+    return arg.strip().lower().startswith(("http://", "https://"))
 
 
 def recovered(settings: Settings) -> None:
