@@ -57,12 +57,14 @@ def test_json_nested_100000_deep_is_skipped_by_name(tmp_path: Path) -> None:
             + "\n"
             + DEEP
             + "\n",
+            "digits.json": '{"text": "A record.", "n": ' + "9" * 5000 + "}",
             "good.md": GOOD,
         },
     )
     result = read_paths([folder])
     assert sorted(d.id for d in result.documents) == ["good", "mixed#1"]
     got = reasons(result)
+    assert got["digits.json"].startswith("invalid JSON: Exceeds the limit (4300 digits)")
     assert got["deep.json"] == "invalid JSON: nested too deeply"
     assert got["mixed.jsonl#"] == "line 2: invalid JSON: nested too deeply"
 
