@@ -4,7 +4,8 @@ functions ``GET/DELETE /api/articles`` call).
 Removing an article removes its stored file too, so the corpus, the source of truth, agrees
 with the index and the next `qa ingest` does not bring it back. The file is first renamed to
 a hidden name (never read as an article); only when the index has dropped the article is it
-deleted, and if the index write fails it is renamed back.
+deleted, and if the index write fails it is renamed back. A kill in between is settled by the
+next writer (:mod:`qa.removals`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from qa import index as index_mod
 from qa.config import Settings
+from qa.removals import Entry, journaled, parked_path, recover
 from qa.types import Document, QAError
 
 
@@ -98,6 +100,7 @@ def remove_article(settings: Settings, doc_id: str) -> Removed:
     deleting the file would lose them, and keeping it would bring the article back.
     """
     root = settings.index_dir
+    recover(settings)  # a removal killed after the index dropped its article ends here
     info, _ = get_article(settings, doc_id)
     file_part, _, record = info.path.partition("#")
     if record:
@@ -107,23 +110,25 @@ def remove_article(settings: Settings, doc_id: str) -> Removed:
         )
     # Stored paths are relative to the config file's folder (a moved project still works).
     source = Path(index_mod.absolute_path(file_part, settings.root.resolve()))
-    parked = source.with_name(f".{source.name}.removing")
+    parked = parked_path(source)
     moved = False
-    if file_part and source.is_file():
-        os.replace(source, parked)  # hidden: a concurrent ingest no longer reads it
-        moved = True
-    try:
-        report = index_mod.remove(root, [doc_id], settings)
-    except BaseException:
+    # Journaled: a kill from here on is finished or undone by the next writer (qa.removals).
+    with journaled(settings, Entry(str(source), doc_id, info.url)):
+        if file_part and source.is_file():
+            os.replace(source, parked)  # hidden: a concurrent ingest no longer reads it
+            moved = True
+        try:
+            report = index_mod.remove(root, [doc_id], settings)
+        except BaseException:
+            if moved:
+                os.replace(parked, source)
+            raise
         if moved:
-            os.replace(parked, source)
-        raise
-    if moved:
-        parked.unlink(missing_ok=True)
-    if info.url:  # a feed still listing it must not bring it back
-        # Imported here: it brings the fetcher (httpx) and YAML, which reading articles (and a
-        # starting `qa serve`, which lists them) never needs.
-        from qa.pages import remember_removed
+            parked.unlink(missing_ok=True)
+        if info.url:  # a feed still listing it must not bring it back
+            # Imported here: it brings the fetcher (httpx) and YAML, which reading articles
+            # (and a starting `qa serve`, which lists them) never needs.
+            from qa.pages import remember_removed
 
-        remember_removed(settings.corpus_dir, info.url)
+            remember_removed(settings.corpus_dir, info.url)
     return Removed(info, moved, report.articles_total, report.chunks_total)

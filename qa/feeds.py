@@ -84,11 +84,19 @@ def parse_feed(body: bytes) -> Feed:
 
     parsed = feedparser.parse(body)
     # feedparser is lenient: a page that is not XML still "parses", with no version and no
-    # entries. A feed with a small XML flaw but entries is accepted, as feed readers do.
+    # entries. A feed with a small XML flaw but entries is accepted, as feed readers do; one
+    # with a flaw and no entries is malformed, not empty.
+    problem = parsed.get("bozo_exception")
     if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception")
         why = f": {str(problem).splitlines()[0]}" if problem else ""
         raise FetchError(f"not an RSS or Atom feed{why}")
+    if parsed.get("bozo") and not parsed.entries:
+        # A feed cut off or broken before its first entry is not an empty feed: counted as
+        # one, its failure went unreported and the exit code said all was well.
+        # SAX's own message: its "<unknown>:2:46" position counts a line feedparser added.
+        getter = getattr(problem, "getMessage", None)
+        why = str(getter() if getter else problem or "unreadable").splitlines()[0]
+        raise FetchError(f"malformed feed (XML error: {why}); no entries could be read")
     entries = []
     for entry in parsed.entries:
         link = entry.get("link") or ""
@@ -212,9 +220,13 @@ class Collector:
 
 
 def read_corpus(settings: Settings) -> Any:
-    """The corpus folder read as `qa ingest` reads it (the index folder excluded)."""
+    """The corpus folder read as `qa ingest` reads it (the index folder excluded), after
+    settling what a killed `qa articles remove` left (:mod:`qa.removals`)."""
+    from qa.removals import recover
+
     corpus = settings.corpus_dir
     corpus.mkdir(parents=True, exist_ok=True)
+    recover(settings)
     return read_paths(
         [corpus], exclude=[settings.index_dir], max_file_bytes=settings.ingest.max_file_bytes
     )

@@ -44,6 +44,11 @@ def site_routes() -> dict[str, Route]:
             date="2025-06-20",
             outlet="Northfield News",
         ),
+        # An RSS feed cut off before its first item: XML that does not parse.
+        "/broken.xml": Route(
+            body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut</title><ite',
+            content_type="application/rss+xml",
+        ),
     }
 
 
@@ -166,3 +171,23 @@ def test_remove_refuses_a_record_of_a_bundle_and_unknown_ids(web_project: Path) 
         remove(settings.index_dir, ["nope"], settings)
     assert LocalIndex.open(settings.index_dir).path == before  # nothing written
     assert len(list_articles(settings)) == 4
+
+
+def test_an_upper_case_scheme_is_a_url_not_a_path(web_project: Path, site: Site) -> None:
+    """Issue 22, item 13: HTTP://... was looked for as a file ("no such file or folder")."""
+    upper = site.url("/news/stadium").replace("http://", "HTTP://")
+    code, stdout, stderr = cli("ingest", upper)
+    assert code == 0, stderr
+    assert stdout.startswith("1 articles stored, 0 URLs failed")
+
+
+def test_a_malformed_feed_is_an_error_not_an_empty_feed(web_project: Path, site: Site) -> None:
+    """Issue 22, item 13: a feed that does not parse counted as empty (exit 0, nothing said)."""
+    broken = site.url("/broken.xml")
+    feeds = web_project / "feeds.txt"
+    feeds.write_text(broken + "\n", encoding="utf-8")
+    for args in (("ingest", broken), ("ingest", "--feeds", str(feeds))):
+        code, stdout, stderr = cli(*args)
+        assert code == 1, (args, stdout, stderr)
+        assert f"failed {broken}: malformed feed (XML error:" in stderr
+        assert stdout.startswith("0 articles stored, 1 URLs failed")

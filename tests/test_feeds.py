@@ -232,6 +232,10 @@ def test_atom_feeds_parse_and_html_is_not_a_feed() -> None:
     )
     with pytest.raises(FetchError, match="not an RSS or Atom feed"):
         parse_feed(b"<html><body>hello</body></html>")
+    # A feed that does not parse is an error, not an empty feed; an empty one is fine.
+    with pytest.raises(FetchError, match=r"malformed feed \(XML error: unclosed token\)"):
+        parse_feed(b'<rss version="2.0"><channel><title>Cut</title><ite')
+    assert parse_feed(b'<rss version="2.0"><channel><title>E</title></channel></rss>').entries == ()
 
 
 def test_watch_backs_off_a_failing_feed_and_resets_on_success(tmp_path: Path) -> None:

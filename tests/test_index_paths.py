@@ -135,6 +135,36 @@ def test_a_moved_project_re_ingests_nothing(tmp_path: Path) -> None:
     }
 
 
+def test_a_moved_folder_outside_the_project_is_recognised_by_content(tmp_path: Path) -> None:
+    """Issue 22, item 6: moving a folder kept outside the project and ingesting it again kept
+    the old articles (their files gone) and added the moved ones as ``x@hash``."""
+    config = project(tmp_path / "project")
+    news = tmp_path / "news"
+    write(news, "x.md", article("Alpha x", "alpaca"))
+    write(news / "sub", "y.md", article("Bravo y", "badger"))
+    write(news, "z.md", article("Charlie z", "cheetah"))
+    first = qa_ingest(config, str(news))
+    assert first["added"] == 3
+    moved = tmp_path / "archive" / "news-2025"
+    moved.parent.mkdir()
+    shutil.move(news, moved)
+    (moved / "z.md").unlink()  # and one article deleted meanwhile: its entry must not move
+
+    again = qa_ingest(config, str(moved))
+    assert (again["added"], again["removed"], again["articles"]) == (0, 0, 3)
+    index = LocalIndex.open(tmp_path / "project" / ".qa" / "index")
+    paths = {d: m["path"] for d, m in index.manifest["docs"].items()}
+    index.close()
+    assert paths == {
+        "x": str(moved / "x.md"),
+        "sub/y": str(moved / "sub" / "y.md"),
+        "z": str(news / "z.md"),  # gone, but not under the folder given: kept, as before
+    }
+    # Stable: a third run embeds nothing.
+    third = qa_ingest(config, str(moved))
+    assert (third["added"], third["updated"], third["chunks_embedded"]) == (0, 0, 0)
+
+
 def test_rebuild_keeps_the_articles_of_every_folder(tmp_path: Path) -> None:
     config = project(tmp_path / "project")
     other = tmp_path / "other"

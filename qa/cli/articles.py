@@ -97,8 +97,10 @@ def articles_remove(
 ) -> None:
     """Remove an article from the index and delete its stored file (needs --yes)."""
     from qa.articles import get_article, remove_article
+    from qa.cli.ingest import recovered
 
     settings = settings_for(config, **{"paths.index": index})
+    recovered(settings)  # a removal killed earlier is finished or undone first
     try:
         if not yes:
             info, _ = get_article(settings, doc_id)

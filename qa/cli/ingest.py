@@ -53,10 +53,11 @@ def ingest(
     from qa.ingest import read_paths
 
     settings = settings_for(config, **{"paths.index": index})
-    urls = [p for p in paths or [] if p.startswith(("http://", "https://"))]
+    urls = [p for p in paths or [] if is_url(p)]
     if urls or feeds:
         return ingest_web(settings, urls, feeds, [p for p in paths or [] if p not in urls], as_json)
     roots = [Path(p).resolve() for p in paths] if paths else [settings.corpus_dir.resolve()]
+    recovered(settings)  # before reading: a removal undone puts its file back
     progress = progress_bar(as_json)
     with progress:
         reading = progress.add_task("reading", total=None)
@@ -78,7 +79,7 @@ def ingest(
     for item in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {shown(item.path)}: {shown(item.reason)}")
     for note in result.decoded:
-        err.print(f"[dim]read as {note.encoding} (not UTF-8):[/dim] {shown(note.path)}")
+        err.print(f"[dim]{note.describe()}:[/dim] {shown(note.path)}")
 
     progress = progress_bar(as_json)
     with progress:
@@ -111,6 +112,7 @@ def ingest(
                 "restored": report.restored,
                 "skipped": [s.path for s in result.skipped],
                 "decoded": {d.path: d.encoding for d in result.decoded},
+                "replaced": {d.path: d.replaced for d in result.decoded if d.replaced},
                 "warnings": report.warnings,
                 "chunks_embedded": report.chunks_embedded,
                 "articles": report.articles_total,
@@ -121,6 +123,24 @@ def ingest(
     else:
         skipped = f"; {len(result.skipped)} files skipped" if result.skipped else ""
         out.print(report.summary() + skipped)
+
+
+def is_url(arg: str) -> bool:
+    """Whether an argument of `qa ingest` is a URL: schemes are case-insensitive (RFC 3986), so
+    HTTP://... is one, not a file path."""
+    return arg.strip().lower().startswith(("http://", "https://"))
+
+
+def recovered(settings: Settings) -> None:
+    """Settle what a killed `qa articles remove` left (see :mod:`qa.removals`), one line each."""
+    from qa.removals import recover
+
+    try:
+        notes = recover(settings)
+    except OSError as exc:
+        fail(f"cannot settle an interrupted article removal: {exc}")
+    for note in notes:
+        err.print(f"[yellow]warning:[/yellow] {shown(note)}")
 
 
 def ingest_web(

@@ -43,12 +43,15 @@ def assign_ids(
     An article read from a path the index already holds keeps the id it has there. Otherwise
     it takes the id it was read with (its path relative to the folder given), unless another
     path holds that id, in the index or earlier in this run (``a/x.md`` then ``b/x.md``): then
-    it gets ``<id>@<8 hex digits of its stored path>``. A path read twice counts once. Returns
-    the documents by id, with their paths in stored form.
+    it gets ``<id>@<8 hex digits of its stored path>``. An article read from a new path with
+    the content of an indexed article whose file is gone has moved: it keeps that id. A path
+    read twice counts once. Returns the documents by id, with their paths in stored form.
     """
     # Stored paths in today's form: an index written by an older `qa` may hold "../x".
     held = {d: stored_path(absolute_path(m["path"], base), base) for d, m in stored.items()}
     id_of_path = {path: d for d, path in held.items() if path}
+    documents = list(documents)
+    id_of_path |= _moved(documents, stored, held, id_of_path, base)
     out: dict[str, Document] = {}
     seen: set[str] = set()
     for doc in documents:
@@ -67,6 +70,34 @@ def assign_ids(
             held[doc_id] = path
         out[doc_id] = replace(doc, id=doc_id, path=path)
     return out
+
+
+def _moved(
+    documents: list[Document],
+    stored: dict[str, dict[str, Any]],
+    held: dict[str, str],
+    id_of_path: dict[str, str],
+    base: Path,
+) -> dict[str, str]:
+    """New stored path -> id, for each article read from a path the index does not hold whose
+    content hash is that of an indexed article whose file no longer exists (a folder moved or
+    renamed, outside the project too, where the scope of an ingest never reaches the old
+    path). Each indexed article is claimed once; files are looked at only when a new path
+    came in."""
+    new = [(p, d) for d in documents if (p := stored_path(d.path, base)) and p not in id_of_path]
+    if not new:
+        return {}
+    gone: dict[str, list[str]] = {}
+    for doc_id, meta in stored.items():
+        file = absolute_path(held[doc_id], base).split("#", 1)[0]
+        if meta.get("hash") and file and not os.path.exists(file):
+            gone.setdefault(meta["hash"], []).append(doc_id)
+    moves: dict[str, str] = {}
+    for path, doc in new:
+        ids = gone.get(doc.content_hash) if gone and path not in moves else None
+        if ids:
+            moves[path] = ids.pop(0)
+    return moves
 
 
 def scope(roots: Sequence[Path], keep: Iterable[str] = ()) -> Callable[[str], bool]:

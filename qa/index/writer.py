@@ -19,7 +19,7 @@ from qa.embed import Embedder, embedder_identity
 from qa.index import check, generation, store
 from qa.index.check import IndexDamaged
 from qa.index.local import LocalIndex
-from qa.index.paths import absolute_path, assign_ids
+from qa.index.paths import absolute_path, assign_ids, stored_path
 from qa.index.store import BuildSettings, live_generation
 from qa.types import Chunk, Document, QAError
 
@@ -220,7 +220,7 @@ def plan_changes(
         known = old_docs.get(doc_id)
         if known is None:
             report.added += 1
-        elif known["hash"] != doc.content_hash:
+        elif known["hash"] != doc.content_hash or _moved_from(known, doc, base):
             report.updated += 1
         else:
             report.unchanged += 1
@@ -241,6 +241,12 @@ def plan_changes(
         return Plan(fresh, {})
     replaced = gone | {doc.id for doc in fresh}
     return Plan(fresh, {d: m for d, m in old_docs.items() if d not in replaced})
+
+
+def _moved_from(known: dict[str, Any], doc: Document, base: Path) -> bool:
+    """Whether ``doc`` kept the id of an article whose file moved (see ``assign_ids``): its
+    stored path and text are rewritten, so the index never names the old file."""
+    return stored_path(absolute_path(known["path"], base), base) != doc.path
 
 
 def _chunk_and_embed(

@@ -68,10 +68,24 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Decoded:
-    """A file that was not UTF-8, and the encoding it was read with."""
+    """A file that was not UTF-8, and the encoding it was read with; or a UTF-8 file with a
+    few invalid bytes, replaced by U+FFFD (how many, and on which lines)."""
 
     path: str
     encoding: str
+    replaced: int = 0
+    lines: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the ingest report, without the path."""
+        if not self.replaced:
+            return f"read as {self.encoding} (not UTF-8)"
+        s = "s" if self.replaced > 1 else ""
+        where = ", ".join(map(str, self.lines))
+        where = f" (line{'s' if len(self.lines) > 1 else ''} {where})" if where else ""
+        return (
+            f"read as UTF-8 with {self.replaced} invalid byte sequence{s} replaced by U+FFFD{where}"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,8 +182,8 @@ def _read_file(path: Path, doc_id: str, out: _Collector, max_bytes: int) -> None
                 "(setting ingest.max_file_bytes)"
             )
         decoded = decode(path.read_bytes())
-        if decoded.encoding not in ("utf-8", "utf-16"):
-            out.decoded.append(Decoded(resolved, decoded.encoding))
+        if decoded.encoding not in ("utf-8", "utf-16") or decoded.replaced:
+            out.decoded.append(Decoded(resolved, decoded.encoding, decoded.replaced, decoded.lines))
         text = decoded.text
         if ext in (".json", ".jsonl"):
             records = read_json(text) if ext == ".json" else read_jsonl(text)
@@ -190,6 +204,10 @@ def _read_file(path: Path, doc_id: str, out: _Collector, max_bytes: int) -> None
         out.skip(resolved, str(exc))
     except OSError as exc:
         out.skip(resolved, f"cannot read: {exc.strerror or exc}")
+    except RecursionError:  # a reader met nesting the format checks did not catch
+        out.skip(resolved, "nested too deeply to read")
+    except MemoryError:  # what it built is dropped with the frame: the next file has the memory
+        out.skip(resolved, "too large to read in memory")
 
 
 def read_paths(

@@ -4,14 +4,18 @@ The order of trust:
 
 1. a byte order mark (UTF-8, UTF-16) is obeyed;
 2. valid UTF-8 is UTF-8 (nearly every file written this century);
-3. otherwise the usual Western code page, cp1252 (a superset of Latin-1's printable
+3. UTF-8 with a few invalid bytes (a stray cp1252 "é" pasted into a UTF-8 file, one bad line
+   of a JSONL bundle) is still UTF-8 when its valid multi-byte characters are at least as many
+   as its invalid sequences: the bad bytes become U+FFFD and are reported with their lines.
+   Reading the whole file as cp1252 instead turned every good "é" into "Ã©";
+4. otherwise the usual Western code page, cp1252 (a superset of Latin-1's printable
    characters), when it decodes the bytes and the result reads like Western text: most letters
    plain ASCII, the others accented Latin letters (Spanish "ñ" stays "ñ");
-4. otherwise charset-normalizer's guess, only when it is reliable (little mojibake, text that
+5. otherwise charset-normalizer's guess, only when it is reliable (little mojibake, text that
    looks like language);
-5. otherwise the file is skipped as undecodable: a wrong guess would index garbage silently.
+6. otherwise the file is skipped as undecodable: a wrong guess would index garbage silently.
 
-A file read with anything but UTF-8 is reported by the caller, naming the encoding.
+A file read with anything but UTF-8, or with bytes replaced, is reported by the caller.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Skip(Exception):
 class Decoded:
     text: str
     encoding: str  # "utf-8", "utf-16", "cp1252" or charset-normalizer's name for its guess
+    replaced: int = 0  # invalid UTF-8 sequences replaced by U+FFFD
+    lines: tuple[int, ...] = ()  # the lines of the first few of them
 
 
 WESTERN = "cp1252"
@@ -64,6 +70,9 @@ def _decode_bytes(data: bytes) -> Decoded:
         return Decoded(_check_text(data.decode("utf-8-sig")), "utf-8")
     except UnicodeDecodeError:
         pass
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        return mostly
     western = _western(data)
     if western is not None:
         return Decoded(_check_text(western), WESTERN)
@@ -80,6 +89,37 @@ def _decode_bytes(data: bytes) -> Decoded:
     ):
         raise Skip("undecodable: not UTF-8 and the encoding could not be determined")
     return Decoded(_check_text(str(best)), best.encoding)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SHOWN_LINES = 3
+
+
+def _mostly_utf8(data: bytes) -> Decoded | None:
+    """UTF-8 with its invalid sequences replaced, when the valid multi-byte characters are at
+    least as many as the invalid sequences (text in a legacy code page has no valid ones, or,
+    for the double-byte Asian pages, far fewer than invalid ones); else None."""
+    text = data.decode("utf-8-sig", errors="replace")
+    # One U+FFFD per invalid sequence, less those the file itself spells in UTF-8.
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    valid = len(_NON_ASCII.findall(text)) - text.count("\ufffd")
+    if replaced <= 0 or valid < replaced:
+        return None
+    return Decoded(_check_text(text), "utf-8", replaced, _bad_lines(data))
+
+
+def _bad_lines(data: bytes) -> tuple[int, ...]:
+    """Line numbers of the first few invalid UTF-8 sequences, for the report."""
+    lines: list[int] = []
+    pos = 0
+    while len(lines) < _SHOWN_LINES:
+        try:
+            data[pos:].decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            lines.append(data.count(b"\n", 0, pos + exc.start) + 1)
+            pos += exc.end
+    return tuple(dict.fromkeys(lines))
 
 
 def _western(data: bytes) -> str | None:

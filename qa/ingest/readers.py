@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.ingest.decode import Skip
+from qa.ingest.front_matter import load_front_matter
 
 _DATE_FORMATS = (
     "%Y/%m/%d",
@@ -108,20 +109,11 @@ def read_md(text: str) -> Article:
     first_line = text.split("\n", 1)[0]
     if first_line.rstrip() == "---":
         # python-frontmatter's own split strips the body; find the closing fence here so the
-        # body stays byte for byte, and let its YAML handler parse the metadata.
+        # body stays byte for byte, and let its YAML handler parse the metadata (safely).
         end = _FRONT_MATTER_END.search(text, len(first_line) + 1)
         if end is None:
             raise Skip("front matter is not closed by a '---' line")
-        import yaml
-        from frontmatter.default_handlers import YAMLHandler
-
-        try:
-            loaded = YAMLHandler().load(text[len(first_line) + 1 : end.start()])
-        except yaml.YAMLError as exc:
-            raise Skip(f"invalid YAML front matter: {exc}".splitlines()[0]) from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise Skip("front matter is not a mapping of keys to values")
-        meta = loaded or {}
+        meta = load_front_matter(text[len(first_line) + 1 : end.start()])
         newline = text.find("\n", end.end())
         body = "" if newline < 0 else text[newline + 1 :]
     title = _str(meta.get("title"))
@@ -174,10 +166,7 @@ def _record_key(record: Any, fallback: int) -> str:
 
 def read_json(text: str) -> Iterator[tuple[str | None, Any]]:
     """``(key, record)`` pairs; key ``None`` for a file holding a single object."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Skip(f"invalid JSON: {exc}") from None
+    data = _parse_json(text, "")
     if isinstance(data, list):
         for i, record in enumerate(data, 1):
             yield _record_key(record, i), record
@@ -191,11 +180,26 @@ def read_jsonl(text: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield str(lineno), Skip(f"line {lineno}: invalid JSON: {exc.msg}")
+            record = _parse_json(line, f"line {lineno}: ")
+        except Skip as exc:
+            yield str(lineno), exc
             continue
         yield _record_key(record, lineno), record
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """``json.loads``, with every way it fails on hostile input as a :class:`Skip`: nesting
+    deeper than the parser recurses ("[" * 100_000) raises RecursionError, an integer of more
+    than 4,300 digits ValueError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # One JSONL line is always line 1 of itself: its message alone, not the position.
+        raise Skip(f"{where}invalid JSON: {exc.msg if where else exc}") from None
+    except RecursionError:
+        raise Skip(f"{where}invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise Skip(f"{where}invalid JSON: {exc}".splitlines()[0]) from None
 
 
 def read_html(text: str) -> Article:
