@@ -173,6 +173,8 @@ def _reliability(confidence: np.ndarray, right: np.ndarray) -> list[dict[str, An
 
 
 def train_short(rows: list[dict], folds: int, precision: float) -> tuple[Calibrator, dict]:
+    """P(right) per short-answer candidate; per question the judge shows the candidate with
+    the highest probability, so the bar and its precision are measured on those."""
     from sklearn.metrics import roc_auc_score
 
     x = np.array([[r["features"][f] for f in SHORT_FEATURES] for r in rows], dtype=float)
@@ -183,20 +185,28 @@ def train_short(rows: list[dict], folds: int, precision: float) -> tuple[Calibra
     for b in range(folds):
         test = groups == b
         if test.any() and (~test).any() and len(set(y[~test])) == 2:
+            model = _fit(x[~test], y[~test], "short", SHORT_FEATURES)
             oof[test] = _sigmoid(
-                _fit(x[~test], y[~test], "short", SHORT_FEATURES).logits(
-                    [dict(zip(SHORT_FEATURES, v, strict=True)) for v in x[test]]
-                )
+                model.logits([dict(zip(SHORT_FEATURES, v, strict=True)) for v in x[test]])
             )
-    bar, shown = _bar(oof, y, precision)
+    by_question: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_question.setdefault(r.get("id", str(i)), []).append(i)
+    first = [m[0] for m in by_question.values()]  # the client's own pick
+    best = [max(m, key=lambda i: oof[i]) for m in by_question.values()]
+    confidence, right = oof[best], y[best]
+    bar, shown = _bar(confidence, right, precision)
     report = {
         "rows": len(rows),
+        "questions": len(by_question),
         "base_rate": float(y.mean()),
         "auc": float(roc_auc_score(y, oof)) if len(set(y)) == 2 else None,
         "brier": float(np.mean((oof - y) ** 2)),
+        "client_first_right": int(y[first].sum()),
+        "judge_best_right": int(right.sum()),
         "bar": bar,
         "at_bar": shown,
-        "reliability": _reliability(oof, y),
+        "reliability": _reliability(confidence, right),
     }
     return _fit(x, y, "short", SHORT_FEATURES), report
 
@@ -295,7 +305,9 @@ def markdown(report: dict[str, Any]) -> str:
         "on the others.",
         "",
         "## Short answer",
-        f"- {s['rows']} short answers, {s['base_rate']:.3f} of them right (the base rate).",
+        f"- {s['rows']} short-answer candidates of {s['questions']} questions, "
+        f"{s['base_rate']:.3f} of them right. The client's first candidate is right on "
+        f"{s['client_first_right']} questions, the judge's best on {s['judge_best_right']}.",
         f"- AUC {s['auc']:.3f}, Brier {s['brier']:.3f}.",
         f"- Bar for precision >= {t['precision']}: **{s['bar']:.3f}**, showing "
         f"{s['at_bar']['shown']} ({s['at_bar']['right']} right).",
