@@ -241,8 +241,8 @@ class AnswerSettings:
     # that it is right (qa.confidence) reaches these; below, the cited sentences remain and
     # multiple choice says the articles do not decide. 0 shows every one. The defaults are
     # the bars that kept precision >= 0.9 on held-out weeks (eval/train_confidence.py).
-    min_short_confidence: float = bounded(0.5, 0.0, 1.01)
-    min_choice_confidence: float = bounded(0.5, 0.0, 1.01)
+    min_short_confidence: float = bounded(0.694, 0.0, 1.01)
+    min_choice_confidence: float = bounded(0.834, 0.0, 1.01)
 
 
 @dataclass(frozen=True)

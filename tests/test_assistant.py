@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -93,11 +94,15 @@ def test_streaming_yields_pieces_then_the_checked_answer(
 def test_multiple_choice_picks_the_supported_option(
     corpus_index: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    answer = Assistant(_settings(corpus_index), embedder=embedder).ask(
-        "How many civilians were killed in the Pahalgam terror attack?",
-        choices=("12", "26", "41", "7"),
-    )
-    assert answer.choice == 1
+    question = "How many civilians were killed in the Pahalgam terror attack?"
+    choices = ("12", "26", "41", "7")
+    # With the bar at 0 the decision itself shows: the option the passages support.
+    shown = _settings(corpus_index, **{"answer.min_choice_confidence": 0.0})
+    answer = Assistant(shown, embedder=embedder).ask(question, choices=choices)
+    assert answer.choice == 1 and answer.confidence is not None
+    # At the shipped bar it is that option or "the articles do not decide", never another.
+    default = Assistant(_settings(corpus_index), embedder=embedder).ask(question, choices=choices)
+    assert default.choice in (1, None)
 
 
 def test_follow_up_is_rewritten_before_retrieval(
@@ -203,6 +208,8 @@ def test_an_echoed_short_answer_is_asked_once_more_with_its_words_barred(
     fake_index: tuple[Settings, FakeEmbedder],
 ) -> None:
     settings, embedder = fake_index
+    # The bar at 0: this checks the second try, not what the confidence model shows.
+    settings = replace(settings, answer=replace(settings.answer, min_short_confidence=0.0))
     llm = _SteerableFake(["Answer: India [1]", "Answer: a significant focus [1]"])
     answer = Assistant(settings, embedder=embedder, llm=llm).ask(HEADLINE)
     assert [c.avoid for c in llm.calls] == [(), ("India",)]

@@ -144,8 +144,14 @@ def test_realtimeqa_run_on_a_tiny_folder(tmp_path: Path) -> None:
         # The eclipse article was found for the budget question only.
         [[other], [other, article]],
     )
+    # Bars at 0: this checks the harness's scoring, not what the confidence model shows.
     settings = load_settings(
-        overrides={"paths.index": str(tmp_path / "idx" / "main"), "embedding.model": "fake"},
+        overrides={
+            "paths.index": str(tmp_path / "idx" / "main"),
+            "embedding.model": "fake",
+            "answer.min_short_confidence": 0.0,
+            "answer.min_choice_confidence": 0.0,
+        },
         env={},
     )
     assistant = Assistant(settings, embedder=FakeEmbedder(name="fake"))
