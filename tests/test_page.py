@@ -5,7 +5,9 @@ as-of date and see the short answer. `make test` installs Chromium when it is mi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +203,11 @@ SHORT_REPLY = (
 @pytest.fixture()
 def scripted_page(browser: Any, assistant: Assistant) -> Iterator[Any]:
     """The page over the real index, with a model that opens its reply with a short answer."""
-    scripted = Assistant(assistant.settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
+    # The bar at 0: the page's rendering of a short answer, whatever its confidence.
+    settings = replace(
+        assistant.settings, answer=replace(assistant.settings.answer, min_short_confidence=0.0)
+    )
+    scripted = Assistant(settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
     with serve_in_thread(create_app(scripted)) as base:
         context = browser.new_context()
         page = context.new_page()
@@ -250,7 +256,7 @@ def test_short_answer_is_shown_above_the_cited_sentences(scripted_page: Any) -> 
     turn = ask(page, HEADLINE)
     short = turn.locator(".short-answer")
     assert short.is_visible()
-    assert short.inner_text() == "Answer: Belarus [1]"
+    assert re.fullmatch(r"Answer: Belarus \[1\] confidence \d\.\d\d", short.inner_text())
     # Above the explanation, with its own citation button that opens the passage.
     assert page.evaluate(
         "t => t.querySelector('.short-answer').compareDocumentPosition("

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -366,7 +367,12 @@ SHORT_REPLY = (
 def short_url(backend_assistant: Assistant) -> Iterator[str]:
     """The real index and embedder, with a model that opens its reply with a short answer."""
     assistant = backend_assistant
-    scripted = Assistant(assistant.settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
+    # The bars at 0: these tests check how the short answer travels, not whether it clears
+    # the confidence model's bar.
+    settings = replace(
+        assistant.settings, answer=replace(assistant.settings.answer, min_short_confidence=0.0)
+    )
+    scripted = Assistant(settings, embedder=assistant.embedder, llm=FakeLLM(SHORT_REPLY))
     with serve_in_thread(create_app(scripted)) as base:
         yield base
 
@@ -411,6 +417,7 @@ def test_chat_completions_carry_filters_and_short_answer(short_url: str) -> None
     }
     assert message["short_answer"] == "Belarus"
     assert message["short_answer_citation"] in {c["n"] for c in message["citations"]}
+    assert 0.0 <= message["confidence"] <= 1.0
 
     chunks = list(
         client.chat.completions.create(
