@@ -1,6 +1,6 @@
 """Compare the two embedding runtimes on real RealTime QA text: same vectors? how fast?
 
-    .venv/bin/python bench/bench_embed.py [--data /work/shared/benchmarks/realtimeqa/2024q1]
+    .venv/bin/python bench/bench_embed.py [--data ../shared/benchmarks/realtimeqa/2024q1]
         [--passages 1500] [--questions 1500]
 
 Passages are the texts the index embeds (title + chunk, chunked as `qa ingest` does), taken
@@ -30,7 +30,8 @@ from qa.config import Settings  # noqa: E402
 from qa.embed import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from qa.embed_onnx import OnnxEmbedder  # noqa: E402
 
-DATA = Path("/work/shared/benchmarks/realtimeqa/2024q1")
+# ../shared beside the clone, as the README's benchmark commands have it.
+DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "realtimeqa" / "2024q1"
 
 
 def real_texts(

@@ -1,7 +1,7 @@
 """Embedding throughput through 1, 2 and 4 `qa serve` processes, against the model in-process.
 
     nice -n 10 .venv/bin/python bench/bench_embed_service.py [--passages 1000]
-        [--servers 1 2 4] [--data /work/shared/benchmarks/realtimeqa/2024q1]
+        [--servers 1 2 4] [--data ../shared/benchmarks/realtimeqa/2024q1]
 
 Passages are RealTime QA chunks as `qa ingest` embeds them (title + chunk, from
 bench/bench_embed.py). Each row starts that many `qa serve` processes on loopback (no index:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_ingest.py                     # bundled corpus/, 3 runs, medians
     .venv/bin/python bench/bench_ingest.py --runs 5
     .venv/bin/python bench/bench_ingest.py \\
-        --realtimeqa /work/shared/benchmarks/realtimeqa/2024q1 --weeks 1 --runs 1
+        --realtimeqa ../shared/benchmarks/realtimeqa/2024q1 --weeks 1 --runs 1
 
 Each run ingests into a fresh index in a temporary folder (deleted afterwards; the RealTime QA
 files are read in place, never copied) with the embedding model of config.toml, then:

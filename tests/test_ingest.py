@@ -55,7 +55,7 @@ def test_corpus_ids_metadata_and_readme_skipped(corpus: dict[str, Document]) -> 
 
 
 def test_corpus_bodies_are_verbatim_seed_text() -> None:
-    seeds = Path("/work/shared/seed-articles")
+    seeds = CORPUS.parent.parent / "shared" / "seed-articles"  # ../shared beside the clone
     if not seeds.is_dir():
         pytest.skip("seed articles not available")
     docs = {d.id: d for d in read_paths([CORPUS]).documents}
