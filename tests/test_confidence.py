@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from llm_helpers import make_hits
 
 from qa import confidence
 from qa.answer import check_answer
 from qa.confidence import Calibrator, judge
 from qa.features import OPTION_FEATURES, SHORT_FEATURES
 from qa.types import QAError
-from tests.llm_helpers import make_hits
 
 ROOT = Path(__file__).resolve().parent.parent
 
