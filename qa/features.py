@@ -15,6 +15,7 @@ to what a feature means bumps ``FEATURE_VERSION``, and the models must be retrai
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import numpy as np
 
 from qa.answer_type import AMOUNT, COUNT, ORG, PERSON, PLACE, TIME, AnswerType, answer_type
 from qa.choice import MIN_MATCH, option_support, option_terms, term_named
-from qa.llm.extractive import Sentence, sentence_idf, split_sentences
+from qa.llm.extractive import Sentence, sentence_idf, split_sentences, window_terms
 from qa.text import WORD, content_terms, words
 from qa.types import Hit
 
@@ -94,8 +95,16 @@ def _group(atype: AnswerType | None) -> str:
     return "named"
 
 
+@functools.lru_cache(maxsize=4096)
 def _joined(text: str) -> str:
+    """The text's words joined by single spaces, with a space at each end (for matching a
+    span on word boundaries); memoised: every candidate of a question reads the same passages."""
     return f" {' '.join(words(text))} "
+
+
+@functools.lru_cache(maxsize=4096)
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(content_terms(text))
 
 
 def _days(as_of: str, published: str) -> float | None:
@@ -137,11 +146,11 @@ def short_features(
     q_terms = content_terms(question)
     focus = content_terms(atype.focus) if atype else set()
     key = (q_terms - focus) or q_terms
-    df = {t: sum(1 for h in passages if t in content_terms(h.chunk.text)) for t in key}
+    df = {t: sum(1 for h in passages if t in _terms(h.chunk.text)) for t in key}
     weight = {t: 1.0 + math.log((len(passages) + 1) / (df[t] + 1)) for t in key}
     total = sum(weight.values()) or 1.0
     quote_terms = content_terms(quote)
-    passage_terms = content_terms(hit.chunk.text)
+    passage_terms = _terms(hit.chunk.text)
 
     where = quote.lower().find(short.lower())
     type_match = type_chunk = 0.0
@@ -191,16 +200,6 @@ def short_features(
     }
 
 
-def _window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
-    """The terms of sentence i and its neighbours in the same passage ("Viktor Khrenin met
-    ... . Khrenin said ...")."""
-    window = set(sentences[i].terms)
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(sentences) and sentences[j].n == sentences[i].n:
-            window |= sentences[j].terms
-    return frozenset(window)
-
-
 @dataclass(frozen=True)
 class OptionEvidence:
     """Per option: its features, and the sentence that names it best (an index into
@@ -229,7 +228,7 @@ def option_evidence(
 
     q_terms = content_terms(question)
     q_total = sum(idf(t) for t in q_terms) or 1.0
-    windows = [_window_terms(sentences, i) for i in range(len(sentences))]
+    windows = [window_terms(sentences, i) for i in range(len(sentences))]
     relevance = np.array([sum(idf(t) for t in q_terms if t in w) / q_total for w in windows])
     if len(relevance) and relevance.max() > 0:
         relevance = relevance / relevance.max()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import clean_cli
 from typer.testing import CliRunner
 
 import qa.assistant
@@ -49,12 +50,7 @@ min_dense_score = 0.05
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("QA_"):
-            monkeypatch.delenv(name)
-    # Wide consoles: messages naming long temporary paths must not be wrapped.
-    monkeypatch.setattr(qa.cli.err, "width", 1000)
-    monkeypatch.setattr(qa.cli.out, "width", 1000)
+    clean_cli(monkeypatch)
     yield
 
 

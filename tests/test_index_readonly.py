@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import SMALL_FAKE_CONFIG, clean_cli
 from index_helpers import article, make_corpus, write
 from typer.testing import CliRunner
 
@@ -30,30 +31,12 @@ import qa.index.store
 from qa.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = """
-[paths]
-corpus = "corpus"
-index = "idx"
-
-[embedding]
-model = "fake"
-
-[chunking]
-max_tokens = 60
-overlap_tokens = 15
-
-[retrieval]
-min_dense_score = 0.0
-"""
+CONFIG = SMALL_FAKE_CONFIG
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("QA_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(qa.cli.err, "width", 1000)
-    monkeypatch.setattr(qa.cli.out, "width", 1000)
+    clean_cli(monkeypatch)
     yield
 
 

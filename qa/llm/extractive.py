@@ -141,12 +141,12 @@ def _window_coverage(
         return np.ones(len(sentences))
     out = np.zeros(len(sentences))
     for i in range(len(sentences)):
-        window = _window_terms(sentences, i)
+        window = window_terms(sentences, i)
         out[i] = sum(weights[t] for t in terms if t in window) / total
     return out
 
 
-def _window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
+def window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
     """The terms of sentence i and its neighbours in the same passage."""
     window = set(sentences[i].terms)
     for j in (i - 1, i + 1):
@@ -354,7 +354,7 @@ class ExtractiveLLM:
             choices,
             # An option named in a neighbouring sentence counts ("Viktor Khrenin met ... .
             # Khrenin said ...").
-            [_window_terms(sentences, i) for i in range(len(sentences))],
+            [window_terms(sentences, i) for i in range(len(sentences))],
             [s.n for s in sentences],
             relevance,
             lambda t: weights.get(t) or sentence_idf(t, sentences),
