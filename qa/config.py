@@ -121,8 +121,8 @@ class MilvusSettings:
     # The token (user:password or an API key) comes from QA_MILVUS_TOKEN only, never the file.
     uri: str = ".qa/milvus.db"
     collection: str = "qa"  # prefix of the collections qa keeps in that database
-    # Dense index of the chunk vectors: FLAT (exact), HNSW, or IVF_FLAT (see README "Scaling
-    # out"; a server also offers DISKANN and IVF_PQ, not Milvus Lite).
+    # Dense index of the chunk vectors: FLAT (exact), HNSW, or IVF_FLAT (see
+    # docs/scaling-out.md; a server also offers DISKANN and IVF_PQ, not Milvus Lite).
     index_type: str = "FLAT"
 
 
