@@ -102,6 +102,25 @@ class Assistant:
             )
         return question
 
+    @staticmethod
+    def validate_choices(choices: Sequence[str]) -> tuple[str, ...]:
+        """The options, or a clear error: a multiple-choice question needs two or more
+        different, non-empty options (one option would be "chosen" with certainty)."""
+        if not choices:
+            return ()
+        options = tuple(str(c).strip() for c in choices)
+        if len(options) < 2:
+            raise QAError("multiple choice needs at least two options")
+        blank = [n for n, option in enumerate(options, 1) if not option]
+        if blank:
+            raise QAError(f"option {blank[0]} is empty")
+        seen: dict[str, int] = {}
+        for n, option in enumerate(options, 1):
+            if option.casefold() in seen:
+                raise QAError(f"options {seen[option.casefold()]} and {n} are the same")
+            seen[option.casefold()] = n
+        return options
+
     def retrieve(
         self, question: str, k: int | None = None, *, filters: Filters | None = None
     ) -> Retrieval:
@@ -180,6 +199,7 @@ class Assistant:
         streaming: bool,
     ) -> Iterator[str | Answer]:
         question = self.validate(question)
+        choices = self.validate_choices(choices)
         started = time.perf_counter()
         index = self.index
         retriever = Retriever(index, self.embedder, self.settings.retrieval)

@@ -260,6 +260,10 @@ def create_app(
         limit = settings.limits.max_question_chars
         if any(not c.strip() or len(c) > limit for c in body.choices):
             raise APIError(400, f"each choice must be 1 to {limit} characters", param="choices")
+        try:
+            assistant.validate_choices(body.choices)
+        except QAError as exc:
+            raise APIError(400, str(exc), param="choices") from None
         check_question(body.question, "question")
         filters = body.filters()
         require_index()

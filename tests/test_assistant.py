@@ -240,3 +240,19 @@ def test_no_second_try_for_clients_that_cannot_bar_words_or_for_other_refusals(
     steerable = _SteerableFake([f"Answer: {CANNOT_ANSWER}", "Answer: a significant focus [1]"])
     assert not Assistant(settings, embedder=embedder, llm=steerable).ask(HEADLINE).answered
     assert len(steerable.calls) == 1  # the model refused: no echo to bar
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        (("Belarus",), "at least two options"),
+        (("", "Belarus"), "option 1 is empty"),
+        (("Belarus", " belarus "), "options 1 and 2 are the same"),
+    ],
+)
+def test_bad_options_are_a_clear_error(
+    fake_index: tuple[Settings, FakeEmbedder], choices: tuple[str, ...], message: str
+) -> None:
+    settings, embedder = fake_index
+    with pytest.raises(QAError, match=message):
+        Assistant(settings, embedder=embedder).ask(HEADLINE, choices=choices)

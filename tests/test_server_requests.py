@@ -82,6 +82,8 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str | None]] = [
     ("ask-k-float", ASK, {"question": HEADLINE, "k": 2.5}, 400, "k"),
     ("ask-choices-not-list", ASK, {"question": HEADLINE, "choices": "a"}, 400, "choices"),
     ("ask-choices-not-strings", ASK, {"question": HEADLINE, "choices": [1]}, 400, "choices[0]"),
+    ("ask-one-choice", ASK, {"question": HEADLINE, "choices": ["a"]}, 400, "choices"),
+    ("ask-same-choices", ASK, {"question": HEADLINE, "choices": ["a", "A "]}, 400, "choices"),
     ("ask-malformed-json", ASK, b"{question:", 400, None),
 ]
 
