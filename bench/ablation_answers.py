@@ -32,13 +32,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import evaluate, metrics, realtime_qa  # noqa: E402
-from qa.answer import build_prompt, check_answer  # noqa: E402
-from qa.assistant import Assistant  # noqa: E402
-from qa.config import load_settings  # noqa: E402
-from qa.index import live_generation  # noqa: E402
-from qa.llm.extractive import ExtractiveLLM  # noqa: E402
-from qa.types import Filters  # noqa: E402
+from qa.answering.assistant import Assistant
+from qa.answering.check import build_prompt, check_answer
+from qa.core.config import load_settings
+from qa.core.types import Filters
+from qa.evaluation import (
+    metrics,
+    realtime_qa,
+)
+from qa.evaluation import runner as evaluate
+from qa.index import live_generation
+from qa.llm.extractive import ExtractiveLLM
 
 TUNING_WEEKS = 9  # weeks 1-9 tune, 10-13 check
 
@@ -147,7 +151,7 @@ def search_result_rows(data: Path, weeks: str = "") -> dict[str, dict[str, Any]]
     of the first 5 articles the benchmark's own search returned for it, read by the client
     without an embedder (lexical scores only). Not the benchmark's setting; for comparing
     variants of the client when the quarter's index is not at hand."""
-    from qa.types import Chunk, DocInfo, Hit, Prompt
+    from qa.core.types import Chunk, DocInfo, Hit, Prompt
 
     rt = realtime_qa.read(data, None)
     first, _, last = weeks.partition("-")

@@ -204,8 +204,8 @@ def warm_ask(index: Path, runtime: str, client: str, runs: int) -> dict[str, flo
 
 def warm_embedding(runtime: str, questions: list[str]) -> tuple[float, float]:
     """Median wall and CPU ms (this thread's) to embed one question, over distinct questions."""
-    from qa.config import load_settings
-    from qa.embed import create_embedder
+    from qa.core.config import load_settings
+    from qa.embedding import create_embedder
 
     settings = load_settings(ROOT / "config.toml", {"embedding.runtime": runtime})
     embedder = create_embedder(settings.embedding)
@@ -221,11 +221,11 @@ def warm_embedding(runtime: str, questions: list[str]) -> tuple[float, float]:
 
 def warm_retrieval(index: Path, questions: list[str]) -> dict[str, Any]:
     """Median stage times of retrieval on a large index (ONNX embedder)."""
-    from qa.chunk import passage_sentences
-    from qa.config import load_settings
-    from qa.embed import create_embedder
+    from qa.core.config import load_settings
+    from qa.embedding import create_embedder
     from qa.index import LocalIndex
-    from qa.retrieve import Retriever
+    from qa.retrieval.retriever import Retriever
+    from qa.text.sentences import passage_sentences
 
     # No relevance floor: every question then fetches and selects passages, as one with
     # relevant passages does (an index with stand-in vectors would otherwise select nothing).

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench_scale
 
 from qa.index.bm25 import bm25_tokens
-from qa.retrieve import Retriever
-from qa.text import content_terms
+from qa.retrieval.retriever import Retriever
+from qa.text.words import content_terms
 
 
 def _index(chunks: int, scratch: Path) -> Any:

@@ -24,11 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import realtime_qa  # noqa: E402
-from qa.chunk import chunks_for, embed_text, embedded_title  # noqa: E402
-from qa.config import Settings  # noqa: E402
-from qa.embed import Embedder, SentenceTransformerEmbedder  # noqa: E402
-from qa.embed_onnx import OnnxEmbedder  # noqa: E402
+from qa.core.config import Settings
+from qa.embedding.base import Embedder
+from qa.embedding.onnx import OnnxEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
+from qa.evaluation import realtime_qa
+from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 
 # ../shared beside the clone, as docs/benchmarks.md's commands have it.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "realtimeqa" / "2024q1"

@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.embed import bundled_model_path  # noqa: E402
-from qa.embed_onnx import ensure_export, load_tokenizer, mean_pool, pad, read_model_config  # noqa: E402
+from qa.embedding.base import bundled_model_path
+from qa.embedding.onnx import ensure_export, load_tokenizer, mean_pool, pad, read_model_config
 
 QUESTION = "Which company announced a recall of 1.8 million vehicles this week?"
 

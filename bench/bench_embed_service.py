@@ -36,11 +36,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_embed import DATA, real_texts  # noqa: E402
+from bench_embed import DATA, real_texts
 
-from qa.config import EmbeddingServiceSettings, Settings  # noqa: E402
-from qa.embed import Embedder, create_embedder  # noqa: E402
-from qa.embed_remote import RemoteEmbedder  # noqa: E402
+from qa.core.config import EmbeddingServiceSettings, Settings
+from qa.embedding import create_embedder
+from qa.embedding.base import Embedder
+from qa.embedding.remote import RemoteEmbedder
 
 BATCH = 64
 PER_SERVER = 2  # requests in flight per server

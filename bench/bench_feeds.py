@@ -7,8 +7,8 @@ A news site on loopback (tests/news_site.py: a real http.server in a thread) ser
 feed of N entries and N article pages of ~4 paragraphs with metadata. Each run, in a fresh
 temporary corpus and index:
 
-* fetch only: GET of every page through qa.fetch.Fetcher (robots.txt, size cap, streaming);
-* extract only: trafilatura on the N page bodies already in memory (qa.pages.extract);
+* fetch only: GET of every page through qa.web.fetch.Fetcher (robots.txt, size cap, streaming);
+* extract only: trafilatura on the N page bodies already in memory (qa.web.pages.extract);
 * collect: the whole `qa ingest --feeds` front half (feed, fetch, extract, duplicate checks,
   front-matter file written and renamed), articles/s;
 * index: read the corpus and sync the index with the hash-seeded fake embedder, so the figure
@@ -32,14 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from news_site import Route, article_page, rss, serve  # noqa: E402
+from news_site import Route, article_page, rss, serve
 
-from qa.config import PathSettings, Settings  # noqa: E402
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder  # noqa: E402
-from qa.feed_state import FeedState  # noqa: E402
-from qa.feeds import collect, read_corpus, reindex  # noqa: E402
-from qa.fetch import Fetcher  # noqa: E402
-from qa.pages import Catalog, extract  # noqa: E402
+from qa.core.config import PathSettings, Settings
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
+from qa.web.feed_state import FeedState
+from qa.web.feeds import collect, read_corpus, reindex
+from qa.web.fetch import Fetcher
+from qa.web.pages import Catalog, extract
 
 DATE = "Tue, 24 Jun 2025 09:00:00 GMT"
 PLACES = ["Portmere", "Eastwick", "Northfield", "Southgate", "Westport", "Highbury", "Lowmoor"]

@@ -31,12 +31,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.chunk import embed_text, embedded_title
-from qa.config import Settings, load_settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.core.config import Settings, load_settings
+from qa.core.types import Document
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
-from qa.types import Document
+from qa.ingest.chunk import embed_text, embedded_title
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def read_corpus(args: argparse.Namespace) -> tuple[list[Document], str]:
     """The documents to ingest and a description of where they came from."""
     if args.realtimeqa:
-        from qa import realtime_qa
+        from qa.evaluation import realtime_qa
 
         folder = Path(args.realtimeqa)
         weeks = realtime_qa.list_weeks(folder)[: args.weeks]

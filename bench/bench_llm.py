@@ -40,10 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import metrics, realtime_qa  # noqa: E402
-from qa.assistant import Assistant  # noqa: E402
-from qa.config import load_settings  # noqa: E402
-from qa.evaluate import eval_realtimeqa, load_gold, score_gold  # noqa: E402
+from qa.answering.assistant import Assistant
+from qa.core.config import load_settings
+from qa.evaluation import (
+    metrics,
+    realtime_qa,
+)
+from qa.evaluation.runner import eval_realtimeqa, load_gold, score_gold
 
 WORK = ROOT / ".qa" / "bench-llm"
 RT_DATA = ROOT.parent / "shared" / "benchmarks" / "realtimeqa" / "2024q1"

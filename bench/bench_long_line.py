@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.chunk import chunks_for
-from qa.config import EmbeddingSettings, Settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.core.config import EmbeddingSettings, Settings
+from qa.core.types import Document
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.ingest import clean
-from qa.types import Document
+from qa.ingest.chunk import chunks_for
 
 
 def article(kb: int, one_line: bool) -> Document:

@@ -7,7 +7,8 @@ synthetic embedder, so the figures are those of the index and not of the embeddi
 Per backend (``--backends local[,milvus]``, chosen only through ``settings.index.backend``) and
 size (chunks): the full build of the index, then an ingest of the same articles plus 1% new
 ones; both timed minus the synthetic embedding (the time spent inside ``embed``), and their
-ratio. Then hybrid search through ``qa.retrieve.Retriever`` (one question at a time, warm),
+ratio. Then hybrid search through ``qa.retrieval.retriever.Retriever`` (one question at a time,
+warm),
 unfiltered and filtered (a date window and one source), p50/p95; recall@10 of the dense part
 (``Index.dense_search``) against exact search (``faiss.IndexFlatIP`` over the live vectors);
 bytes on disk (hard links counted once) and the peak resident memory of the run. Each size runs
@@ -43,8 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.config import IndexSettings, Settings
-from qa.types import Document, Filters
+from qa.core.config import IndexSettings, Settings
+from qa.core.types import Document, Filters
 
 DIM = 384
 N_TOPICS = 256
@@ -189,7 +190,7 @@ def _dense_recall(index: Any, questions: np.ndarray) -> float:
 
 def run_one(backend: str, chunks: int, scratch: Path, profile: bool = False) -> dict[str, Any]:
     import qa.index
-    from qa.retrieve import Retriever
+    from qa.retrieval.retriever import Retriever
 
     root = scratch / f"{backend}-{chunks}"
     shutil.rmtree(root, ignore_errors=True)

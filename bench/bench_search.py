@@ -1,4 +1,4 @@
-"""Benchmark the vector index kinds of ``qa.vectors`` on synthetic, clustered embeddings.
+"""Benchmark the vector index kinds of ``qa.index.vectors`` on synthetic, clustered embeddings.
 
     .venv/bin/python bench/bench_search.py                  # 1e4, 1e5, 1e6 (~10-15 min, 2 cores)
     .venv/bin/python bench/bench_search.py --quick          # 1e4 and 1e5 only
@@ -11,7 +11,7 @@ so that cosine statistics resemble sentence embeddings (same-cluster cos ~0.5, r
 their source), i.e. "another member of the same cluster".
 
 Reported per (size, kind): build seconds, serialized index size in MB, p50/p95 latency of one
-query at a time through ``qa.vectors.search`` (warm, k=10, as the CLI does), recall@10 and
+query at a time through ``qa.index.vectors.search`` (warm, k=10, as the CLI does), recall@10 and
 recall@50 against exact search.  ``ivfsq8`` (IVF with 8-bit scalar-quantized codes) is a
 benchmark-only variant, measured to decide whether ``ivf`` should quantize.
 """
@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa import vectors
+from qa.index import vectors
 
 N_TOPICS = 64
 N_CLUSTERS = 3000

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_server.py --levels 1,4,16 --requests 300 --seconds 60
     .venv/bin/python bench/bench_server.py --index .qa/index     # reuse an existing index
 
-The server runs in a child process (``qa.server.serve``: the real embedder, the extractive
+The server runs in a child process (``qa.serving.app.serve``: the real embedder, the extractive
 client, the bundled corpus indexed into a temporary folder unless ``--index`` is given), on
 127.0.0.1, so the load generator's threads do not share its interpreter. Each level first
 warms up, then runs its clients until ``--requests`` answers have come back or ``--seconds``
@@ -54,8 +54,8 @@ def free_port() -> int:
 
 
 def build_index(folder: Path) -> None:
-    from qa.config import load_settings
-    from qa.embed import create_embedder
+    from qa.core.config import load_settings
+    from qa.embedding import create_embedder
     from qa.index import sync
     from qa.ingest import read_paths
 
@@ -70,8 +70,8 @@ def build_index(folder: Path) -> None:
 
 def child_serve(index: str, port: int) -> None:
     """The server process: exactly what `qa serve` runs."""
-    from qa.config import load_settings
-    from qa.server import serve
+    from qa.core.config import load_settings
+    from qa.serving.app import serve
 
     settings = load_settings(overrides={"paths.index": index, "llm.client": "extractive"})
     serve(settings, "127.0.0.1", port)

@@ -22,12 +22,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import metrics, realtime_qa  # noqa: E402
-from qa.assistant import Assistant  # noqa: E402
-from qa.config import load_settings  # noqa: E402
-from qa.evaluate import question_filters, realtimeqa_index_dir  # noqa: E402
-from qa.index import live_generation, sync  # noqa: E402
-from qa.retrieve import Retriever  # noqa: E402
+from qa.answering.assistant import Assistant
+from qa.core.config import load_settings
+from qa.evaluation import (
+    metrics,
+    realtime_qa,
+)
+from qa.evaluation.runner import question_filters, realtimeqa_index_dir
+from qa.index import live_generation, sync
+from qa.retrieval.retriever import Retriever
 
 
 def recall(

@@ -22,9 +22,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from qa import metrics
-from qa.answer_type import answer_type
-from qa.short_answer import mentions
+from qa.evaluation import metrics
+from qa.reading.answer_type import answer_type
+from qa.reading.short_answer import mentions
 
 SPLITS = {"1-9": range(0, 9), "10-13": range(9, 13), "all": range(0, 13)}
 

@@ -19,10 +19,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import qa.llm.extractive as extractive  # noqa: E402
-from qa import metrics  # noqa: E402
-from qa.assistant import Assistant  # noqa: E402
-from qa.evaluate import load_gold, score_gold  # noqa: E402
+import qa.llm.extractive as extractive
+from qa.answering.assistant import Assistant
+from qa.evaluation import metrics
+from qa.evaluation.runner import load_gold, score_gold
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Train the confidence models of ``qa.confidence`` from RealTime QA news, and write them with
+"""Train the confidence models of ``qa.answering.confidence`` from RealTime QA news, and write them
+with
 their training report.
 
     python eval/train_confidence.py --data ../shared/benchmarks/realtimeqa/2023 [--weeks 26]
@@ -6,7 +7,8 @@ their training report.
 For every question of the chosen weeks, asked on its own date (the benchmark's setting) with the
 extractive client and the real index (built or reused as ``qa eval realtimeqa`` does), the
 script records the features of the client's short answer (label: it is right, by
-``qa.truthfulness.short_answer_right``) and of every option of the multiple-choice question (label:
+``qa.evaluation.truthfulness.short_answer_right``) and of every option of the multiple-choice
+question (label:
 it is the gold option). Rows are cached in ``--rows`` so a refit needs no pipeline run.
 
 Models are scikit-learn logistic regressions on standardised features. Every figure in the
@@ -34,10 +36,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.confidence import MODEL_DIR, Calibrator, _logit  # noqa: E402
-from qa.features import FEATURE_VERSION, OPTION_FEATURES, SHORT_FEATURES  # noqa: E402
-from qa.truthfulness import short_answer_right  # noqa: E402
-from qa.types import QAError  # noqa: E402
+from qa.answering.confidence import MODEL_DIR, Calibrator, _logit
+from qa.answering.features import FEATURE_VERSION, OPTION_FEATURES, SHORT_FEATURES
+from qa.core.types import QAError
+from qa.evaluation.truthfulness import short_answer_right
 
 MIN_SHOWN = 20  # a bar must show at least this many out-of-fold answers to be trusted
 
@@ -47,11 +49,11 @@ MIN_SHOWN = 20  # a bar must show at least this many out-of-fold answers to be t
 
 def collect(data: Path, weeks: list[str] | None, rows_path: Path, config: Path | None) -> None:
     """Ask every question and append its feature rows to ``rows_path``."""
-    from qa import realtime_qa
-    from qa.assistant import Assistant
-    from qa.config import load_settings
-    from qa.evaluate import question_filters, realtimeqa_index_dir
-    from qa.features import option_evidence, short_features
+    from qa.answering.assistant import Assistant
+    from qa.answering.features import option_evidence, short_features
+    from qa.core.config import load_settings
+    from qa.evaluation import realtime_qa
+    from qa.evaluation.runner import question_filters, realtimeqa_index_dir
     from qa.index import separate_index, sync
 
     settings = load_settings(config, {"llm.client": "extractive"})
@@ -389,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _weeks(folder: Path, spec: str | None) -> list[str] | None:
-    from qa import realtime_qa
+    from qa.evaluation import realtime_qa
 
     if not spec:
         return None

@@ -1,6 +1,7 @@
 """Right, wrong or silent for any run's predictions, old or new: coverage, precision and
 truthfulness of the short answer, the multiple-choice answer and the whole answer, by the one
-definition of right (``qa.truthfulness``). For comparing runs made before the harness reported
+definition of right (``qa.evaluation.truthfulness``). For comparing runs made before the harness
+reported
 them (a run of an earlier commit) with today's.
 
     python eval/truth_of_run.py RUN [--gold eval/gold.jsonl] [--weeks 1-9]
@@ -20,9 +21,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.evaluate import answer_text, load_gold  # noqa: E402
-from qa.truthfulness import answer_right, short_answer_right  # noqa: E402
-from qa.types import QAError  # noqa: E402
+from qa.core.types import QAError
+from qa.evaluation.runner import answer_text, load_gold
+from qa.evaluation.truthfulness import answer_right, short_answer_right
 
 
 def _choice(answer: dict[str, Any]) -> int | None:
@@ -35,7 +36,7 @@ def _choice(answer: dict[str, Any]) -> int | None:
 
 def _seen(answer: dict[str, Any]) -> str:
     """What a reader sees: the short answer and the answer text, markers removed."""
-    from qa.types import Answer
+    from qa.core.types import Answer
 
     shell = Answer(answer.get("question", ""), answer["answer"], answer["answered"], (), (), "")
     return f"{answer.get('short_answer', '')} {answer_text(shell)}".strip()

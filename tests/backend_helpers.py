@@ -8,8 +8,8 @@ from typing import Any
 
 from index_helpers import FAKE, expected_chunks
 
-from qa.config import Settings
-from qa.embed import FakeEmbedder
+from qa.core.config import Settings
+from qa.embedding.fake import FakeEmbedder
 from qa.index import Index, open_index, scope, sync
 from qa.ingest import read_paths
 

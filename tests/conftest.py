@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.assistant import Assistant
-from qa.config import EmbeddingSettings, Settings, load_settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.answering.assistant import Assistant
+from qa.core.config import EmbeddingSettings, Settings, load_settings
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
 
@@ -190,7 +190,7 @@ def fake_index(tmp_path: Path) -> tuple[Path, Path]:
     tmp_path/index (the index tests' starting point)."""
     from index_helpers import consistent, ingest, make_corpus
 
-    from qa.embed import FakeEmbedder
+    from qa.embedding.fake import FakeEmbedder
 
     corpus = make_corpus(tmp_path / "corpus")
     root = tmp_path / "index"

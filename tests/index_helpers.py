@@ -12,13 +12,13 @@ import faiss
 import numpy as np
 from conftest import fake_settings
 
-from qa.chunk import chunks_for, embed_text, embedded_title
-from qa.config import Settings
-from qa.embed import FakeEmbedder
+from qa.core.config import Settings
+from qa.core.types import Document
+from qa.embedding.fake import FakeEmbedder
 from qa.index import LocalIndex, SyncReport, scope, sync
 from qa.ingest import read_paths
-from qa.retrieve import Retriever
-from qa.types import Document
+from qa.ingest.chunk import chunks_for, embed_text, embedded_title
+from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

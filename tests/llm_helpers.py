@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from qa.prompts import SYSTEM, USER, format_choices, format_passage
-from qa.types import Chunk, DocInfo, Hit, Prompt
+from qa.core.types import Chunk, DocInfo, Hit, Prompt
+from qa.llm.prompts import SYSTEM, USER, format_choices, format_passage
 
 
 def make_hits(texts: Sequence[str | tuple[str, str]]) -> tuple[Hit, ...]:
@@ -35,7 +35,7 @@ def make_prompt(
     max_tokens: int = 300,
     term_weights: Mapping[str, float] | None = None,
 ) -> Prompt:
-    """A prompt built the way the pipeline builds one, with the texts of qa.prompts."""
+    """A prompt built the way the pipeline builds one, with the texts of qa.llm.prompts."""
     hits = make_hits(texts)
     passages = "\n\n".join(
         format_passage(n, h.doc.title, h.doc.published, h.chunk.text) for n, h in enumerate(hits, 1)

@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from qa.assistant import Assistant
-from qa.config import Settings, load_settings
-from qa.embed import FakeEmbedder, create_embedder
-from qa.feeds import reindex
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings, load_settings
+from qa.core.types import Completion, Prompt, QAError
+from qa.embedding import create_embedder
+from qa.embedding.fake import FakeEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
-from qa.types import Completion, Prompt, QAError
+from qa.web.feeds import reindex
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HEADLINE = "What did Khrenin say about India?"
@@ -48,7 +49,7 @@ def qa_serve(
 ) -> Iterator[str]:
     """A `qa serve` of a project folder (its corpus indexed first, fake embedder) on
     loopback; its base URL."""
-    from qa.server import create_app, serve_in_thread  # late: server_helpers is imported early
+    from qa.serving.app import create_app, serve_in_thread  # late: server_helpers is imported early
 
     settings = load_settings(project / "config.toml", overrides, env={})
     embedder = FakeEmbedder(name="fake")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from qa import prompts
-from qa.answer import build_prompt, check_answer, split_short_answer
-from qa.short_line import echoed_words
-from qa.types import Chunk, DocInfo, Document, Hit
+from qa.answering.check import build_prompt, check_answer, split_short_answer
+from qa.answering.short_line import echoed_words
+from qa.core.types import Chunk, DocInfo, Document, Hit
+from qa.llm import prompts
 
 BELARUS = (
     "Belarusian Defence Minister Viktor Khrenin has underscored that India is a significant "
@@ -90,7 +90,8 @@ def test_refusal_and_all_unsupported_answers_are_not_answered() -> None:
 
 
 def test_every_stock_refusal_phrase_is_a_refusal_not_a_claim() -> None:
-    # One list with qa.metrics.is_refusal: phrases it knew ("cannot determine") count here too.
+    # One list with qa.evaluation.metrics.is_refusal: phrases it knew ("cannot determine") count
+    # here too.
     for reply in (
         "I cannot determine what Khrenin said about India.",
         "I can’t tell what Khrenin said about India.",

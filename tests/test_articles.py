@@ -12,10 +12,10 @@ from news_site import Route, Site, article_page, rss, serve, story
 from typer.testing import CliRunner
 
 import qa.cli
-from qa.articles import list_articles, remove_article
-from qa.config import load_settings
+from qa.core.config import load_settings
+from qa.core.types import QAError
 from qa.index import LocalIndex, remove
-from qa.types import QAError
+from qa.index.articles import list_articles, remove_article
 
 DATE = "Tue, 24 Jun 2025 09:00:00 GMT"
 

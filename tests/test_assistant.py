@@ -12,14 +12,15 @@ import pytest
 from conftest import CORPUS
 
 from qa import Assistant
-from qa.config import Settings, load_settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.answering.rewrite import heuristic_rewrite
+from qa.core.config import Settings, load_settings
+from qa.core.types import Answer, QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
-from qa.prompts import CANNOT_ANSWER
-from qa.rewrite import heuristic_rewrite
-from qa.types import Answer, QAError
+from qa.llm.prompts import CANNOT_ANSWER
 
 HEADLINE = "What did Khrenin say about India?"
 OFF_TOPIC = "Who won the 2022 FIFA World Cup final?"

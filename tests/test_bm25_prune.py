@@ -1,4 +1,4 @@
-"""The MaxScore top k of the BM25 reader (qa/bm25_read.py) against its full pass: the same
+"""The MaxScore top k of the BM25 reader (qa/index/bm25_read.py) against its full pass: the same
 scores at every rank, the same chunks up to the order of equal scores, with deleted chunks,
 filters and repeated or unknown query words; and document frequencies without a postings walk."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.bm25_read import BM25Scores
 from qa.index.bm25 import Postings
+from qa.index.bm25_read import BM25Scores
 
 
 def _segments(rng: np.random.Generator) -> tuple[list[Postings], list[np.ndarray]]:
@@ -54,7 +54,7 @@ def test_pruned_top_k_has_the_full_pass_scores_and_chunks(
     """With the shipped cost rule, and with one that lets most questions prune (this corpus
     is small, so the shipped rule prunes fewer of them)."""
     if cost is not None:
-        monkeypatch.setattr("qa.bm25_read.PRUNE_COST", cost)
+        monkeypatch.setattr("qa.index.bm25_read.PRUNE_COST", cost)
     pruned, full, queries = twins
     allowed = np.random.default_rng(9).random(full.num_docs) < 0.3
     taken = 0

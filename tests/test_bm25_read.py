@@ -13,7 +13,7 @@ from bm25s.stopwords import STOPWORDS_EN
 
 from qa.index import LocalIndex, bm25_tokens
 from qa.index.bm25 import indexed_text
-from qa.text import bm25_stopwords
+from qa.text.words import bm25_stopwords
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from llm_helpers import make_prompt
 
-from qa.answer import check_answer
-from qa.assistant import Assistant
-from qa.choice import decide, option_terms
-from qa.embed import FakeEmbedder
+from qa.answering.assistant import Assistant
+from qa.answering.check import check_answer
+from qa.embedding.fake import FakeEmbedder
 from qa.llm.extractive import ExtractiveLLM
-from qa.prompts import CANNOT_ANSWER
-from qa.text import content_terms
+from qa.llm.prompts import CANNOT_ANSWER
+from qa.reading.choice import decide, option_terms
+from qa.text.words import content_terms
 
 
 def terms(*sentences: str) -> list[frozenset[str]]:

@@ -1,4 +1,4 @@
-"""Tests for qa.chunk, budgeted with the real tokenizer of all-MiniLM-L6-v2.
+"""Tests for qa.ingest.chunk, budgeted with the real tokenizer of all-MiniLM-L6-v2.
 
 The token budget is checked by re-tokenising exactly what the index embeds (title + passage)
 with the model's own tokenizer, special tokens included.
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunk import MAX_TITLE_TOKENS, chunk_document, embed_text, embedded_title
-from qa.config import Settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.core.config import Settings
+from qa.core.types import Chunk, Document
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.ingest import read_paths
-from qa.types import Chunk, Document
+from qa.ingest.chunk import MAX_TITLE_TOKENS, chunk_document, embed_text, embedded_title
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 MODEL_LIMIT = 256  # word pieces all-MiniLM-L6-v2 reads, [CLS] and [SEP] included

@@ -19,11 +19,11 @@ import pytest
 from cli_helpers import clean_cli
 from typer.testing import CliRunner
 
-import qa.assistant
+import qa.answering.assistant
 import qa.cli
-import qa.embed
+import qa.embedding.base
 from qa.cli import app
-from qa.embed import SentenceTransformerEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -371,8 +371,8 @@ def test_headline_search_with_the_real_model(
         assert settings.model == "sentence-transformers/all-MiniLM-L6-v2"
         return real_embedder
 
-    monkeypatch.setattr(qa.embed, "create_embedder", create)
-    monkeypatch.setattr(qa.assistant, "create_embedder", create)
+    monkeypatch.setattr(qa.embedding.base, "create_embedder", create)
+    monkeypatch.setattr(qa.answering.assistant, "create_embedder", create)
     config = ROOT / "config.toml"  # the project's own settings
     index = tmp_path / "index"
     data = as_json(run(runner, "ingest", CORPUS, "--config", config, "--index", index, "--json"))

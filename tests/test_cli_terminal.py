@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import qa.cli
 from qa.cli import app
-from qa.text import PrintableStream, printable, printable_json
+from qa.text.words import PrintableStream, printable, printable_json
 
 CONFIG = """
 [paths]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.assistant import Assistant
-from qa.config import EmbeddingSettings, load_settings
-from qa.embed_onnx import OnnxEmbedder
+from qa.answering.assistant import Assistant
+from qa.core.config import EmbeddingSettings, load_settings
+from qa.embedding.onnx import OnnxEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = (
@@ -32,7 +32,7 @@ HEAVY = (
 # Modules a read-only question never needs (each costs start-up time): the ingest side of the
 # index, the answering code for a search, spaCy's command line.
 WRITER = ("qa.index.writer", "qa.index.generation")
-ANSWERING = ("qa.answer", "qa.llm.extractive", "qa.short_answer", "spacy")
+ANSWERING = ("qa.answering.check", "qa.llm.extractive", "qa.reading.short_answer", "spacy")
 
 # Runs the CLI's own entry point, then reports which modules it imported.
 RUN_CLI = """
@@ -156,13 +156,13 @@ def test_a_one_question_process_embeds_on_one_thread_unless_told(
 
 def test_the_server_module_loads_neither_the_fetcher_nor_the_index_writer() -> None:
     # `qa serve` is ready sooner for each module it does not import; removing an article
-    # (which remembers its URL with qa.pages) and ingesting import theirs when used.
-    code = "import json, sys, qa.server; print(json.dumps(sorted(sys.modules)))"
+    # (which remembers its URL with qa.web.pages) and ingesting import theirs when used.
+    code = "import json, sys, qa.serving.app; print(json.dumps(sorted(sys.modules)))"
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     modules = set(json.loads(done.stdout))
-    assert "qa.server" in modules
-    assert not modules.intersection({"qa.pages", "qa.fetch", "yaml", *WRITER})
+    assert "qa.serving.app" in modules
+    assert not modules.intersection({"qa.web.pages", "qa.web.fetch", "yaml", *WRITER})

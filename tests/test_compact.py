@@ -7,9 +7,9 @@ import re
 
 from llm_helpers import KHRENIN, MUMBAI, UNRELATED, make_hits
 
-from qa import prompts
-from qa.answer import build_prompt
-from qa.compact import GAP, best_windows
+from qa.answering.check import build_prompt
+from qa.answering.compact import GAP, best_windows
+from qa.llm import prompts
 
 FILLER = " ".join(
     f"Sentence number {i} of the long report talks about weather and harvests." for i in range(30)

@@ -1,4 +1,5 @@
-"""The learned confidence (qa.confidence, qa.features, eval/train_confidence.py): calibration
+"""The learned confidence (qa.answering.confidence, qa.answering.features,
+eval/train_confidence.py): calibration
 where the truth is known, the bar, clear errors for a missing or stale model, and the training
 script end to end on a tiny folder."""
 
@@ -14,11 +15,11 @@ import numpy as np
 import pytest
 from llm_helpers import make_hits
 
-from qa import confidence
-from qa.answer import check_answer
-from qa.confidence import Calibrator, judge
-from qa.features import OPTION_FEATURES, SHORT_FEATURES
-from qa.types import QAError
+from qa.answering import confidence
+from qa.answering.check import check_answer
+from qa.answering.confidence import Calibrator, judge
+from qa.answering.features import OPTION_FEATURES, SHORT_FEATURES
+from qa.core.types import QAError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +106,7 @@ def test_the_short_answer_is_withheld_below_the_bar_and_shown_above(
 def test_a_choice_below_the_bar_says_the_articles_do_not_decide(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from qa.prompts import UNDECIDED
+    from qa.llm.prompts import UNDECIDED
 
     monkeypatch.setattr(confidence, "load", lambda name: _constant(name, 0.5))
     choices = ("Russia", "Belarus")
@@ -135,7 +136,7 @@ def test_a_missing_or_stale_model_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_the_shipped_models_load_and_their_bars_are_the_defaults() -> None:
-    from qa.config import AnswerSettings
+    from qa.core.config import AnswerSettings
 
     confidence.load.cache_clear()
     for name in ("short", "option"):

@@ -1,4 +1,4 @@
-"""Tests for qa.config: precedence, environment variables, paths, and clear errors."""
+"""Tests for qa.core.config: precedence, environment variables, paths, and clear errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings, _table, env_names, load_settings, ranges, set_value
-from qa.types import QAError
+from qa.core.config import Settings, _table, env_names, load_settings, ranges, set_value
+from qa.core.types import QAError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The cores a runtime is given: those other processes leave free (qa.cores)."""
+"""The cores a runtime is given: those other processes leave free (qa.core.cores)."""
 
 import os
 import subprocess
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from qa import cores
-from qa.cores import free_cores
+from qa.core import cores
+from qa.core.cores import free_cores
 
 
 def test_threads_follow_the_free_cores() -> None:

@@ -12,18 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qa.text.evidence import split_sentences
 
-from qa import embed_onnx
-from qa.assistant import Assistant
-from qa.chunk import embed_text
-from qa.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
-from qa.embed import (
-    SentenceTransformerEmbedder,
-    bundled_model_path,
-    create_embedder,
-    load_in_background,
-)
-from qa.embed_onnx import (
+from qa.answering.assistant import Assistant
+from qa.core.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
+from qa.core.types import Hit, QAError
+from qa.embedding import create_embedder, load_in_background
+from qa.embedding import onnx as embed_onnx
+from qa.embedding.base import bundled_model_path
+from qa.embedding.onnx import (
     OnnxEmbedder,
     batches,
     ensure_export,
@@ -31,9 +28,9 @@ from qa.embed_onnx import (
     fingerprint,
     read_model_config,
 )
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex
-from qa.llm.extractive import split_sentences
-from qa.types import Hit, QAError
+from qa.ingest.chunk import embed_text
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_COSINE = 0.9999
@@ -228,7 +225,7 @@ def test_an_optimised_graph_that_differs_is_refused(
 
 @pytest.mark.slow
 def test_threads_are_the_free_cores_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    """0 (the default) asks qa.cores when the model loads; a set value is used as it is."""
+    """0 (the default) asks qa.core.cores when the model loads; a set value is used as it is."""
     monkeypatch.setattr(embed_onnx, "free_cores", lambda sample_s: 2)
     free = OnnxEmbedder(EmbeddingSettings())
     free._load()

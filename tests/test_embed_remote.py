@@ -1,4 +1,4 @@
-"""The embeddings client (qa.embed_remote) over a fake HTTP transport: batching, order,
+"""The embeddings client (qa.embedding.remote) over a fake HTTP transport: batching, order,
 requests in flight, round-robin, the retry rule and the checks of what comes back. The same
 client against a real `qa serve` is in test_embed_service.py."""
 
@@ -15,10 +15,10 @@ import httpx2
 import numpy as np
 import pytest
 
-from qa.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
-from qa.embed import create_embedder
-from qa.embed_remote import RemoteEmbedder
-from qa.types import QAError, UpstreamError
+from qa.core.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
+from qa.core.types import QAError, UpstreamError
+from qa.embedding import create_embedder
+from qa.embedding.remote import RemoteEmbedder
 
 DIM = 8
 Handler = Callable[[httpx2.Request], httpx2.Response]

@@ -19,16 +19,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
 import qa.cli
-from qa.assistant import Assistant
+from qa.answering.assistant import Assistant
 from qa.cli import app as cli_app
-from qa.config import EmbeddingServiceSettings, Settings
-from qa.embed import Embedder, FakeEmbedder, create_embedder, embedder_identity
-from qa.embed_remote import RemoteEmbedder
+from qa.core.config import EmbeddingServiceSettings, Settings
+from qa.core.types import QAError, UpstreamError
+from qa.embedding import create_embedder
+from qa.embedding.base import Embedder, embedder_identity
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.remote import RemoteEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
-from qa.server import create_app, serve_in_thread
-from qa.types import QAError, UpstreamError
+from qa.serving.app import create_app, serve_in_thread
 
 pytestmark = pytest.mark.slow  # the real embedding model
 MODEL = Settings().embedding.model

@@ -11,10 +11,17 @@ import pytest
 from conftest import ASK_JSON_KEYS, ROOT
 
 from qa import Assistant
-from qa.config import load_settings
-from qa.embed import FakeEmbedder
-from qa.evaluate import GoldItem, compare, eval_gold, eval_realtimeqa, load_gold, load_report
-from qa.types import Answer, QAError
+from qa.core.config import load_settings
+from qa.core.types import Answer, QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.evaluation.runner import (
+    GoldItem,
+    compare,
+    eval_gold,
+    eval_realtimeqa,
+    load_gold,
+    load_report,
+)
 
 
 def test_malformed_gold_lines_are_reported_by_number(tmp_path: Path) -> None:
@@ -384,7 +391,7 @@ def _budget_week(folder: Path, week: str) -> None:
 
 
 def test_realtimeqa_takes_several_folders(tmp_path: Path) -> None:
-    from qa.eval_realtimeqa import choose_weeks, split_weeks
+    from qa.evaluation.realtime_qa_eval import choose_weeks, split_weeks
 
     a, b = tmp_path / "2023", tmp_path / "2024q1"
     for week in ("20231006", "20231013"):

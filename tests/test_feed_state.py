@@ -1,4 +1,4 @@
-"""The feeds' validators file (qa.feed_state, ``corpus/web/.feeds.json``) through real feed
+"""The feeds' validators file (qa.web.feed_state, ``corpus/web/.feeds.json``) through real feed
 ingests from a news site on loopback: a failed ingest leaves it as it was (not created, not
 rewritten, not emptied), an unreadable one is an error that keeps it, and two runs saving at
 once keep each other's feeds."""
@@ -12,11 +12,11 @@ import pytest
 from news_site import Route, Site, rss, serve
 from test_feeds import DATE, news_routes, settings_in
 
-from qa.config import Settings
-from qa.embed import FakeEmbedder
-from qa.feed_state import FeedState
-from qa.feeds import FAILED, NOT_MODIFIED, STORED, CollectReport, ingest_urls
-from qa.types import QAError
+from qa.core.config import Settings
+from qa.core.types import QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.web.feed_state import FeedState
+from qa.web.feeds import FAILED, NOT_MODIFIED, STORED, CollectReport, ingest_urls
 
 
 def ingest(site: Site, settings: Settings, *paths: str) -> CollectReport:

@@ -13,15 +13,14 @@ import pytest
 from conftest import fake_settings
 from news_site import Route, Site, article_page, rss, serve, story
 
-from qa import pages
-from qa.config import PathSettings, Settings
-from qa.embed import FakeEmbedder
-from qa.feeds import DUPLICATE, FAILED, NOT_MODIFIED, STORED, add_text, ingest_urls, parse_feed
-from qa.fetch import FetchError
+from qa.core.config import PathSettings, Settings
+from qa.core.types import QAError
+from qa.embedding.fake import FakeEmbedder
 from qa.index import LocalIndex
-from qa.ingest import read_paths
-from qa.types import QAError
-from qa.watch import Schedule, watch
+from qa.ingest import corpus, read_paths
+from qa.web.feeds import DUPLICATE, FAILED, NOT_MODIFIED, STORED, add_text, ingest_urls, parse_feed
+from qa.web.fetch import FetchError
+from qa.web.watch import Schedule, watch
 
 DATE = "Tue, 24 Jun 2025 09:00:00 GMT"
 
@@ -181,7 +180,7 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     def crash(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(pages.os, "replace", crash)
+    monkeypatch.setattr(corpus.os, "replace", crash)
     with serve(news_routes()) as site, pytest.raises(OSError, match="disk full"):
         run(site, settings, "/news/stadium")
     assert [p for p in settings.corpus_dir.rglob("*") if p.is_file()] == []
@@ -296,7 +295,7 @@ def test_watch_polls_with_etags_and_indexes_each_new_article(tmp_path: Path) -> 
 def test_a_running_assistant_answers_from_a_watch_cycle(tmp_path: Path, real_embedder) -> None:
     """The real model and index: an Assistant opened before the poll answers from the article
     the poll brought in, with no restart."""
-    from qa.assistant import Assistant
+    from qa.answering.assistant import Assistant
 
     settings = replace(settings_in(tmp_path), embedding=Settings().embedding)
     settings = replace(settings, llm=replace(settings.llm, client="extractive"))

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from news_site import Route, serve
 
-from qa.config import FetchSettings
-from qa.fetch import Fetcher, FetchError, normalize_url
+from qa.core.config import FetchSettings
+from qa.web.fetch import Fetcher, FetchError, normalize_url
 
 # The test site is on loopback, a network fetching refuses unless it is allowed.
 SETTINGS = replace(

@@ -1,4 +1,4 @@
-"""The private-address rule of fetching (qa.fetch_guard): the address classes, the allowed
+"""The private-address rule of fetching (qa.web.guard): the address classes, the allowed
 networks, a host checked on every address it resolves to, and, against a real server on
 loopback, redirects and a DNS answer that changes between the check and the connection."""
 
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from news_site import Route, serve
 
-from qa.config import FetchSettings
-from qa.fetch import Fetcher, FetchError
-from qa.fetch_guard import AddressRefused, AddressRule, address_kind
+from qa.core.config import FetchSettings
+from qa.web.fetch import Fetcher, FetchError
+from qa.web.guard import AddressRefused, AddressRule, address_kind
 
 SETTINGS = replace(FetchSettings(), timeout=1.0)
 LOOPBACK = replace(SETTINGS, allowed_networks=("127.0.0.0/8",))

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from qa.folder_lock import folder_lock
+from qa.core.locks import folder_lock
 
 
 def test_threads_take_the_lock_one_after_the_other(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_another_process_waits_for_the_lock(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from qa.folder_lock import folder_lock\n"
+            "import sys, time; from pathlib import Path; from qa.core.locks import folder_lock\n"
             "with folder_lock(Path(sys.argv[1])):\n"
             "    Path(sys.argv[2]).write_text('held')\n"
             "    time.sleep(0.5)\n"

@@ -35,8 +35,10 @@ from index_helpers import (
     write,
 )
 
-from qa.config import Settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.core.config import Settings
+from qa.core.types import Document, QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import (
     SCHEMA_VERSION,
     LocalIndex,
@@ -47,7 +49,6 @@ from qa.index import (
     sync,
 )
 from qa.ingest import read_paths
-from qa.types import Document, QAError
 
 # ----------------------------------------------------------------------------- real model
 

@@ -15,13 +15,13 @@ from backend_helpers import check, expected, run, stored_chunks
 from conftest import ROOT, on_backend
 from index_helpers import FAKE, article, expected_chunks, make_corpus, write
 
-from qa.assistant import Assistant
-from qa.config import Settings
-from qa.embed import FakeEmbedder
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
+from qa.core.types import Document, Filters, QAError
+from qa.embedding.fake import FakeEmbedder
 from qa.index import open_index, remove, sync
 from qa.ingest import read_paths
-from qa.retrieve import Retriever
-from qa.types import Document, Filters, QAError
+from qa.retrieval.retriever import Retriever
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def test_both_backends_return_the_same_top_passages_for_the_gold_questions(
 
 
 def test_backend_settings_are_checked_and_the_token_is_not_a_setting(tmp_path: Path) -> None:
-    from qa.config import load_settings
+    from qa.core.config import load_settings
 
     assert load_settings(env={}).index.backend == "local"
     with pytest.raises(QAError, match=r"index\.backend = 'faiss' is not one of: local, milvus"):

@@ -23,11 +23,11 @@ import qa.index.bm25
 import qa.index.chunk_store
 import qa.index.local
 import qa.index.store
-import qa.vectors
-from qa.embed import FakeEmbedder
+import qa.index.vectors
+from qa.core.types import QAError
+from qa.embedding.fake import FakeEmbedder
 from qa.index import LocalIndex, live_generation
-from qa.retrieve import Retriever
-from qa.types import QAError
+from qa.retrieval.retriever import Retriever
 
 
 def _boom(*args: Any, **kwargs: Any) -> None:
@@ -37,7 +37,7 @@ def _boom(*args: Any, **kwargs: Any) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        (qa.vectors, "save"),
+        (qa.index.vectors, "save"),
         (qa.index.bm25, "save"),
         (qa.index.chunk_store, "write_generation"),
         (qa.index.store, "fsync_tree"),  # everything written, just before the switch
@@ -82,8 +82,8 @@ KILL_SCRIPT = textwrap.dedent(
 
     import qa.index
     import qa.index.segments
-    from qa.config import Settings
-    from qa.embed import FakeEmbedder
+    from qa.core.config import Settings
+    from qa.embedding.fake import FakeEmbedder
     from qa.ingest import read_paths
 
     root, corpus, step = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]

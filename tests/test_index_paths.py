@@ -14,11 +14,13 @@ from index_helpers import FAKE, article, consistent, doc_chunks, ingest, make_co
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.config import EmbeddingSettings, Settings, load_settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder, bundled_model_path
+from qa.core.config import EmbeddingSettings, Settings, load_settings
+from qa.core.types import Document, QAError
+from qa.embedding.base import bundled_model_path
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
-from qa.types import Document, QAError
 
 # ----------------------------------------------------------------------------- ids
 
@@ -215,7 +217,7 @@ def small_model(folder: Path, seed: int) -> Path:
 
 @pytest.mark.slow
 def test_a_128_dimension_model_is_recorded_and_checked_as_loaded(tmp_path: Path) -> None:
-    from qa.assistant import Assistant
+    from qa.answering.assistant import Assistant
 
     corpus = make_corpus(tmp_path / "corpus")
     root = tmp_path / "index"

@@ -15,11 +15,10 @@ import pytest
 from index_helpers import FAKE, CountingEmbedder, article, consistent, ingest, make_corpus, write
 
 import qa.index.segments
-from qa import vectors
-from qa.embed import FakeEmbedder
-from qa.index import bm25_tokens, scope, sync
+from qa.core.types import QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.index import bm25_tokens, scope, sync, vectors
 from qa.index.local import LocalIndex
-from qa.types import QAError
 
 QUERIES = [
     "alpha summit election",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.core.types import Document
 from qa.ingest import ReadResult, clean, normalize_date, read_paths
-from qa.types import Document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.core.types import Document, QAError
 from qa.ingest import Decoded, Skipped, read_paths
-from qa.types import Document, QAError
 
 
 def kept(doc: Document) -> list[str]:

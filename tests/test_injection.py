@@ -9,16 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from qa.text.evidence import split_sentences
 
-from qa.answer import check_answer
-from qa.assistant import Assistant
-from qa.config import load_settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.answering.assistant import Assistant
+from qa.answering.check import check_answer
+from qa.core.config import load_settings
+from qa.core.types import Answer
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import sync
 from qa.ingest import read_paths
-from qa.llm.extractive import split_sentences
-from qa.text import is_instruction
-from qa.types import Answer
+from qa.text.words import is_instruction
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def test_the_rule() -> None:
         assert not is_instruction(text), text
     # The bundled corpus has no sentence the rule would throw away.
     settings = load_settings(env={})
-    from qa.chunk import sentence_spans
+    from qa.text.sentences import sentence_spans
 
     for doc in read_paths([CORPUS]).documents:
         for s, e in sentence_spans(doc.text, 0, len(doc.text)):
@@ -195,7 +195,7 @@ def test_checker_does_not_count_the_injection_as_support(injected: Assistant) ->
 
 
 def test_the_prompt_fences_the_article(injected: Assistant) -> None:
-    from qa.answer import build_prompt
+    from qa.answering.check import build_prompt
 
     answer = injected.ask(QUESTION)
     prompt = build_prompt(

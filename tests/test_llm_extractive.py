@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 from llm_helpers import KHRENIN, KHRENIN_REPRINT, MUMBAI, UNRELATED, make_prompt
+from qa.text.evidence import cite, split_sentences
 
-from qa.assistant import Assistant
-from qa.config import Settings
-from qa.embed import Embedder, FakeEmbedder
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
+from qa.core.types import Completion, Prompt
+from qa.embedding.base import Embedder
+from qa.embedding.fake import FakeEmbedder
 from qa.llm import create
-from qa.llm.extractive import ExtractiveLLM, cite, content_terms, split_sentences
-from qa.prompts import CANNOT_ANSWER
-from qa.types import Completion, Prompt
+from qa.llm.extractive import ExtractiveLLM, content_terms
+from qa.llm.prompts import CANNOT_ANSWER
 
 PRIORITY = "Khrenin said India is a priority for Moscow's foreign policy [{n}]."
 

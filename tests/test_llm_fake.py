@@ -7,11 +7,11 @@ import os
 import pytest
 from llm_helpers import KHRENIN, make_prompt
 
-from qa.config import Settings
+from qa.core.config import Settings
+from qa.core.types import Completion, QAError
 from qa.llm import LLM, available, create
 from qa.llm.fake import DEFAULT_REPLY, FakeLLM
-from qa.tokens import cache_dir, count_tokens, encoding
-from qa.types import Completion, QAError
+from qa.llm.tokens import cache_dir, count_tokens, encoding
 
 PROMPT = make_prompt("What did Khrenin say about India?", [KHRENIN])
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from llm_helpers import KHRENIN, MUMBAI, make_prompt
 
-from qa.config import LLMSettings, LocalSettings, OpenAISettings, Settings
+from qa.core.config import LLMSettings, LocalSettings, OpenAISettings, Settings
+from qa.core.types import Completion, QAError
 from qa.llm import create
 from qa.llm.local import SMOLLM2, LocalClient, default_model_path
 from qa.llm.openai import OpenAIClient
-from qa.prompts import SHORT_ANSWER_LABEL
-from qa.types import Completion, QAError
+from qa.llm.prompts import SHORT_ANSWER_LABEL
 
 pytestmark = pytest.mark.slow
 

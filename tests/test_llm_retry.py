@@ -12,16 +12,11 @@ import pytest
 from llm_fake_openai import ANSWER, FakeOpenAI, Step, completion_body, error_body
 from llm_helpers import KHRENIN, make_prompt
 
-from qa.config import LLMSettings, OpenAISettings, Settings
+from qa.core.config import LLMSettings, OpenAISettings, Settings
+from qa.core.service import LOCAL_PLACEHOLDER_KEY
+from qa.core.types import Completion, QAError
 from qa.llm import create
-from qa.llm.openai import (
-    LOCAL_PLACEHOLDER_KEY,
-    NO_KEY_MESSAGE,
-    QUOTA_MESSAGE,
-    OpenAIClient,
-    parse_retry_after,
-)
-from qa.types import Completion, QAError
+from qa.llm.openai import NO_KEY_MESSAGE, QUOTA_MESSAGE, OpenAIClient, parse_retry_after
 
 PROMPT = make_prompt("What did Khrenin say about India?", [KHRENIN])
 

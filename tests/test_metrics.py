@@ -1,10 +1,10 @@
-"""Hand-computed cases for qa.metrics."""
+"""Hand-computed cases for qa.evaluation.metrics."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.metrics import (
+from qa.evaluation.metrics import (
     answer_in_text,
     citation_precision,
     citation_recall,
@@ -78,7 +78,7 @@ def test_is_refusal() -> None:
     assert is_refusal("I cannot answer this from the given articles.")
     assert is_refusal("The date is not mentioned in the articles.")
     assert is_refusal("   ")
-    # One list with qa.answer: the phrases only it knew count here too.
+    # One list with qa.answering.check: the phrases only it knew count here too.
     assert is_refusal("I don't know.") and is_refusal("I don’t know who won.")
     assert is_refusal("The passages do not contain the date.")
     assert is_refusal("The date is not mentioned.")
@@ -234,11 +234,11 @@ def test_answer_in_text() -> None:
     assert not answer_in_text("", text)
 
 
-# --- right, wrong or silent (qa.truthfulness) -------------------------------------------------
+# --- right, wrong or silent (qa.evaluation.truthfulness) ---------------------------------
 
 
 def test_short_answer_right_is_exact_contained_or_f1_half() -> None:
-    from qa.truthfulness import short_answer_right
+    from qa.evaluation.truthfulness import short_answer_right
 
     assert short_answer_right("The Qingdao.", ["Qingdao"])  # exact after normalisation
     assert short_answer_right("26 civilians", ["26"])  # contained on word boundaries
@@ -255,7 +255,7 @@ def test_short_answer_right_is_exact_contained_or_f1_half() -> None:
 
 
 def test_choice_and_answer_right() -> None:
-    from qa.truthfulness import answer_right, choice_right
+    from qa.evaluation.truthfulness import answer_right, choice_right
 
     assert choice_right(1, 1) and not choice_right(2, 1)
     assert not choice_right(None, 1) and not choice_right(1, None)
@@ -266,7 +266,7 @@ def test_choice_and_answer_right() -> None:
 
 
 def test_crag_scores_and_score_row_keys() -> None:
-    from qa.truthfulness import crag, judged
+    from qa.evaluation.truthfulness import crag, judged
 
     assert (crag(True, True), crag(True, False), crag(False, True), crag(False, False)) == (
         1,
@@ -295,7 +295,7 @@ def test_crag_scores_and_score_row_keys() -> None:
 
 
 def _cands() -> list:
-    from qa.truthfulness import Candidate
+    from qa.evaluation.truthfulness import Candidate
 
     return [
         Candidate(True, 0.9, True),
@@ -307,7 +307,7 @@ def _cands() -> list:
 
 
 def test_precision_coverage_curve_on_a_tiny_known_example() -> None:
-    from qa.truthfulness import precision_at, precision_coverage
+    from qa.evaluation.truthfulness import precision_at, precision_coverage
 
     points = precision_coverage(_cands())
     # The two 0.8s are a tie: no bar can split them, so they come in together.
@@ -322,7 +322,7 @@ def test_precision_coverage_curve_on_a_tiny_known_example() -> None:
 
 
 def test_bar_withholds_a_candidate_below_it_as_silence() -> None:
-    from qa.truthfulness import Candidate, decide, decision_report
+    from qa.evaluation.truthfulness import Candidate, decide, decision_report
 
     shown, assumed = decide(_cands(), 0.8)
     assert shown == [True, True, True, False, False] and not assumed
@@ -347,7 +347,7 @@ def test_bar_withholds_a_candidate_below_it_as_silence() -> None:
 
 
 def test_without_any_confidence_every_candidate_counts_as_one() -> None:
-    from qa.truthfulness import Candidate, decide, decision_report
+    from qa.evaluation.truthfulness import Candidate, decide, decision_report
 
     cands = [
         Candidate(True, None, True),

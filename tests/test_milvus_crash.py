@@ -19,8 +19,8 @@ import pytest
 from backend_helpers import check, expected, stored_chunks
 from index_helpers import article, make_corpus, write
 
-from qa.config import Settings, load_settings
-from qa.embed import FakeEmbedder
+from qa.core.config import Settings, load_settings
+from qa.embedding.fake import FakeEmbedder
 from qa.index import Index, sync
 from qa.index.milvus_db import connect, read_live
 from qa.index.milvus_writer import _Stored

@@ -13,10 +13,10 @@ from backend_helpers import check, check_term_counts, expected, run
 from conftest import on_backend
 from index_helpers import FAKE, article, make_corpus, write
 
-from qa.config import Settings
+from qa.core.config import Settings
 from qa.index import open_index, remove
 from qa.index.milvus_terms import STATE, TermCounts
-from qa.text import content_terms
+from qa.text.words import content_terms
 
 QUESTION = "Did the alpaca summit talks continue while a walrus was seen, or the badger treaty?"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import models
-from qa.types import QAError
+from qa.core.types import QAError
+from qa.llm import gguf as models
 
 PIECES = [b"GGUF piece one;", b"piece two;", b"and the last piece."]
 WHOLE = b"".join(PIECES)

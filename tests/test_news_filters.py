@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 from conftest import BACKENDS, fake_settings, on_backend
 
-from qa import vectors
-from qa.assistant import Assistant
-from qa.config import Settings
-from qa.embed import FakeEmbedder
-from qa.filters import build_filters, question_window
-from qa.index import Index, open_index, sync
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
+from qa.core.types import Document, Filters, QAError
+from qa.embedding.fake import FakeEmbedder
+from qa.index import Index, open_index, sync, vectors
 from qa.llm.extractive import ExtractiveLLM
-from qa.retrieve import Retriever
-from qa.types import Document, Filters, QAError
+from qa.retrieval.filters import build_filters, question_window
+from qa.retrieval.retriever import Retriever
 
 SETTINGS = fake_settings(max_tokens=60, overlap_tokens=0)
 
@@ -240,8 +239,8 @@ def test_cli_rejects_a_bad_as_of(tmp_path: Path) -> None:
 def test_realtimeqa_asks_each_question_on_its_own_date(tmp_path: Path) -> None:
     import json
 
-    from qa.config import load_settings
-    from qa.evaluate import eval_realtimeqa
+    from qa.core.config import load_settings
+    from qa.evaluation.runner import eval_realtimeqa
 
     data = tmp_path / "rtqa"
     data.mkdir()

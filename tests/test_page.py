@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from qa.assistant import Assistant
-from qa.config import load_settings
-from qa.embed import create_embedder
+from qa.answering.assistant import Assistant
+from qa.core.config import load_settings
+from qa.embedding import create_embedder
 from qa.index import sync
 from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
-from qa.server import create_app, serve_in_thread
+from qa.serving.app import create_app, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

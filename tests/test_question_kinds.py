@@ -12,8 +12,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from qa.assistant import Assistant
-from qa.server import create_app, serve_in_thread
+from qa.answering.assistant import Assistant
+from qa.serving.app import create_app, serve_in_thread
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa.realtime_qa import (
+from qa.evaluation.realtime_qa import (
     doc_id_for_url,
     list_weeks,
     load,
@@ -223,8 +223,8 @@ def test_real_slice_first_four_weeks() -> None:
 def test_the_benchmark_index_key_follows_what_makes_the_vectors(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from qa.config import Settings
-    from qa.evaluate import realtimeqa_index_dir
+    from qa.core.config import Settings
+    from qa.evaluation.runner import realtimeqa_index_dir
 
     base = Settings()
     emb = base.embedding

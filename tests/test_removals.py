@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 import qa.cli
 from qa.cli import app
-from qa.config import load_settings
+from qa.core.config import load_settings
 from qa.index import LocalIndex
-from qa.pages import removed_urls
+from qa.ingest.corpus import removed_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "https://news.example/harbour"
@@ -34,8 +34,8 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 import qa.index as index_mod
-from qa.articles import remove_article
-from qa.config import load_settings
+from qa.index.articles import remove_article
+from qa.core.config import load_settings
 
 real = index_mod.remove
 

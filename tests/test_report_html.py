@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from qa import Assistant
 from qa.cli import app
-from qa.evaluate import eval_gold, eval_realtimeqa, load_gold
-from qa.report_html import render_compare, render_report, write_compare_page
-from qa.types import QAError
+from qa.core.types import QAError
+from qa.evaluation.report_html import render_compare, render_report, write_compare_page
+from qa.evaluation.runner import eval_gold, eval_realtimeqa, load_gold
 
 IDS = ("g001", "g059", "g071")  # one single, one multi, one unanswerable question
 HOSTILE = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
@@ -199,8 +199,8 @@ def test_cli_compare_writes_the_page_and_says_where(
 
 
 def test_realtimeqa_report_has_a_bar_per_week(tmp_path: Path) -> None:
-    from qa.config import load_settings
-    from qa.embed import FakeEmbedder
+    from qa.core.config import load_settings
+    from qa.embedding.fake import FakeEmbedder
 
     data = tmp_path / "rtqa"
     data.mkdir()
@@ -240,7 +240,7 @@ def test_realtimeqa_report_has_a_bar_per_week(tmp_path: Path) -> None:
 def test_report_page_draws_the_precision_coverage_curves_as_inline_svg(
     runs: dict[str, Any],
 ) -> None:
-    from qa.truthfulness import Candidate, decision_report
+    from qa.evaluation.truthfulness import Candidate, decision_report
 
     folder, report = runs["k5"]
     html = (folder / "report.html").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The sentence rerank of qa.retrieve: a passage that holds the question's words in one
+"""The sentence rerank of qa.retrieval.retriever: a passage that holds the question's words in one
 sentence beats one that scatters them, by the rule RetrievalSettings describes, with the
 idf of the whole index (BM25's own document counts)."""
 
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import fake_settings
 
-from qa.config import Settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.core.config import Settings
+from qa.core.types import Document
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex, sync
-from qa.retrieve import Retriever
-from qa.text import content_terms
-from qa.types import Document
+from qa.retrieval.retriever import Retriever
+from qa.text.words import content_terms
 
 FAKE = fake_settings(max_tokens=200, overlap_tokens=20)
 QUESTION = "Which harbour did the storm flood?"

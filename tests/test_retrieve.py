@@ -1,4 +1,5 @@
-"""Tests for qa.retrieve: fusion modes, diversity, de-duplication, the relevance floor and k.
+"""Tests for qa.retrieval.retriever: fusion modes, diversity, de-duplication, the relevance floor
+and k.
 
 Mechanics are checked on small generated articles with the FakeEmbedder; the headline question
 and the relevance floor are checked on the bundled corpus with the real model (loaded once).
@@ -15,12 +16,13 @@ import numpy as np
 import pytest
 from conftest import fake_settings
 
-from qa.config import RetrievalSettings, Settings
-from qa.embed import FakeEmbedder, SentenceTransformerEmbedder
+from qa.core.config import RetrievalSettings, Settings
+from qa.core.types import Chunk, Document, Hit
+from qa.embedding.fake import FakeEmbedder
+from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
-from qa.retrieve import NEAR_DUPLICATE, SPAN_OVERLAP, Retriever, _jaccard
-from qa.types import Chunk, Document, Hit
+from qa.retrieval.retriever import NEAR_DUPLICATE, SPAN_OVERLAP, Retriever, _jaccard
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HEADLINE = "What did Khrenin say about India?"

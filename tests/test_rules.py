@@ -1,14 +1,18 @@
-"""One copy of each rule: the citation-marker and option rules of qa.answer are the ones the
+"""One copy of each rule: the citation-marker and option rules of qa.answering.check are the ones
+the
 eval harness strips, one Punkt tokenizer serves chunking and the extractive client, and one
 stop-word list and stemmer serve BM25 and sentence scoring."""
 
 from __future__ import annotations
 
-from qa import evaluate
-from qa.answer import MARKER, OPTION
-from qa.chunk import passage_sentences, sentence_spans, sentence_tokenizer
+from qa.answering import check, compact
+from qa.answering.check import MARKER, OPTION
+from qa.core.types import Answer
+from qa.evaluation import runner as evaluate
 from qa.llm import extractive
-from qa.types import Answer
+from qa.retrieval import retriever
+from qa.text import evidence
+from qa.text.sentences import passage_sentences, sentence_spans, sentence_tokenizer
 
 
 def _answer(text: str, answered: bool = True) -> Answer:
@@ -25,10 +29,11 @@ def test_answer_text_strips_what_qa_answer_parses() -> None:
 
 
 def test_one_punkt_tokenizer_for_chunking_the_rerank_and_the_extractive_client() -> None:
-    from qa import retrieve
+    from qa.retrieval import retriever as retrieve
 
     assert sentence_tokenizer() is sentence_tokenizer()
-    assert extractive.passage_sentences is passage_sentences is retrieve.passage_sentences
+    assert evidence.passage_sentences is passage_sentences is retrieve.passage_sentences
+    assert extractive.split_sentences is evidence.split_sentences
     assert not hasattr(extractive, "_sentence_tokenizer")
     text = "Mr. Khrenin met Mr. Singh. They spoke of India."
     expected = ["Mr. Khrenin met Mr. Singh.", "They spoke of India."]
@@ -39,7 +44,7 @@ def test_one_punkt_tokenizer_for_chunking_the_rerank_and_the_extractive_client()
 
 def test_one_stop_word_list_and_one_stemmer_for_bm25_and_sentence_scoring() -> None:
     from qa.index import bm25
-    from qa.text import STOPWORDS, bm25_stopwords, content_terms, stemmer
+    from qa.text.words import STOPWORDS, bm25_stopwords, content_terms, stemmer
 
     # The content-word filter extends the BM25 stop words; it does not keep a copy of them.
     assert bm25_stopwords() < STOPWORDS
@@ -48,3 +53,11 @@ def test_one_stop_word_list_and_one_stemmer_for_bm25_and_sentence_scoring() -> N
     text = "Khrenin praised the growing defence partnerships of India and Belarus"
     assert set(bm25.bm25_tokens(text)) >= content_terms(text)
     assert stemmer() is stemmer()
+
+
+def test_one_sentence_scorer_for_the_rerank_the_compaction_the_check_and_the_reader() -> None:
+    # "What weighted share of the question's words does this sentence hold" has one copy.
+    assert retriever.share is compact.share is check.share is extractive.share is evidence.share
+    assert evidence.share({"a", "b"}, {"a"}) == 0.5
+    assert evidence.share({"a", "b"}, {"a"}, {"a": 3.0, "b": 1.0}) == 0.75
+    assert evidence.share({"a"}, {"a"}, {"a": 0.0}) == 0.0  # words that weigh nothing

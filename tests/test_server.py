@@ -1,4 +1,4 @@
-"""Tests for qa.server: the OpenAI-compatible chat endpoint (with the real `openai` client),
+"""Tests for qa.serving.app: the OpenAI-compatible chat endpoint (with the real `openai` client),
 the plain API with filters and short answers, and scripted model failures, against uvicorn on
 loopback. Bad requests are in test_server_requests.py, security and slow clients in
 test_server_security.py."""
@@ -30,13 +30,13 @@ from server_helpers import (
     user,
 )
 
-from qa.answer import MARKER
-from qa.assistant import Assistant
-from qa.config import Settings, load_settings
+from qa.answering.assistant import Assistant
+from qa.answering.check import MARKER
+from qa.core.config import Settings, load_settings
+from qa.core.types import Filters
 from qa.llm.fake import FakeLLM
-from qa.prompts import CANNOT_ANSWER
-from qa.server import STATIC, create_app, serve_in_thread, sources_text
-from qa.types import Filters
+from qa.llm.prompts import CANNOT_ANSWER
+from qa.serving.app import STATIC, create_app, serve_in_thread, sources_text
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +308,7 @@ def test_stream_content_is_the_checked_answer(fake_settings: Settings) -> None:
 
 
 def sources_text_of(message: dict[str, Any]) -> str:
-    from qa.types import Citation
+    from qa.core.types import Citation
 
     return sources_text([Citation(**c) for c in message["citations"]])
 

@@ -11,7 +11,7 @@ import pytest
 from news_site import Route, Site, article_page, serve, story
 from server_helpers import SECRET, qa_serve
 
-from qa.fetch_guard import HOW_TO_ALLOW
+from qa.web.guard import HOW_TO_ALLOW
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from server_helpers import HEADLINE, SlowLLM, assert_error, build_index, user
 
-from qa.assistant import Assistant
-from qa.config import Settings
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
+from qa.core.types import Completion, Prompt, QAError
 from qa.llm.fake import FakeLLM
-from qa.server import create_app, serve_in_thread
-from qa.types import Completion, Prompt, QAError
+from qa.serving.app import create_app, serve_in_thread
 
 
 class CountingLLM(FakeLLM):

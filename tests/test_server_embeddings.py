@@ -18,11 +18,11 @@ import openai
 import pytest
 from server_helpers import SECRET, assert_error
 
-from qa.assistant import Assistant
-from qa.config import Settings
-from qa.embed import FakeEmbedder
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
+from qa.embedding.fake import FakeEmbedder
 from qa.llm.fake import FakeLLM
-from qa.server import create_app, serve_in_thread
+from qa.serving.app import create_app, serve_in_thread
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -15,7 +15,7 @@ from news_site import Route, article_page, serve, story
 from server_helpers import HEADLINE, SECRET, qa_serve
 
 from qa.llm.fake import FakeLLM
-from qa.pages import WebArticle, file_for
+from qa.web.pages import WebArticle, file_for
 
 FERRY = (
     "The ferry workers of Portmere ended their strike on Monday after a deal on pay was "

@@ -1,4 +1,4 @@
-"""Bad requests to qa.server: every malformed body, odd JSON (lone surrogates, deep
+"""Bad requests to qa.serving.app: every malformed body, odd JSON (lone surrogates, deep
 nesting), body caps and unknown routes get a 4xx with an OpenAI-style error, never a 500."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import openai
 import pytest
 from server_helpers import HEADLINE, assert_error, user
 
-from qa.assistant import Assistant
-from qa.server import create_app, serve_in_thread
+from qa.answering.assistant import Assistant
+from qa.serving.app import create_app, serve_in_thread
 
 
 @pytest.fixture(scope="module")

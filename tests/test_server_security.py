@@ -1,4 +1,4 @@
-"""Security of qa.server against hostile clients on loopback: the API key, Host and Origin
+"""Security of qa.serving.app against hostile clients on loopback: the API key, Host and Origin
 checks, the JSON content type, CORS only when configured, and slow or numerous clients."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import openai
 import pytest
 from server_helpers import HEADLINE, SECRET, SlowLLM, assert_error, build_index, user
 
-from qa.assistant import Assistant
-from qa.config import ServerSettings, Settings
+from qa.answering.assistant import Assistant
+from qa.core.config import ServerSettings, Settings
+from qa.core.types import QAError
 from qa.llm.fake import FakeLLM
-from qa.server import check_host, create_app, serve, serve_in_thread
-from qa.types import QAError
+from qa.serving.app import check_host, create_app, serve, serve_in_thread
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ import pytest
 from llm_fake_openai import FakeOpenAI, Step, error_body
 from server_helpers import HEADLINE, assert_error, build_index, user
 
-from qa.assistant import Assistant
-from qa.config import Settings
+from qa.answering.assistant import Assistant
+from qa.core.config import Settings
 from qa.llm import create
-from qa.server import create_app, serve_in_thread
+from qa.serving.app import create_app, serve_in_thread
 
 QUOTA = "insufficient_quota"
 HINTS = ("llm.", "OPENAI_API_KEY", "qa model", "/", "gguf", "check your plan")
@@ -100,7 +100,7 @@ def test_openai_failures_are_not_the_callers_fault(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     upstream.script(step)
-    with caplog.at_level(logging.WARNING, logger="qa.server"):
+    with caplog.at_level(logging.WARNING, logger="qa.serving.app"):
         responses = ask_all(openai_settings(fake_settings, upstream.url), "openai")
     for response in responses:
         assert_public(response, status)
@@ -115,7 +115,7 @@ def test_missing_local_model_is_503(
     missing = tmp_path / "secret-dir" / "model.gguf"
     local = replace(fake_settings.llm.local, model_path=str(missing))
     settings = replace(fake_settings, llm=replace(fake_settings.llm, local=local))
-    with caplog.at_level(logging.WARNING, logger="qa.server"):
+    with caplog.at_level(logging.WARNING, logger="qa.serving.app"):
         responses = ask_all(settings, "local")
     for response in responses:
         error = assert_public(response, 503)

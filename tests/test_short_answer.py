@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from llm_helpers import make_prompt
 
-from qa.answer import check_answer
-from qa.answer_type import (
+from qa.answering.check import check_answer
+from qa.llm.extractive import ExtractiveLLM
+from qa.llm.prompts import CANNOT_ANSWER
+from qa.reading.answer_type import (
     AMOUNT,
     COUNT,
     NAMED,
@@ -21,9 +23,7 @@ from qa.answer_type import (
     kind_of,
     question_focus,
 )
-from qa.llm.extractive import ExtractiveLLM
-from qa.prompts import CANNOT_ANSWER
-from qa.short_answer import vote
+from qa.reading.short_answer import vote
 
 pytestmark = pytest.mark.slow  # loads en_core_web_sm
 

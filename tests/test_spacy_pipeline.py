@@ -1,4 +1,5 @@
-"""The fast spaCy load (qa.spacy_pipeline) gives the annotations spaCy's own load gives, without
+"""The fast spaCy load (qa.reading.spacy_pipeline) gives the annotations spaCy's own load gives,
+without
 importing spaCy's command line or torch, and can run in a thread of its own."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import spacy_pipeline
+from qa.reading import spacy_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def test_fast_load_parses_as_spacys_own_load() -> None:
 def test_load_imports_neither_spacys_command_line_nor_torch() -> None:
     result = run_python(
         "import json, sys\n"
-        "from qa import spacy_pipeline\n"
+        "from qa.reading import spacy_pipeline\n"
         "nlp = spacy_pipeline.pipeline()\n"
         "heavy = ('spacy.cli', 'weasel', 'jinja2', 'torch')\n"
         "loaded = sorted(m for m in heavy if m in sys.modules)\n"
@@ -86,7 +87,7 @@ def test_load_imports_neither_spacys_command_line_nor_torch() -> None:
 def test_background_load_is_the_one_used() -> None:
     result = run_python(
         "import json\n"
-        "from qa import spacy_pipeline\n"
+        "from qa.reading import spacy_pipeline\n"
         "thread = spacy_pipeline.load_in_background()\n"
         "thread.join()\n"
         "after_thread = spacy_pipeline._load.cache_info()\n"
@@ -103,7 +104,7 @@ def test_background_load_is_the_one_used() -> None:
 def test_a_failed_background_load_is_raised_where_the_pipeline_is_used() -> None:
     result = run_python(
         "import json\n"
-        "from qa import spacy_pipeline\n"
+        "from qa.reading import spacy_pipeline\n"
         "spacy_pipeline.PACKAGE = 'no_such_spacy_package'\n"
         "spacy_pipeline.load_in_background().join()\n"
         "try:\n"
@@ -135,7 +136,7 @@ def test_a_process_may_end_while_spacy_loads(delay: float) -> None:
     # A question answered without spaCy (nothing relevant found) exits at once.
     code = (
         "import json, time\n"
-        "from qa import spacy_pipeline\n"
+        "from qa.reading import spacy_pipeline\n"
         "spacy_pipeline.load_in_background()\n"
         f"time.sleep({delay})\n"
         "print(json.dumps({'done': True}))\n"
@@ -151,9 +152,9 @@ def test_a_process_may_end_while_spacy_loads(delay: float) -> None:
 def test_the_extractive_client_starts_loading_spacy_for_an_assistant() -> None:
     result = run_python(
         "import json, threading\n"
-        "from qa import spacy_pipeline\n"
-        "from qa.assistant import Assistant\n"
-        "from qa.embed import FakeEmbedder\n"
+        "from qa.reading import spacy_pipeline\n"
+        "from qa.answering.assistant import Assistant\n"
+        "from qa.embedding.fake import FakeEmbedder\n"
         "threads = {}\n"
         "for client in ('fake', 'extractive'):\n"
         "    a = Assistant(Assistant.from_config(llm=client).settings, embedder=FakeEmbedder())\n"
@@ -173,9 +174,9 @@ def test_a_spacy_process_parses_as_this_process_would() -> None:
     # parsed here, spaCy is never imported here, and a process that died is done without.
     result = run_python(
         "import json, os, signal, sys\n"
-        "from qa import spacy_pipeline\n"
-        "from qa.answer_type import parse_focus\n"
-        "from qa.short_answer import parse_mentions\n"
+        "from qa.reading import spacy_pipeline\n"
+        "from qa.reading.answer_type import parse_focus\n"
+        "from qa.reading.short_answer import parse_mentions\n"
         "started = spacy_pipeline.start_process()\n"
         "texts = ['Viktor Khrenin met Rajnath Singh in Qingdao on June 26, 2025.',\n"
         "         'Belarus is a significant focus of India, the minister said.']\n"
@@ -199,7 +200,7 @@ def test_no_spacy_process_once_another_thread_runs() -> None:
     # running, the parsing stays in this process.
     result = run_python(
         "import json, threading, time\n"
-        "from qa import spacy_pipeline\n"
+        "from qa.reading import spacy_pipeline\n"
         "stop = threading.Event()\n"
         "threading.Thread(target=stop.wait, daemon=True).start()\n"
         "started = spacy_pipeline.start_process()\n"

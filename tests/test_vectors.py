@@ -1,4 +1,4 @@
-"""qa.vectors: building, saving, loading and searching the FAISS structures."""
+"""qa.index.vectors: building, saving, loading and searching the FAISS structures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import vectors
+from qa.index import vectors
 
 DIM = 32
 

@@ -18,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from qa.config import Settings, load_settings
-from qa.text import printable, printable_json
-from qa.types import Filters, QAError
+from qa.core.config import Settings, load_settings
+from qa.core.types import Filters, QAError
+from qa.text.words import printable, printable_json
 
 app = typer.Typer(
     help="Question answering over news articles, with checked citations.",
@@ -57,7 +57,7 @@ SourceOpt = Annotated[
 
 def shown(text: str) -> str:
     """``text`` from an article, a model or the user, ready for ``out.print``: terminal control
-    sequences removed (see :func:`qa.text.printable`) and Rich markup escaped."""
+    sequences removed (see :func:`qa.text.words.printable`) and Rich markup escaped."""
     return escape(printable(text))
 
 
@@ -86,7 +86,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
 def filters_for(
     as_of: str | None, since: str | None, until: str | None, sources: list[str] | None
 ) -> Filters:
-    from qa.filters import build_filters
+    from qa.retrieval.filters import build_filters
 
     try:
         return build_filters(as_of, since, until, sources or ())
@@ -96,7 +96,7 @@ def filters_for(
 
 def print_json(data: Any) -> None:
     """One JSON object; characters a terminal would act on (from articles or a model) are
-    \\u escapes, as the plain output removes them (:func:`qa.text.printable`)."""
+    \\u escapes, as the plain output removes them (:func:`qa.text.words.printable`)."""
     sys.stdout.write(printable_json(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
 
 

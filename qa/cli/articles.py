@@ -19,7 +19,7 @@ from qa.cli import (
     settings_for,
     shown,
 )
-from qa.types import QAError
+from qa.core.types import QAError
 
 articles_app: typer.Typer = typer.Typer(help="List, show and remove the articles the index holds.")
 
@@ -33,7 +33,7 @@ def articles_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Indexed articles, newest first."""
-    from qa.articles import list_articles
+    from qa.index.articles import list_articles
 
     settings = settings_for(config, **{"paths.index": index})
     first = filters_for(None, since, None, None).since
@@ -61,7 +61,7 @@ def articles_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One article: its metadata, the file it came from and its text as indexed."""
-    from qa.articles import get_article
+    from qa.index.articles import get_article
 
     settings = settings_for(config, **{"paths.index": index})
     try:
@@ -96,8 +96,8 @@ def articles_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove an article from the index and delete its stored file (needs --yes)."""
-    from qa.articles import get_article, remove_article
     from qa.cli.ingest import recovered
+    from qa.index.articles import get_article, remove_article
 
     settings = settings_for(config, **{"paths.index": index})
     recovered(settings)  # a removal killed earlier is finished or undone first

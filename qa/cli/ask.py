@@ -26,12 +26,12 @@ from qa.cli import (
     shown,
     utf8_text,
 )
-from qa.config import Settings
-from qa.text import PrintableStream
-from qa.types import Answer, QAError
+from qa.core.config import Settings
+from qa.core.types import Answer, QAError
+from qa.text.words import PrintableStream
 
 if TYPE_CHECKING:
-    from qa.assistant import Assistant
+    from qa.answering.assistant import Assistant
 
 
 def loading_assistant(settings: Settings, *, answers: bool) -> Assistant:
@@ -40,18 +40,18 @@ def loading_assistant(settings: Settings, *, answers: bool) -> Assistant:
     client's spaCy) while the index opens and the question is embedded. A cold process spends
     most of its time loading; work that does not hold the GIL overlaps this way."""
     if answers and settings.llm.client == "extractive":
-        from qa import spacy_pipeline
+        from qa.reading import spacy_pipeline
 
         spacy_pipeline.start_process()  # first: it forks, which is safe before any thread
     from dataclasses import replace
 
-    from qa.embed import load_in_background
+    from qa.embedding import load_in_background
 
     # One question: one ONNX Runtime thread unless set, not the cores found free by watching
     # the machine for 0.1 s, which would cost a cold start more than a second thread saves.
     embedding = replace(settings.embedding, threads=settings.embedding.threads or 1)
     embedder = load_in_background(embedding)
-    from qa.assistant import Assistant
+    from qa.answering.assistant import Assistant
 
     assistant = Assistant(settings, embedder=embedder)
     if answers:

@@ -22,14 +22,14 @@ from qa.cli import (
     settings_for,
     shown,
 )
-from qa.text import printable
-from qa.types import QAError
+from qa.core.types import QAError
+from qa.text.words import printable
 
 eval_app: typer.Typer = typer.Typer(help="Score the assistant on a gold set or on RealTime QA.")
 
 
 def _finish_eval(report: dict[str, Any], out_dir: Path, as_json: bool) -> None:
-    from qa.evaluate import report_markdown
+    from qa.evaluation.runner import report_markdown
 
     if as_json:
         print_json(report | {"run": str(out_dir)})
@@ -61,12 +61,12 @@ def eval_gold(
     choice and the whole answer at the configured confidence bars (or compare two runs)."""
     if ctx.invoked_subcommand is not None:
         return
-    from qa import evaluate
-    from qa.assistant import Assistant
+    from qa.answering.assistant import Assistant
+    from qa.evaluation import runner as evaluate
 
     try:
         if compare:
-            from qa.report_html import run_name, write_compare_page
+            from qa.evaluation.report_html import run_name, write_compare_page
 
             a, b = (evaluate.load_report(p) for p in compare)
             names = (run_name(compare[0]), run_name(compare[1]))
@@ -139,9 +139,9 @@ def eval_realtimeqa(
     confidence bars."""
     if as_of not in ("question", "none"):
         filters_for(as_of, None, None, None)  # a clear error for a bad date
-    from qa import evaluate
-    from qa.assistant import Assistant
-    from qa.eval_realtimeqa import choose_weeks
+    from qa.answering.assistant import Assistant
+    from qa.evaluation import runner as evaluate
+    from qa.evaluation.realtime_qa_eval import choose_weeks
 
     settings = settings_for(config, **{"llm.client": llm})
     try:

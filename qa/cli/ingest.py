@@ -23,9 +23,9 @@ from qa.cli import (
     settings_for,
     shown,
 )
-from qa.config import Settings
-from qa.text import printable_json
-from qa.types import QAError
+from qa.core.config import Settings
+from qa.core.types import QAError
+from qa.text.words import printable_json
 
 if TYPE_CHECKING:
     from qa.index import Index
@@ -49,7 +49,7 @@ def ingest(
     """Index articles: only new or changed ones are embedded; vanished ones are removed.
     URLs (feeds or pages) are fetched and stored as corpus files under corpus/web/ first."""
     from qa import index as index_mod
-    from qa.embed import create_embedder
+    from qa.embedding import create_embedder
     from qa.ingest import read_paths
 
     settings = settings_for(config, **{"paths.index": index})
@@ -132,8 +132,9 @@ def is_url(arg: str) -> bool:
 
 
 def recovered(settings: Settings) -> None:
-    """Settle what a killed `qa articles remove` left (see :mod:`qa.removals`), one line each."""
-    from qa.removals import recover
+    """Settle what a killed `qa articles remove` left (see :mod:`qa.index.removals`), one line
+    each."""
+    from qa.index.removals import recover
 
     try:
         notes = recover(settings)
@@ -147,8 +148,8 @@ def ingest_web(
     settings: Settings, urls: list[str], feeds: Path | None, others: list[str], as_json: bool
 ) -> None:
     """`qa ingest URL... [--feeds FILE]`: fetch, store in corpus/web/, index the corpus."""
-    from qa.embed import create_embedder
-    from qa.feeds import FAILED, STORED, ingest_urls, read_feed_list
+    from qa.embedding import create_embedder
+    from qa.web.feeds import FAILED, STORED, ingest_urls, read_feed_list
 
     if others:
         fail(f"give URLs or paths, not both (not a URL: {others[0]})")
@@ -200,10 +201,10 @@ def watch(
 ) -> None:
     """Poll feeds on an interval (conditional GETs, backoff on errors), store new articles in
     corpus/web/ and keep the index fresh; a running `qa serve` answers from it without restart."""
-    from qa.embed import create_embedder
-    from qa.feeds import DUPLICATE, NOT_MODIFIED, read_feed_list
-    from qa.watch import Cycle
-    from qa.watch import watch as run_watch
+    from qa.embedding import create_embedder
+    from qa.web.feeds import DUPLICATE, NOT_MODIFIED, read_feed_list
+    from qa.web.watch import Cycle
+    from qa.web.watch import watch as run_watch
 
     settings = settings_for(config, **{"paths.index": index})
 

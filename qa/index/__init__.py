@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from qa.config import RetrievalSettings, Settings
-from qa.embed import Embedder
+from qa.core.config import RetrievalSettings, Settings
+from qa.core.types import Chunk, DocInfo, Document, Filters
+from qa.embedding.base import Embedder
 from qa.index.bm25 import bm25_tokens
 from qa.index.filter_masks import day_number
 from qa.index.fusion import Candidate
@@ -46,7 +47,6 @@ from qa.index.store import (
     pin_generation,
     writer_lock,
 )
-from qa.types import Chunk, DocInfo, Document, Filters
 
 if TYPE_CHECKING:
     from qa.index.writer import ProgressHook, SyncReport

@@ -4,7 +4,7 @@ alike), and the term-frequency postings each segment stores.
 A segment stores raw term frequencies and document lengths, not BM25 scores: a score depends on
 the whole index (document frequency, number of documents, average length), which changes with
 every ingest. Storing counts lets a new segment be written from its own chunks only, and the
-reader (qa.bm25_read) scores with statistics over all live chunks of all segments, so the
+reader (qa.index.bm25_read) scores with statistics over all live chunks of all segments, so the
 ranking is the one a single index of the same chunks would give.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.text import bm25_stopwords, stemmer
+from qa.text.words import bm25_stopwords, stemmer
 
 
 def bm25_tokens(text: str) -> list[str]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from qa.types import QAError
+from qa.core.types import QAError
 
 if TYPE_CHECKING:
     from qa.index.local import LocalIndex

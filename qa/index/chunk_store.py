@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.types import Chunk, Document, QAError
+from qa.core.types import Chunk, Document, QAError
 
 ALIVE = 1 << 62  # "died" of a row no generation has replaced yet
 

@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.core.types import Filters
 from qa.index.chunk_store import ReadConnection
-from qa.types import Filters
 
 
 class _Reader(Protocol):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.config import RetrievalSettings
-from qa.types import Filters
+from qa.core.config import RetrievalSettings
+from qa.core.types import Filters
 
 
 @dataclass(frozen=True)

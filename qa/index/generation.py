@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa import vectors
-from qa.config import Settings
-from qa.index import bm25, check, chunk_store, segments, store
+from qa.core.config import Settings
+from qa.core.types import Chunk, Document, QAError
+from qa.index import bm25, check, chunk_store, segments, store, vectors
 from qa.index.store import SCHEMA_VERSION, BuildSettings
-from qa.types import Chunk, Document, QAError
 
 if TYPE_CHECKING:
     from qa.index.local import LocalIndex

@@ -14,15 +14,14 @@ from typing import IO, Any, TypeVar
 
 import numpy as np
 
-from qa import vectors
-from qa.config import RetrievalSettings, Settings
-from qa.index import check, chunk_store
+from qa.core.config import RetrievalSettings, Settings
+from qa.core.types import Chunk, DocInfo, Document, Filters, QAError
+from qa.index import check, chunk_store, vectors
 from qa.index.bm25 import bm25_tokens
 from qa.index.filter_masks import FilterMasks
 from qa.index.fusion import Candidate, local_candidates
 from qa.index.segments import LiveVectors, Segment, live_mask, positions
 from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
-from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
 _T = TypeVar("_T")
 # A filter that keeps this few vectors is searched exactly when the approximate index finds
@@ -216,7 +215,7 @@ class LocalIndex:
         segments = self.segments
         with self._lock:
             if self._bm25 is None:
-                from qa.bm25_read import BM25Scores  # no bm25s import at question time
+                from qa.index.bm25_read import BM25Scores  # no bm25s import at question time
 
                 postings = [
                     self._load(functools.partial(getattr, s, "postings"), f"{s.path.name}/bm25")

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.config import RetrievalSettings, Settings
+from qa.core.config import RetrievalSettings, Settings
+from qa.core.types import Chunk, DocInfo, Document, Filters, QAError
 from qa.index.bm25 import bm25_tokens
 from qa.index.fusion import Candidate, rrf
 from qa.index.milvus_db import (
@@ -34,7 +35,6 @@ from qa.index.milvus_db import (
 )
 from qa.index.milvus_terms import TermCounts
 from qa.index.store import BuildSettings
-from qa.types import Chunk, DocInfo, Document, Filters, QAError
 
 CHUNK_FIELDS = [
     "pk",

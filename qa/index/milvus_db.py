@@ -32,10 +32,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qa.config import Settings
+from qa.core.config import Settings
+from qa.core.extras import require
+from qa.core.types import Filters, QAError
 from qa.index.filter_masks import day_number
 from qa.index.store import BuildSettings
-from qa.types import Filters, QAError
 
 TEXT_MAX = 65_535  # bytes a VARCHAR holds
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -85,6 +86,7 @@ def connect(settings: Settings) -> Any:
     with _clients_lock:
         client = _clients.get((uri, token))
         if client is None:
+            require("milvus", 'index.backend = "milvus"')
             from pymilvus import MilvusClient
             from pymilvus.exceptions import MilvusException
 

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from qa.config import Settings
+from qa.core.config import Settings
 from qa.index.milvus_db import all_rows, ensure_loaded, names, quoted
 
 STATE = "#state"  # never a term: bm25_tokens yields \w+ words only

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunk import chunks_for, embed_text, embedded_title
-from qa.config import Settings
-from qa.embed import Embedder, embedder_identity
+from qa.core.config import Settings
+from qa.core.types import Chunk, Document, QAError
+from qa.embedding.base import Embedder, embedder_identity
 from qa.index import store
 from qa.index.bm25 import bm25_tokens
 from qa.index.filter_masks import day_number
@@ -50,7 +50,7 @@ from qa.index.milvus_db import (
 from qa.index.milvus_terms import TermCounts, passage_terms
 from qa.index.store import BuildSettings
 from qa.index.writer import ProgressHook, SyncReport, plan_changes
-from qa.types import Chunk, Document, QAError
+from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 
 ROWS_PER_WRITE = 5000  # rows per upsert call: large enough to amortise, small for the gRPC cap
 CHUNKS_PER_BATCH = 8192  # chunks embedded, written and marked done together

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qa.types import Document
+from qa.core.types import Document
 
 
 def stored_path(path: str, base: Path) -> str:

@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from qa import vectors
-from qa.index import bm25
+from qa.index import bm25, vectors
 
 MAX_SEGMENTS = 8
 REBUILD_SHARE = 0.25

@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from qa.config import Settings
+from qa.core.config import Settings
+from qa.core.types import QAError
 from qa.index import chunk_store
 from qa.index.check import current_name
-from qa.types import QAError
 
 SCHEMA_VERSION = 2  # 1: one copy of everything per generation
 # A write the file system refused: the disk full, the folder read-only or not ours.
@@ -60,7 +60,7 @@ class BuildSettings:
     max_tokens: int
     overlap_tokens: int
     embed_title: bool
-    # Fingerprint of the weights actually loaded (qa.embed.model_fingerprint); empty in
+    # Fingerprint of the weights actually loaded (qa.embedding.base.model_fingerprint); empty in
     # indexes written before it was recorded, which are then trusted by name.
     model_fingerprint: str = ""
 

@@ -13,15 +13,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.chunk import chunks_for, embed_text, embedded_title
-from qa.config import Settings
-from qa.embed import Embedder, embedder_identity
+from qa.core.config import Settings
+from qa.core.types import Chunk, Document, QAError
+from qa.embedding.base import Embedder, embedder_identity
 from qa.index import check, generation, store
 from qa.index.check import IndexDamaged
 from qa.index.local import LocalIndex
 from qa.index.paths import absolute_path, assign_ids, stored_path
 from qa.index.store import BuildSettings, live_generation
-from qa.types import Chunk, Document, QAError
+from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 
 
 @dataclass

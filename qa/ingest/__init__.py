@@ -1,4 +1,4 @@
-"""Read article files into :class:`~qa.types.Document` objects and mark their boilerplate.
+"""Read article files into :class:`~qa.core.types.Document` objects and mark their boilerplate.
 
 One module per concern: :mod:`qa.ingest.decode` (bytes -> text), :mod:`qa.ingest.readers`
 (formats), :mod:`qa.ingest.clean` (boilerplate spans); this module walks the folders.
@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.core.types import Document, QAError
 from qa.ingest.clean import DROP_PATTERNS, clean
 from qa.ingest.decode import Skip, decode
 from qa.ingest.readers import (
@@ -39,7 +40,6 @@ from qa.ingest.readers import (
     read_md,
     read_txt,
 )
-from qa.types import Document, QAError
 
 __all__ = [
     "DROP_PATTERNS",

@@ -1,7 +1,7 @@
 """The model-client protocol and the registry that picks a client by name.
 
 A client turns a ``Prompt`` (numbered passages plus chat messages) into a ``Completion``.
-The pipeline never trusts what comes back: citations are checked in ``qa.answer``.
+The pipeline never trusts what comes back: citations are checked in ``qa.answering.check``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from qa.types import Completion, Prompt, QAError
+from qa.core.types import Completion, Prompt, QAError
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.embed import Embedder
+    from qa.core.config import Settings
+    from qa.embedding.base import Embedder
 
 
 @runtime_checkable

@@ -10,32 +10,36 @@ Nothing above the threshold gives the fixed refusal. Deterministic and fast.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.answer_type import AnswerType, answer_type
-from qa.choice import decide
-from qa.chunk import passage_sentences
+from qa.core.types import Completion, Prompt, Usage
 from qa.llm.base import register
-from qa.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
-from qa.short_answer import Candidate, vote
-from qa.text import content_terms, is_instruction, words
-from qa.types import Completion, Hit, Prompt, Usage
+from qa.llm.prompts import CANNOT_ANSWER, SHORT_ANSWER_LABEL
+from qa.reading.answer_type import AnswerType, answer_type
+from qa.reading.choice import decide
+from qa.reading.short_answer import Candidate, vote
+from qa.text.evidence import (
+    Sentence,
+    cite,
+    sentence_idf,
+    share,
+    split_sentences,
+    window_coverage,
+    window_terms,
+)
+from qa.text.words import content_terms
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.embed import Embedder
+    from qa.core.config import Settings
+    from qa.embedding.base import Embedder
 
 
-BLANK_LINE = re.compile(r"[ \t\r\f\v]*\n\s*\n\s*")
-TERMINAL = re.compile(r"^(.*?)([.!?]+)$", re.DOTALL)
 
 # Weights and thresholds (cosine from all-MiniLM-L6-v2: unrelated ~0.0-0.25, on topic ~0.4-0.8).
 DENSE_WEIGHT = 0.5
@@ -51,7 +55,6 @@ DENSE_ALONE = 0.6  # a cosine this high counts even with no shared content word
 RELATIVE = 0.95
 MAX_SENTENCES = 3
 MAX_WORDS = 90  # stop adding sentences past this many words
-MIN_WORDS = 3  # shorter "sentences" (datelines, "Yes.") are not candidates
 DUPLICATE_JACCARD = 0.6
 # The refusal rule. A sentence covers the question when its window (it and its neighbours)
 # holds this share of the question's key words (idf-weighted; the "which X" noun left out);
@@ -68,98 +71,11 @@ MAX_ALTERNATIVES = 5  # short-answer candidates offered to the judge, the first 
 CACHE_SIZE = 50_000  # sentence vectors kept (~80 MB at 384 dims)
 
 
-@dataclass(frozen=True)
-class Sentence:
-    text: str  # verbatim from the passage, whitespace collapsed
-    n: int  # passage number (1-based)
-    start: int  # offset in the article
-    terms: frozenset[str]
-    tokens: frozenset[str]  # all lower-cased words, for near-duplicate detection
-
-
-def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """[start, end) cut at blank lines (Punkt keeps a headline and the next sentence together)."""
-    pos = start
-    for brk in BLANK_LINE.finditer(text, start, end):
-        yield pos, brk.start()
-        pos = brk.end()
-    yield pos, end
-
-
-def split_sentences(passages: Sequence[Hit]) -> list[Sentence]:
-    """The candidate sentences of all passages, in passage and reading order."""
-    out: list[Sentence] = []
-    for n, hit in enumerate(passages, 1):
-        text = hit.chunk.text
-        for span_start, span_end in passage_sentences(text):
-            for start, end in _pieces(text, span_start, span_end):
-                raw = text[start:end]
-                sentence = " ".join(raw.split())
-                tokens = words(sentence)
-                if len(tokens) < MIN_WORDS or is_instruction(sentence):
-                    continue  # a dateline, or words addressed to a model: not evidence
-                out.append(
-                    Sentence(
-                        text=sentence,
-                        n=n,
-                        start=hit.chunk.start + start + len(raw) - len(raw.lstrip()),
-                        terms=frozenset(content_terms(sentence)),
-                        tokens=frozenset(tokens),
-                    )
-                )
-    return out
-
-
-def cite(sentence: str, n: int) -> str:
-    """``sentence`` with its passage marker before the final full stop: ``... priority [1].``"""
-    m = TERMINAL.match(sentence)
-    if m and not m.group(1).endswith(("[", " ")):
-        return f"{m.group(1)} [{n}]{m.group(2)}"
-    return f"{sentence} [{n}]"
-
-
 def _near_duplicate(a: Sentence, b: Sentence) -> bool:
     if a.text == b.text or a.text in b.text or b.text in a.text:
         return True
     union = len(a.tokens | b.tokens)
     return union > 0 and len(a.tokens & b.tokens) / union >= DUPLICATE_JACCARD
-
-
-def sentence_idf(term: str, sentences: Sequence[Sentence]) -> float:
-    """idf over the sentences at hand: the fallback when the index's own is not known."""
-    df = sum(1 for s in sentences if term in s.terms)
-    return 1.0 + math.log((len(sentences) + 1) / (df + 1))
-
-
-def _window_coverage(
-    terms: set[str], sentences: Sequence[Sentence], weights: dict[str, float]
-) -> np.ndarray:
-    """Per sentence, the weighted share of ``terms`` found in it or its neighbours of the same
-    passage (a name in one sentence, the event in the next)."""
-    total = sum(weights[t] for t in terms)
-    if total <= 0:
-        return np.ones(len(sentences))
-    out = np.zeros(len(sentences))
-    for i in range(len(sentences)):
-        window = window_terms(sentences, i)
-        out[i] = sum(weights[t] for t in terms if t in window) / total
-    return out
-
-
-def window_terms(sentences: Sequence[Sentence], i: int) -> frozenset[str]:
-    """The terms of sentence i and its neighbours in the same passage."""
-    window = set(sentences[i].terms)
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(sentences) and sentences[j].n == sentences[i].n:
-            window |= sentences[j].terms
-    return frozenset(window)
-
-
-def _coverage(terms: set[str], sentence: Sentence, weights: dict[str, float]) -> float:
-    total = sum(weights[t] for t in terms)
-    if total <= 0:
-        return 0.0
-    return sum(weights[t] for t in terms if t in sentence.terms) / total
 
 
 class ExtractiveLLM:
@@ -187,8 +103,8 @@ class ExtractiveLLM:
         return 1_000_000  # reads passages directly; no model context to fill
 
     def load_in_background(self) -> None:
-        """Start loading spaCy, which short answers parse with (see qa.spacy_pipeline)."""
-        from qa import spacy_pipeline
+        """Start loading spaCy, which short answers parse with (see qa.reading.spacy_pipeline)."""
+        from qa.reading import spacy_pipeline
 
         spacy_pipeline.load_in_background()
 
@@ -221,7 +137,7 @@ class ExtractiveLLM:
 
     def _answer(self, prompt: Prompt) -> tuple[str, tuple[str, ...]]:
         """The reply, and the short-answer candidates after the first ("span [n]", best first)
-        for the pipeline's learned judge to weigh (qa.confidence)."""
+        for the pipeline's learned judge to weigh (qa.answering.confidence)."""
         sentences = split_sentences(prompt.passages)
         if not sentences:
             return CANNOT_ANSWER, ()
@@ -235,7 +151,7 @@ class ExtractiveLLM:
         weights = {t: prompt.term_weights.get(t) or sentence_idf(t, sentences) for t in all_terms}
 
         n_passages = max(1, len(prompt.passages))
-        lexical = np.array([_coverage(q_terms, s, weights) for s in sentences])
+        lexical = np.array([share(q_terms, s.terms, weights) for s in sentences])
         bonus = np.array([RANK_BONUS * (n_passages - s.n + 1) / n_passages for s in sentences])
         if dense is not None:
             scores = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical + bonus
@@ -247,7 +163,7 @@ class ExtractiveLLM:
         atype = answer_type(question)
         # The words that say what the question is about, not what kind of answer it wants.
         key_terms = q_terms - content_terms(atype.focus) if atype else q_terms
-        coverage = _window_coverage(key_terms, sentences, weights)
+        coverage = window_coverage(key_terms, sentences, weights)
         covered = coverage >= TYPED_COVERAGE
         candidates = self._candidates(
             question, atype, sentences, scores, passes, covered, coverage
@@ -305,7 +221,8 @@ class ExtractiveLLM:
         covered: np.ndarray,
         coverage: np.ndarray,
     ) -> list[Candidate]:
-        """Short-answer candidates voted by the best relevant sentences (see qa.short_answer),
+        """Short-answer candidates voted by the best relevant sentences (see
+        qa.reading.short_answer),
         and by the sentences about the question that scored below them: "This bilateral
         discussion, held on June 26, 2025, ..." holds the date the question asks for while
         sharing none of its words (its neighbour names the meeting)."""
@@ -341,7 +258,7 @@ class ExtractiveLLM:
         weights: dict[str, float],
         candidates: list[Candidate],
     ) -> str:
-        """The option the passages name most, in sentences about the question (qa.choice),
+        """The option the passages name most, in sentences about the question (qa.reading.choice),
         cited with the sentence that decides it; when no sentence names any option, a refusal.
 
         Picking the option closest in meaning to a sentence about the question instead was

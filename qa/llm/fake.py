@@ -7,12 +7,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from qa.core.types import Completion, Prompt, Usage
 from qa.llm.base import register
-from qa.types import Completion, Prompt, Usage
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.embed import Embedder
+    from qa.core.config import Settings
+    from qa.embedding.base import Embedder
 
 DEFAULT_REPLY = "Khrenin said India is a priority [1]."
 

