@@ -1,5 +1,5 @@
-"""Checks of an index that hold for either backend (tests/test_index_backends.py and
-tests/test_milvus_crash.py)."""
+"""Checks of an index that hold for either backend (tests/index/test_index_backends.py and
+tests/index/test_milvus_crash.py)."""
 
 from __future__ import annotations
 

@@ -297,8 +297,8 @@ def batches(order: Sequence[int], lengths: Sequence[int], size: int) -> Iterator
 
 class OnnxEmbedder:
     """The sentence-transformers model through ONNX Runtime; same name, dimension and vectors
-    (cosine >= 0.9999, see tests/test_embed_onnx.py), so either runtime reads the other's index.
-    Loads on first use, once, thread-safely."""
+    (cosine >= 0.9999, see tests/embedding/test_embed_onnx.py), so either runtime reads the
+    other's index. Loads on first use, once, thread-safely."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.name = settings.model

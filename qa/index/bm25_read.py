@@ -8,14 +8,14 @@ term's document frequency over live chunks of all segments (a deleted chunk coun
 The arithmetic is bm25s's "lucene" variant, step by step in the same operations and precision
 (idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (k1 * (1 - b + b * len / avglen) + tf),
 query terms added up in order, ``argpartition`` then a stable sort for the top k), so scores and
-order are those of ``bm25s.BM25`` indexing the same chunks (tests/test_bm25_read.py).
+order are those of ``bm25s.BM25`` indexing the same chunks (tests/index/test_bm25_read.py).
 
 Above :data:`PRUNE_MIN_DOCS` chunks the top k skips most of the postings of common terms
 (MaxScore, Turtle and Flood 1995): a chunk's part from one term is below the term's idf (times
 its repeats in the query), so once the chunks holding one of the rarer terms include k whose
 whole scores beat the sum of the other terms' bounds, no chunk outside them can enter the top
 k; the common terms are then looked up for those chunks only. Scores are the same bits as the
-full pass; only the order of equal scores may differ (tests/test_bm25_prune.py).
+full pass; only the order of equal scores may differ (tests/index/test_bm25_prune.py).
 """
 
 from __future__ import annotations

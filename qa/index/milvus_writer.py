@@ -13,7 +13,7 @@ Milvus has no transaction over many rows, so the writer is built to converge ins
   it is complete; a killed rebuild's collections are dropped by the next ingest.
 
 So after a crash or kill at any point, the next `qa ingest` leaves every article once, with
-exactly the chunks of its current text (tests/test_milvus.py kills one mid-way).
+exactly the chunks of its current text (tests/index/test_milvus_crash.py kills one mid-way).
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ def fsync_tree(path: Path) -> None:
 
 def commit(root: Path, tmp: Path, final: Path) -> None:
     """Make a fully written (and fsynced) generation the live one. Each step leaves an index
-    that opens and is consistent, whatever happens next (tests/test_index_crash.py kills a
+    that opens and is consistent, whatever happens next (tests/index/test_index_crash.py kills a
     writer after each one):
 
     1. rename ``tmp`` into place as ``final``, then fsync the index folder, so that the name

@@ -87,7 +87,7 @@ def load_in_background() -> threading.Thread:
             pipeline()
 
     # A daemon: a question answered without spaCy (nothing relevant was found) must not wait
-    # for it to load before the process exits (tests/test_spacy_pipeline.py exits mid-load).
+    # for it to load before the process exits (tests/reading/test_spacy_pipeline.py exits mid-load).
     thread = threading.Thread(target=load, name="qa-spacy-load", daemon=True)
     thread.start()
     return thread

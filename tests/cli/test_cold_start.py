@@ -17,7 +17,7 @@ from qa.answering.assistant import Assistant
 from qa.core.config import EmbeddingSettings, load_settings
 from qa.embedding.onnx import OnnxEmbedder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
     "torch",
     "sentence_transformers",

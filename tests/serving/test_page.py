@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 HEADLINE = "What did Khrenin say about India?"
 TIMEOUT_MS = 60_000
 SECRET = "page-secret"

@@ -25,7 +25,7 @@ import qa.embedding.base
 from qa.cli import app
 from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "corpus"
 QA_SCRIPT = ROOT / ".venv" / "bin" / "qa"
 HEADLINE = "What did Khrenin say about India?"

@@ -21,7 +21,7 @@ from qa.answering.confidence import Calibrator, judge
 from qa.answering.features import OPTION_FEATURES, SHORT_FEATURES
 from qa.core.types import QAError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _trainer() -> Any:

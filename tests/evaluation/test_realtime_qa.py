@@ -17,7 +17,7 @@ from qa.evaluation.realtime_qa import (
     skip_generation,
 )
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared/benchmarks/realtimeqa/2024q1"
+REAL = Path(__file__).resolve().parents[2].parent / "shared/benchmarks/realtimeqa/2024q1"
 
 URL_A = "https://www.cnn.com/2024/01/03/world/a.html"
 URL_D = "https://apnews.com/article/d"

@@ -21,7 +21,7 @@ from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.ingest import read_paths
 from qa.ingest.chunk import MAX_TITLE_TOKENS, chunk_document, embed_text, embedded_title
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 MODEL_LIMIT = 256  # word pieces all-MiniLM-L6-v2 reads, [CLS] and [SEP] included
 SETTINGS = Settings().chunking  # max_tokens 200, overlap_tokens 40, embed_title True
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from llm_helpers import KHRENIN, KHRENIN_REPRINT, MUMBAI, UNRELATED, make_prompt
-from qa.text.evidence import cite, split_sentences
 
 from qa.answering.assistant import Assistant
 from qa.core.config import Settings
@@ -14,6 +13,7 @@ from qa.embedding.fake import FakeEmbedder
 from qa.llm import create
 from qa.llm.extractive import ExtractiveLLM, content_terms
 from qa.llm.prompts import CANNOT_ANSWER
+from qa.text.evidence import cite, split_sentences
 
 PRIORITY = "Khrenin said India is a priority for Moscow's foreign policy [{n}]."
 

@@ -13,7 +13,7 @@ import pytest
 from qa.core.config import Settings, _table, env_names, load_settings, ranges, set_value
 from qa.core.types import QAError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

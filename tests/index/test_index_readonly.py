@@ -30,7 +30,7 @@ import qa.cli
 import qa.index.store
 from qa.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = SMALL_FAKE_CONFIG
 
 

@@ -95,7 +95,7 @@ def test_private_addresses_are_refused_unless_allowed(web_project: Path, site: S
         refused = call("POST", f"{base}/api/ingest", json={"urls": urls})
         assert refused.status_code == 200, refused.text
         outcomes = {o["url"]: (o["status"], o["detail"]) for o in refused.json()["outcomes"]}
-        how = f"not a public one ({HOW_TO_ALLOW})"  # its text: tests/test_fetch_guard.py
+        how = f"not a public one ({HOW_TO_ALLOW})"  # its text: tests/web/test_fetch_guard.py
         assert outcomes == {
             urls[0]: ("failed", f"refused: 127.0.0.1 is a loopback address, {how}"),
             urls[1]: ("failed", f"refused: 169.254.169.254 is a link-local address, {how}"),

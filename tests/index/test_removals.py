@@ -20,7 +20,7 @@ from qa.core.config import load_settings
 from qa.index import LocalIndex
 from qa.ingest.corpus import removed_urls
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 URL = "https://news.example/harbour"
 ARTICLE = (
     f"---\ntitle: Harbour reopens\ndate: 2025-06-02\nurl: {URL}\n---\n"

@@ -15,7 +15,7 @@ from qa.index import LocalIndex, bm25_tokens
 from qa.index.bm25 import indexed_text
 from qa.text.words import bm25_stopwords
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_stop_words_are_those_of_bm25s() -> None:

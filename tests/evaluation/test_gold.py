@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "eval" / "gold.jsonl"
 CORPUS = ROOT / "corpus"
 SEEDS = ROOT.parent / "shared" / "seed-articles"

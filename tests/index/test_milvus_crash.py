@@ -26,7 +26,7 @@ from qa.index.milvus_db import connect, read_live
 from qa.index.milvus_writer import _Stored
 from qa.ingest import read_paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_EMBEDDER = FakeEmbedder(name="fake")
 
 KILL_AFTER_WRITE = textwrap.dedent(

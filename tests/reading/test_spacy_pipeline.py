@@ -15,7 +15,7 @@ import pytest
 
 from qa.reading import spacy_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_python(code: str) -> dict[str, object]:

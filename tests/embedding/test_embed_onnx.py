@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qa.text.evidence import split_sentences
 
 from qa.answering.assistant import Assistant
 from qa.core.config import EmbeddingServiceSettings, EmbeddingSettings, load_settings
@@ -31,8 +30,9 @@ from qa.embedding.onnx import (
 from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex
 from qa.ingest.chunk import embed_text
+from qa.text.evidence import split_sentences
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIN_COSINE = 0.9999
 
 

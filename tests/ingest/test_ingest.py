@@ -10,7 +10,7 @@ import pytest
 from qa.core.types import Document
 from qa.ingest import ReadResult, clean, normalize_date, read_paths
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def kept(doc: Document) -> list[str]:

@@ -24,7 +24,7 @@ from qa.index import LocalIndex, sync
 from qa.ingest import read_paths
 from qa.retrieval.retriever import NEAR_DUPLICATE, SPAN_OVERLAP, Retriever, _jaccard
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 HEADLINE = "What did Khrenin say about India?"
 KHRENIN = "India is a significant focus within Belarus"
 
