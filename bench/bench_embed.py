@@ -30,7 +30,7 @@ from qa.config import Settings  # noqa: E402
 from qa.embed import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from qa.embed_onnx import OnnxEmbedder  # noqa: E402
 
-# ../shared beside the clone, as docs/benchmarks.md's commands have it.
+# ../shared beside the clone, as docs/benchmarks/' commands have it.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "realtimeqa" / "2024q1"
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.confidence import MODEL_DIR, Calibrator, _logit  # noqa: E402
 from qa.features import FEATURE_VERSION, OPTION_FEATURES, SHORT_FEATURES  # noqa: E402
+from qa.figures import machine  # noqa: E402
 from qa.truthfulness import short_answer_right  # noqa: E402
 from qa.types import QAError  # noqa: E402
 
@@ -372,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained": {
             "command": "python eval/train_confidence.py " + " ".join(argv or sys.argv[1:]),
             "date": date.today().isoformat(),
+            "machine": machine(),  # the docs render this report with where it was made
             "data": [str(d) for d in args.data] or [str(rows_path)],
             "weeks": len(weeks),
             "first_week": weeks[0],

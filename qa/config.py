@@ -122,7 +122,7 @@ class MilvusSettings:
     uri: str = ".qa/milvus.db"
     collection: str = "qa"  # prefix of the collections qa keeps in that database
     # Dense index of the chunk vectors: FLAT (exact), HNSW, or IVF_FLAT (see
-    # docs/scaling-out.md; a server also offers DISKANN and IVF_PQ, not Milvus Lite).
+    # docs/how-to/milvus.md; a server also offers DISKANN and IVF_PQ, not Milvus Lite).
     index_type: str = "FLAT"
 
 
