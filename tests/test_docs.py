@@ -223,3 +223,19 @@ def test_the_strict_build_succeeds(tmp_path: Path) -> None:
     search = (site / "benchmarks" / "ingest-and-search.html").read_text("utf-8")
     assert "bench/bench_search.py --sizes 1e4,1e5,1e6" in search
     assert "fonts.googleapis" not in (site / "index.html").read_text("utf-8")
+
+
+def test_bench_search_writes_its_table_as_a_figure(tmp_path: Path) -> None:
+    """The real benchmark, tiny: its figure file holds the rows it printed, exact search too."""
+    out = tmp_path / "search.json"
+    done = subprocess.run(
+        [sys.executable, "bench/bench_search.py", "--sizes", "2000", "--kinds", "auto,flat",
+         "--queries", "20", "--save-figures", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fig = figures.load(out)
+    assert fig.command.startswith("python bench/bench_search.py --sizes 2000")
+    assert fig.columns[-1] == "exact search p50"
+    [row] = fig.rows  # "auto" is exact at 2,000 vectors: one row, measured once
+    assert row[0] == "2,000" and row[1] == "auto:flat" and row[5] == "1.000"
+    assert row[6] == row[4].split(" / ")[0] + " ms"
