@@ -292,6 +292,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline-embedders", default="torch", help="the runtimes the baseline is measured with"
     )
+    parser.add_argument("--save-figures", metavar="FILE",
+                        help="also write the table as JSON for the docs (docs/figures/NAME.json)")
     args = parser.parse_args()
     for rtqa_index in args.rtqa_index:
         if not (rtqa_index / "CURRENT").is_file():
@@ -313,10 +315,14 @@ def main() -> None:
             f"{'code / embedder':<16} {'cold ask s':>10} {'(CPU s)':>8} {'cold search s':>13} "
             f"{'(CPU s)':>8} {'ask peak MB':>11} {'serve ready s':>13}"
         )
+        table = []
         for label, code, runtime in codes:
             env = environment(code, index, runtime)
             c = cold(code, env, args.cold_runs)
             ready = serve_ready(code, env, args.serve_runs) if args.serve_runs else float("nan")
+            table.append([label, f"{c['ask_s']:.2f} s ({c['ask_cpu_s']:.2f} s)",
+                          f"{c['search_s']:.2f} s ({c['search_cpu_s']:.2f} s)",
+                          f"{c['peak_mb']:.0f} MB", f"{ready:.2f} s"])
             print(
                 f"{label:<16} {c['ask_s']:10.2f} {c['ask_cpu_s']:8.2f} {c['search_s']:13.2f} "
                 f"{c['search_cpu_s']:8.2f} {c['peak_mb']:11.0f} {ready:13.2f}"
@@ -345,6 +351,13 @@ def main() -> None:
             f"{r['retrieval_cpu']:.2f}); question embedding {r['embed_question']:.2f} ms"
         )
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
+    if args.save_figures:
+        from qa.evaluation import figures  # only now: the benchmark's own process stays light
+
+        columns = ["code / embedding runtime", "cold `qa ask` (CPU)", "cold `qa search` (CPU)",
+                   "`qa ask` peak memory", "`qa serve` ready"]
+        note = f"Extractive client, bundled corpus, medians of {args.cold_runs} cold runs."
+        figures.save(figures.figure("asking, cold", columns, table, note), args.save_figures)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.evaluation import realtime_qa
 from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 
-# ../shared beside the clone, as docs/benchmarks.md's commands have it.
+# ../shared beside the clone, as docs/benchmarks/' commands have it.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "realtimeqa" / "2024q1"
 
 

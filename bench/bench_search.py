@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from qa.evaluation import figures
 from qa.index import vectors
 
 N_TOPICS = 64
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         default=3e5,
         help="skip hnsw above this size (its 1e6 build takes minutes on 2 cores)",
     )
+    ap.add_argument("--save-figures", metavar="FILE",
+                    help="also write the table as JSON for the docs (docs/figures/NAME.json)")
     args = ap.parse_args(argv)
 
     sizes = [10_000, 100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
@@ -219,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     for n, k in auto_choice.items():
         print(f'auto at {n:,}: "{k}"')
     print(f"total {time.perf_counter() - t_all:.0f} s")
+    if args.save_figures:
+        exact = {r.size: f"{r.p50_ms:.2f} ms" for r in rows if r.kind in ("flat", "auto:flat")}
+        columns = ["vectors", "index", "build", "size", "p50 / p95", "recall@10 vs exact",
+                   "exact search p50"]
+        table = [[f"{r.size:,}", f"{r.kind} {r.params}".strip(), f"{r.build_s:.1f} s",
+                  f"{r.mem_mb:,.0f} MB", f"{r.p50_ms:.2f} / {r.p95_ms:.2f} ms",
+                  f"{r.recall10:.3f}", exact.get(r.size, "–")] for r in rows]
+        note = f"Clustered synthetic {args.dim}-d vectors, one warm query at a time, k = 10."
+        figures.save(figures.figure("search at scale", columns, table, note), args.save_figures)
     return 0
 
 

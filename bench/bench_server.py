@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="an existing index (default: build one)")
     parser.add_argument("--child-serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--save-figures", metavar="FILE",
+                        help="also write the table as JSON for the docs (docs/figures/NAME.json)")
     args = parser.parse_args()
     if args.child_serve:
         child_serve(args.child_serve, args.port)
@@ -206,14 +208,24 @@ def main() -> None:
                 f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} "
                 f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'secs':>6}"
             )
+            table = []
             for clients in levels:
                 r = run_level(url, clients, args.requests, args.seconds)
+                table.append([str(r["clients"]), f"{r['rps']:.1f}", f"{r['p50']:.0f} ms",
+                              f"{r['p99']:.0f} ms", str(r["errors"])])
                 print(
                     f"{r['clients']:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7.1f} "
                     f"{r['p50']:>8.0f} {r['p90']:>8.0f} {r['p99']:>8.0f} "
                     f"{r['seconds']:>6.1f}",
                     flush=True,
                 )
+    if args.save_figures:
+        from qa.evaluation import figures  # only now: the benchmark's own process stays light
+
+        columns = ["concurrent clients", "requests/s", "p50", "p99", "errors"]
+        note = ("`qa serve` with the real embedder and the extractive client, POST /api/ask, "
+                f"{len(QUESTIONS)} rotating questions.")
+        figures.save(figures.figure("server", columns, table, note), args.save_figures)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Memory a Milvus deployment needs per million passages, by dense index type
-(docs/scaling-out.md). Arithmetic from the index structures, not a measurement:
+(docs/how-to/milvus.md). Arithmetic from the index structures, not a measurement:
 
 * raw vectors: dim x 4 bytes (float32);
 * HNSW (M links per node, 2M on the base layer): the vectors plus ~2M x 4-byte neighbour ids on

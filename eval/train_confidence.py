@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from qa.answering.confidence import MODEL_DIR, Calibrator, _logit
 from qa.answering.features import FEATURE_VERSION, OPTION_FEATURES, SHORT_FEATURES
 from qa.core.types import QAError
+from qa.evaluation.figures import machine
 from qa.evaluation.truthfulness import short_answer_right
 
 MIN_SHOWN = 20  # a bar must show at least this many out-of-fold answers to be trusted
@@ -374,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained": {
             "command": "python eval/train_confidence.py " + " ".join(argv or sys.argv[1:]),
             "date": date.today().isoformat(),
+            "machine": machine(),  # the docs render this report with where it was made
             "data": [str(d) for d in args.data] or [str(rows_path)],
             "weeks": len(weeks),
             "first_week": weeks[0],

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.core.types import QAError
+from qa.evaluation import figures
 from qa.evaluation.runner import answer_text, load_gold
 from qa.evaluation.truthfulness import answer_right, short_answer_right
 
@@ -51,15 +52,16 @@ class Tally:
         self.answered += answered
         self.right += answered and right
 
-    def row(self, name: str) -> str:
+    def cells(self, name: str) -> list[str]:
         wrong = self.answered - self.right
         coverage = self.answered / self.n if self.n else 0.0
         precision = f"{self.right / self.answered:.3f}" if self.answered else "–"
         truth = (self.right - wrong) / self.n if self.n else 0.0
-        return (
-            f"| {name} | {self.n} | {self.answered} | {self.right} | {coverage:.3f} | "
-            f"{precision} | {truth:+.3f} |"
-        )
+        return [name, str(self.n), str(self.answered), str(self.right), f"{coverage:.3f}",
+                precision, f"{truth:+.3f}"]
+
+
+COLUMNS = ["decision", "n", "answered", "right", "coverage", "precision", "truthfulness"]
 
 
 def _weeks(spec: str | None, weeks: list[str]) -> set[str]:
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--gold", type=Path, help="the gold file of a gold-set run")
     parser.add_argument("--weeks", help="RealTime QA weeks by position, e.g. 1-9 or 10-13")
+    parser.add_argument("--save-figures", type=Path, metavar="FILE",
+                        help="also write the table as JSON for the docs (docs/figures/NAME.json)")
     args = parser.parse_args(argv)
     try:
         lines = (args.run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
@@ -113,11 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             span = r.get("short_answer", "") if r["answered"] else ""
             short.add(bool(span), short_answer_right(span, item.answers))
             whole.add(r["answered"], answer_right(_seen(r), item.answers))
+    rows = [tally.cells(name) for name, tally in
+            (("short answer", short), ("multiple choice", choice), ("whole", whole))]
     print(f"{args.run}")
-    print("| decision | n | answered | right | coverage | precision | truthfulness |")
-    print("|---|---|---|---|---|---|---|")
-    for name, tally in (("short answer", short), ("multiple choice", choice), ("whole", whole)):
-        print(tally.row(name))
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|---" * len(COLUMNS) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if args.save_figures:
+        figures.save(figures.figure(f"right, wrong or silent: {args.run.name}", COLUMNS, rows),
+                     args.save_figures)
     return 0
 
 

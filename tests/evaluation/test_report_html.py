@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from conftest import ROOT
-from test_page import CHROMIUM, CHROMIUM_ARGS
 from typer.testing import CliRunner
 
 from qa import Assistant

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 
 from qa.answering.assistant import Assistant
 from qa.core.config import load_settings
@@ -21,17 +22,6 @@ from qa.ingest import read_paths
 from qa.llm.fake import FakeLLM
 from qa.serving.app import create_app, serve_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 HEADLINE = "What did Khrenin say about India?"
 TIMEOUT_MS = 60_000

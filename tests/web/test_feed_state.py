@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from feed_helpers import DATE, news_routes, settings_in
 from news_site import Route, Site, rss, serve
-from test_feeds import DATE, news_routes, settings_in
 
 from qa.core.config import Settings
 from qa.core.types import QAError
