@@ -159,7 +159,21 @@ def applied(filters: Filters) -> AppliedFilters:
 
 def _markdown(doc: Document) -> str:
     about = " · ".join(part for part in (doc.source, doc.published, doc.url) if part)
-    return f"# {doc.title}\n\n{about}\n\n{doc.text}\n" if about else f"# {doc.title}\n\n{doc.text}\n"
+    return "\n\n".join(part for part in (f"# {doc.title}", about, doc.text) if part) + "\n"
+
+
+def unknown_source(wanted: tuple[str, ...], known: frozenset[str]) -> None:
+    """A clear error for the first of ``wanted`` (lower case) that no indexed article is from:
+    the model on the other end cannot see the corpus, and would read no passages as no news."""
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        names = sorted(known - {""})
+        listed = ", ".join(repr(n) for n in names[:SHOWN_SOURCES]) or "none"
+        more = len(names) - SHOWN_SOURCES
+        raise QAError(
+            f"sources: no indexed article is from {unknown[0]!r}; the outlets are {listed}"
+            + (f" and {more} more" if more > 0 else "")
+        )
 
 
 # --------------------------------------------------------------------------- tools
@@ -188,19 +202,9 @@ class Tools:
         if filters.sources:
             index = self.assistant.index
             if index.version not in self._sources:
-                self._sources = {
-                    index.version: frozenset(i.source.strip().lower() for i, _, _ in index.documents())
-                }
-            known = self._sources[index.version]
-            unknown = [s for s in filters.sources if s not in known]
-            if unknown:
-                names = sorted(known - {""})
-                listed = ", ".join(repr(n) for n in names[:SHOWN_SOURCES]) or "none"
-                more = f" and {len(names) - SHOWN_SOURCES} more" if len(names) > SHOWN_SOURCES else ""
-                raise QAError(
-                    f"sources: no indexed article is from {unknown[0]!r}; "
-                    f"the outlets are {listed}{more}"
-                )
+                outlets = frozenset(i.source.strip().lower() for i, _, _ in index.documents())
+                self._sources = {index.version: outlets}
+            unknown_source(filters.sources, self._sources[index.version])
         return filters
 
     async def search(

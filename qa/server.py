@@ -21,6 +21,7 @@ Routes (all JSON errors have the OpenAI shape ``{"error": {"message", "type", "p
 - ``GET /api/articles``, ``DELETE /api/articles/{doc_id}``, ``POST /api/ingest``: the
   corpus itself (:mod:`qa.server_articles`).
 - ``GET /openapi.json``: the schema, generated from the request models of :mod:`qa.api_models`.
+- ``POST /mcp``: the Model Context Protocol, streamable HTTP (:mod:`qa.mcp_server`).
 
 Security (:mod:`qa.http_guard`): binds 127.0.0.1 unless ``--public``; only the server's own
 host names and page are served (Host and Origin checks, CORS only for ``server.cors_origins``);
@@ -59,6 +60,7 @@ from qa.config import Settings
 from qa.http_guard import APIError, Slots, add_guards, from_qa_error
 from qa.http_server import serve_in_thread, uvicorn_config
 from qa.index import index_location, index_version
+from qa.mcp_server import mount_http
 from qa.openai_compat import ASSISTANT_ID
 from qa.server_articles import articles_router
 from qa.server_embeddings import embeddings_router
@@ -303,6 +305,7 @@ def create_app(
 
     app.include_router(articles_router(assistant))
     app.include_router(embeddings_router(settings, assistant.embedder, answer_wait))
+    mount_http(app, assistant, answer_slots)
     return app
 
 
