@@ -36,8 +36,13 @@ CORPUS = ROOT / "corpus"
 OUTLET = "Daijiworld Media Network"  # the one article of corpus/ that names its outlet
 TOOLS = {"search", "ask", "list_articles", "read_article"}
 # A record of a .jsonl file: its id has a "#", written %23 in its resource URI.
-RECORD = {"id": "k1", "title": "Walrus census", "date": "2025-06-20", "source": "Polar Post",
-          "text": "The walrus census counted 412 walruses on the northern shore this June."}
+RECORD = {
+    "id": "k1",
+    "title": "Walrus census",
+    "date": "2025-06-20",
+    "source": "Polar Post",
+    "text": "The walrus census counted 412 walruses on the northern shore this June.",
+}
 ENV = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 Session = Callable[[ClientSession], Awaitable[None]]
@@ -214,14 +219,29 @@ def test_stdio_ask_with_a_scripted_model(project: Path) -> None:
 def test_stdio_writes_only_protocol_to_stdout(project: Path, tmp_path: Path) -> None:
     """Raw JSON-RPC lines in; every line out is a JSON-RPC message, errors included."""
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-         "params": {"name": "search", "arguments": {"query": "Khrenin", "k": 0}}},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-         "params": {"name": "search", "arguments": {"query": "Khrenin", "k": 1}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "Khrenin", "k": 0}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "Khrenin", "k": 1}},
+        },
     ]
     log = tmp_path / "stderr.txt"
     with log.open("w") as stderr:
@@ -246,7 +266,11 @@ def test_stdio_writes_only_protocol_to_stdout(project: Path, tmp_path: Path) -> 
 def test_mcp_with_a_missing_config_fails_in_one_line(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "qa.cli", "mcp", "--config", str(tmp_path / "none.toml")],
-        capture_output=True, text=True, env=ENV, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.startswith("error:") and "none.toml" in run.stderr
@@ -296,9 +320,9 @@ def test_http_mcp_sits_behind_the_servers_guards(served: str) -> None:
         async with http_session(served, {}):
             pass
 
-    with pytest.raises(Exception) as refused:  # noqa: B017 - the SDK wraps it in task groups
+    with pytest.raises(BaseExceptionGroup) as refused:  # the SDK's task groups wrap it
         anyio.run(without_key)
-    assert "MCPError" in repr(refused.value)
+    assert refused.group_contains(MCPError)
 
 
 # ----------------------------------------------------------------------------- real model
