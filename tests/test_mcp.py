@@ -5,10 +5,14 @@ extractive client for the slow ones)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -276,7 +280,52 @@ def test_mcp_with_a_missing_config_fails_in_one_line(tmp_path: Path) -> None:
     assert run.stderr.startswith("error:") and "none.toml" in run.stderr
 
 
+def test_stdio_without_an_index_says_run_qa_ingest(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nindex = "idx"\n[embedding]\nmodel = "fake"\n')
+
+    async def check(session: ClientSession) -> None:
+        for tool, arguments in [
+            ("search", {"query": "x"}),
+            ("ask", {"question": "Who?"}),
+            ("list_articles", {}),
+            ("read_article", {"id": "a"}),
+        ]:
+            assert "run `qa ingest`" in await tool_error(session, tool, **arguments)
+
+    over_stdio(config, check)
+
+
 # ----------------------------------------------------------------------------- HTTP
+
+
+def test_a_qa_serve_process_serves_mcp(project: Path) -> None:
+    """The command itself (uvicorn runs the app's lifespan, where /mcp's sessions live)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), "--llm", "fake"]
+    server = subprocess.Popen(
+        command,
+        cwd=project,
+        env={**ENV, "QA_API_KEY": SECRET, "PATH": os.environ["PATH"]},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, "qa serve did not start"
+            time.sleep(0.2)
+        over_http(base, fake_answer)
+        assert httpx.post(f"{base}/mcp", json={}).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
