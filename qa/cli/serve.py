@@ -53,8 +53,10 @@ def mcp(
     config: ConfigOpt = None,
     index: IndexOpt = None,
 ) -> None:
-    """Serve qa to MCP clients (assistants, IDEs) on stdin/stdout: tools search, ask,
-    list_articles, read_article; articles as qa://articles/{id} resources."""
+    """Serve qa to MCP clients (assistants, IDEs) on stdin/stdout.
+
+    Tools search, ask, list_articles and read_article; articles as qa://articles/{id}
+    resources. `qa serve` serves the same at /mcp over HTTP."""
     settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
     from contextlib import asynccontextmanager
 
