@@ -1,7 +1,9 @@
-"""`qa serve` and `qa model install`: the server and the local models it can run."""
+"""`qa serve`, `qa mcp` and `qa model install`: the servers and the local models they can run."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import typer
@@ -42,6 +44,39 @@ def serve(
     )
     try:
         run_server(settings, host, port, allow_public=public)
+    except QAError as exc:
+        fail(str(exc))
+
+
+def mcp(
+    llm: LLMOpt = None,
+    config: ConfigOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve qa to MCP clients (assistants, IDEs) on stdin/stdout.
+
+    Tools search, ask, list_articles and read_article; articles as qa://articles/{id}
+    resources. `qa serve` serves the same at /mcp over HTTP."""
+    settings = settings_for(config, **{"paths.index": index, "llm.client": llm})
+    from contextlib import asynccontextmanager
+
+    from qa.cli.ask import loading_assistant
+    from qa.serving.mcp import build_server
+
+    # Models load in threads of their own from now, so the client's handshake is answered at
+    # once and the first call waits only for what is still loading. Nothing here writes to
+    # stdout: it is the protocol's (the SDK points fd 1 at stderr while it serves).
+    assistant = loading_assistant(settings, answers=True)
+
+    @asynccontextmanager
+    async def warm(_: object) -> AsyncIterator[None]:
+        from qa.serving.app import warm_up
+
+        threading.Thread(target=warm_up, args=(assistant,), name="qa-warm-up", daemon=True).start()
+        yield
+
+    try:
+        build_server(assistant, lifespan=warm).run("stdio")
     except QAError as exc:
         fail(str(exc))
 

@@ -22,6 +22,7 @@ Routes (all JSON errors have the OpenAI shape ``{"error": {"message", "type", "p
 - ``GET /api/articles``, ``DELETE /api/articles/{doc_id}``, ``POST /api/ingest``: the
   corpus itself (:mod:`qa.serving.articles`).
 - ``GET /openapi.json``: the schema, generated from the request models of :mod:`qa.serving.schemas`.
+- ``POST /mcp``: the Model Context Protocol, streamable HTTP (:mod:`qa.serving.mcp`).
 
 Security (:mod:`qa.serving.guard`): binds 127.0.0.1 unless ``--public``; only the server's own
 host names and page are served (Host and Origin checks, CORS only for ``server.cors_origins``);
@@ -61,6 +62,7 @@ from qa.serving import openai_shapes as openai_compat
 from qa.serving.articles import articles_router
 from qa.serving.embeddings import embeddings_router
 from qa.serving.guard import APIError, Slots, add_guards, from_qa_error
+from qa.serving.mcp import mount_http
 from qa.serving.openai_shapes import ASSISTANT_ID
 from qa.serving.schemas import AskRequest, ChatRequest, StrictJSONRoute, validation_error
 from qa.serving.server import serve_in_thread, uvicorn_config
@@ -305,6 +307,7 @@ def create_app(
 
     app.include_router(articles_router(assistant))
     app.include_router(embeddings_router(settings, assistant.embedder, answer_wait))
+    mount_http(app, assistant, answer_slots)
     return app
 
 

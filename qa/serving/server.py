@@ -152,9 +152,8 @@ def serve_in_thread(
 ) -> Iterator[str]:
     """Run ``app`` on uvicorn in a background thread; yields its base URL (tests, benchmarks).
     ``port=0`` picks a free port."""
-    config = uvicorn_config(
-        app, limits or ServerSettings(), host, port, log_level="warning", lifespan="off"
-    )
+    # The lifespan runs as under `qa serve`: /mcp's session manager lives in it.
+    config = uvicorn_config(app, limits or ServerSettings(), host, port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="qa-server", daemon=True)
     thread.start()
