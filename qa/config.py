@@ -233,6 +233,12 @@ class ServerSettings:
     max_embedding_inputs: int = bounded(256, 1, 100_000)
     max_embedding_chars: int = bounded(8192, 1, 10**7)
     max_embedding_body_bytes: int = bounded(4_000_000, 1024, 10**10)
+    # How /v1/chat/completions writes the answer in the message text, the one thing every chat
+    # client shows (Open WebUI, LibreChat and `llm` ignore the extra fields): "markdown" puts
+    # the short answer in bold first, then the cited sentences, then numbered sources with the
+    # quoted span, title, outlet, date and link; "plain" gives the sentences and
+    # "Sources: [n] title (date)" lines (qa.openai_compat).
+    message_format: str = "markdown"
 
 
 @dataclass(frozen=True)
@@ -401,6 +407,7 @@ ALLOWED = {
     ("index.milvus", "index_type"): ("FLAT", "HNSW", "IVF_FLAT"),
     ("embedding", "runtime"): ("onnx", "torch"),
     ("embedding", "backend"): ("local", "openai"),
+    ("server", "message_format"): ("markdown", "plain"),
 }
 
 

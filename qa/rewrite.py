@@ -1,8 +1,12 @@
 """Follow-up questions in a conversation -> standalone questions for retrieval.
 
 A generative client is asked to rewrite (``prompts.REWRITE_SYSTEM``). Without one (extractive),
-or when the model's rewrite is unusable, pronouns are replaced by the most recent name the
-conversation mentioned, which covers the common "What did he say about X?" follow-up.
+or when the model's rewrite is unusable, pronouns are replaced by a name, which covers the
+common "What did he say about X?" follow-up. The name is the person the last answer named when
+it named one (its short answer, the bold first line of a Markdown message, if spaCy reads it as
+a PERSON, else the first PERSON in its sentences): after "Who is the Russian defence
+minister?", "he" is the minister the answer named, not a word of the question. Otherwise it is
+the most recent name in the earlier questions.
 """
 
 from __future__ import annotations
@@ -93,11 +97,59 @@ def _last_name(texts: Sequence[str]) -> str | None:
     return None
 
 
+# The bold first line of a Markdown answer (qa.openai_compat), and where its sources begin.
+_BOLD_LEAD = re.compile(r"\A\s*\*\*(.+?)\*\*")
+_SOURCES = re.compile(r"\n\n(?:\*\*Sources\*\*|Sources:)\n")
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _last_answer(messages: Sequence[dict[str, str]]) -> str:
+    """The assistant message just before the last question ("" when there is none)."""
+    for message in reversed(messages[:-1]):
+        if message.get("role") == "assistant":
+            return str(message.get("content", ""))
+        if message.get("role") == "user":
+            return ""
+    return ""
+
+
+def answer_person(answer: str) -> str | None:
+    """The person an earlier answer named: its short answer when that is a PERSON, else the
+    first PERSON in its sentences (the sources list is left out: titles name others)."""
+    body = _SOURCES.split(answer, maxsplit=1)[0]
+    lead = _BOLD_LEAD.match(body)
+    short = _ESCAPED.sub(r"\1", lead.group(1)).strip() if lead else ""
+    text = _ESCAPED.sub(r"\1", body[lead.end() :] if lead else body)
+    if not (short or text.strip()):
+        return None
+    from qa import spacy_pipeline  # here: retrieval alone never loads spaCy
+
+    return spacy_pipeline.run(parse_answer_person, short, text)
+
+
+def parse_answer_person(short: str, text: str) -> str | None:
+    """:func:`answer_person`, parsed now (runs where spaCy is: see ``spacy_pipeline.run``)."""
+    from qa import spacy_pipeline
+
+    with spacy_pipeline.parsing() as nlp:
+        if short:
+            # Alone, a name has no context; in a sentence spaCy tags it as it would in text.
+            doc = nlp(f"The answer is {short}.")
+            people = [e.text for e in doc.ents if e.label_ == "PERSON"]
+            if people and people[0] == short:
+                return short
+        for entity in nlp(text[:2000]).ents:
+            if entity.label_ == "PERSON":
+                return str(entity.text)
+    return None
+
+
 def heuristic_rewrite(messages: Sequence[dict[str, str]]) -> str:
-    """Replace pronouns in the last question with the latest name from earlier user turns."""
+    """Replace pronouns in the last question with the person the last answer named, else the
+    latest name from earlier user turns."""
     question = last_user_question(messages)
     earlier = [str(m.get("content", "")) for m in messages if m.get("role") == "user"][:-1]
-    name = _last_name(earlier)
+    name = answer_person(_last_answer(messages)) or _last_name(earlier)
     if name is None:
         return question
 
