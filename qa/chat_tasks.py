@@ -39,6 +39,8 @@ _TURN = re.compile(r"^(USER|ASSISTANT|SYSTEM): ", re.MULTILINE)
 _SOURCES = re.compile(r"\n\n(?:\*\*Sources\*\*|Sources:)\n")
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|de\s+|al-)?[A-Z][\w'’.-]*)*")
 _WORD = re.compile(r"[\w'’-]+")
+
+
 @dataclass(frozen=True)
 class ChatTask:
     """A client's chore: ``kind`` is the JSON key its reply must have (``KINDS``, or another
@@ -147,10 +149,10 @@ def names(text: str) -> list[str]:
 
 def follow_ups(answer: str, questions: Sequence[str], most: int = 3) -> list[str]:
     """Questions a reader may ask next about what the last answer named: the person it named
-    first, then other names in its sentences."""
+    first, then other names in its sentences (none after a refusal that names no one)."""
     body = _SOURCES.split(answer, maxsplit=1)[0].replace("\\", "")
     asked = " ".join(questions).lower()
-    person = answer_person(answer) if body.strip() else None
+    person = answer_person(answer, questions[-1] if questions else "") if body.strip() else None
     suggestions = []
     if person:
         suggestions += [f"What has {person} said recently?", f"What is {person}'s background?"]
@@ -159,6 +161,4 @@ def follow_ups(answer: str, questions: Sequence[str], most: int = 3) -> list[str
             continue
         if name.lower() not in asked:  # the user asked about it already
             suggestions.append(f"What is the latest news about {name}?")
-    if not suggestions and questions:
-        suggestions.append(f"What happened next: {questions[-1].rstrip('?')}?")
     return suggestions[:most]

@@ -6,7 +6,7 @@ common "What did he say about X?" follow-up. The name is the person the last ans
 it named one (its short answer, the bold first line of a Markdown message, if spaCy reads it as
 a PERSON, else the first PERSON in its sentences): after "Who is the Russian defence
 minister?", "he" is the minister the answer named, not a word of the question. Otherwise it is
-the most recent name in the earlier questions.
+the most recent name in the earlier questions. Either way the surname replaces the pronoun.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from qa import prompts
 from qa.llm.base import LLM
+from qa.text import content_terms
 from qa.types import Prompt
 
 PRONOUNS = {
@@ -113,9 +114,10 @@ def _last_answer(messages: Sequence[dict[str, str]]) -> str:
     return ""
 
 
-def answer_person(answer: str) -> str | None:
+def answer_person(answer: str, question: str = "") -> str | None:
     """The person an earlier answer named: its short answer when that is a PERSON, else the
-    first PERSON in its sentences (the sources list is left out: titles name others)."""
+    PERSON its sentences name in the words of the question (see :func:`parse_answer_person`);
+    the sources list is left out (titles name others)."""
     body = _SOURCES.split(answer, maxsplit=1)[0]
     lead = _BOLD_LEAD.match(body)
     short = _ESCAPED.sub(r"\1", lead.group(1)).strip() if lead else ""
@@ -124,13 +126,26 @@ def answer_person(answer: str) -> str | None:
         return None
     from qa import spacy_pipeline  # here: retrieval alone never loads spaCy
 
-    return spacy_pipeline.run(parse_answer_person, short, text)
+    return spacy_pipeline.run(parse_answer_person, short, text, question)
 
 
-def parse_answer_person(short: str, text: str) -> str | None:
-    """:func:`answer_person`, parsed now (runs where spaCy is: see ``spacy_pipeline.run``)."""
+# Words either side of a name that may describe it ("Russian Defence Minister Andrey
+# Belousov", "Belousov, Russia's defence minister").
+_NEAR = 6
+
+
+def parse_answer_person(short: str, text: str, question: str = "") -> str | None:
+    """:func:`answer_person`, parsed now (runs where spaCy is: see ``spacy_pipeline.run``).
+
+        An answer may name several people ("Rajnath Singh met Russian Defence Minister Andrey
+    Belousov"); the one meant is the one described in the question's words: each person
+    (grouped by surname) scores the most of the question's content terms found within a few
+    words of one of its mentions, then how often it is named, then how early. Its name is its
+    most frequent form of two words or more, the shorter of equals ("Andrey Belousov", not
+    "Mr. Andrey Belousov"; "Rajnath Singh", not "Raksha Mantri Rajnath Singh")."""
     from qa import spacy_pipeline
 
+    asked = content_terms(question)
     with spacy_pipeline.parsing() as nlp:
         if short:
             # Alone, a name has no context; in a sentence spaCy tags it as it would in text.
@@ -138,10 +153,28 @@ def parse_answer_person(short: str, text: str) -> str | None:
             people = [e.text for e in doc.ents if e.label_ == "PERSON"]
             if people and people[0] == short:
                 return short
-        for entity in nlp(text[:2000]).ents:
-            if entity.label_ == "PERSON":
-                return str(entity.text)
-    return None
+        doc = nlp(text[:3000])
+        score: dict[str, list[int]] = {}
+        forms: dict[str, list[str]] = {}
+        for order, entity in enumerate(e for e in doc.ents if e.label_ == "PERSON"):
+            words = [w for w in entity.text.split() if w.rstrip(".") not in _TITLES]
+            if not words:
+                continue
+            near = doc[max(0, entity.start - _NEAR) : entity.end + _NEAR].text
+            key = words[-1]
+            found = len(asked & content_terms(near))
+            points = score.setdefault(key, [0, 0, -order])
+            points[0] = max(points[0], found)
+            points[1] += 1
+            forms.setdefault(key, []).append(" ".join(words))
+    if not score:
+        return None
+    best = max(score, key=lambda k: tuple(score[k]))
+    named = [f for f in forms[best] if " " in f] or forms[best]
+    return max(named, key=lambda f: (named.count(f), -len(f)))
+
+
+_TITLES = {"Mr", "Mrs", "Ms", "Dr", "Shri", "Smt", "Sir", "Minister", "President"}
 
 
 def heuristic_rewrite(messages: Sequence[dict[str, str]]) -> str:
@@ -149,7 +182,10 @@ def heuristic_rewrite(messages: Sequence[dict[str, str]]) -> str:
     latest name from earlier user turns."""
     question = last_user_question(messages)
     earlier = [str(m.get("content", "")) for m in messages if m.get("role") == "user"][:-1]
-    name = answer_person(_last_answer(messages)) or _last_name(earlier)
+    person = answer_person(_last_answer(messages), earlier[-1] if earlier else "")
+    # The surname, as with names from the questions: articles name a person in full once,
+    # then by surname ("said Mr. Belousov"), so the surname finds the passage that quotes him.
+    name = person.split()[-1] if person else _last_name(earlier)
     if name is None:
         return question
 
