@@ -15,11 +15,11 @@ from typing import Any
 
 import openai
 import pytest
+from server_helpers import HEADLINE, user
 
 from qa.assistant import Assistant
 from qa.llm.fake import FakeLLM
 from qa.server import create_app, serve_in_thread
-from tests.server_helpers import HEADLINE, user
 
 pytestmark = pytest.mark.slow
 
