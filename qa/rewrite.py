@@ -129,20 +129,22 @@ def answer_person(answer: str, question: str = "") -> str | None:
     return spacy_pipeline.run(parse_answer_person, short, text, question)
 
 
-# Words either side of a name that may describe it ("Russian Defence Minister Andrey
-# Belousov", "Belousov, Russia's defence minister").
+# Words before a name, or after it and a comma, that may describe it ("Russian Defence Minister
+# Andrey Belousov", "Belousov, Russia's defence minister"), within its sentence and not reaching
+# back past the name before it.
 _NEAR = 6
 
 
 def parse_answer_person(short: str, text: str, question: str = "") -> str | None:
     """:func:`answer_person`, parsed now (runs where spaCy is: see ``spacy_pipeline.run``).
 
-        An answer may name several people ("Rajnath Singh met Russian Defence Minister Andrey
+    An answer may name several people ("Rajnath Singh met Russian Defence Minister Andrey
     Belousov"); the one meant is the one described in the question's words: each person
-    (grouped by surname) scores the most of the question's content terms found within a few
-    words of one of its mentions, then how often it is named, then how early. Its name is its
-    most frequent form of two words or more, the shorter of equals ("Andrey Belousov", not
-    "Mr. Andrey Belousov"; "Rajnath Singh", not "Raksha Mantri Rajnath Singh")."""
+    (grouped by surname) scores the most of the question's content terms in the words that
+    describe one of its mentions (``_NEAR``), then how often it is named, then how early. Its
+    name is its most frequent form of two words or more, the shorter of equals ("Andrey
+    Belousov", not "Mr. Andrey Belousov"; "Rajnath Singh", not "Raksha Mantri Rajnath Singh").
+    """
     from qa import spacy_pipeline
 
     asked = content_terms(question)
@@ -156,11 +158,18 @@ def parse_answer_person(short: str, text: str, question: str = "") -> str | None
         doc = nlp(text[:3000])
         score: dict[str, list[int]] = {}
         forms: dict[str, list[str]] = {}
+        previous = 0  # where the last name ended: its own description is not this one's
         for order, entity in enumerate(e for e in doc.ents if e.label_ == "PERSON"):
             words = [w for w in entity.text.split() if w.rstrip(".") not in _TITLES]
+            start = max(entity.start - _NEAR, previous, entity.sent.start)
+            previous = entity.end
             if not words:
                 continue
-            near = doc[max(0, entity.start - _NEAR) : entity.end + _NEAR].text
+            near = doc[start : entity.start].text
+            if entity.end < len(doc) and doc[entity.end].text == ",":  # "Belousov, Russia's..."
+                near += (
+                    " " + doc[entity.end + 1 : min(entity.end + 1 + _NEAR, entity.sent.end)].text
+                )
             key = words[-1]
             found = len(asked & content_terms(near))
             points = score.setdefault(key, [0, 0, -order])
