@@ -386,6 +386,14 @@ class ServerSettings:
         "chunks is larger than a question, and non-ASCII text arrives as \\uXXXX escapes, 6 "
         "bytes a character).",
     )
+    message_format: str = setting(
+        "markdown",
+        "How /v1/chat/completions writes the answer in the message text, the one thing every "
+        "chat client shows (Open WebUI, LibreChat and `llm` ignore the extra fields): "
+        "\"markdown\" puts the short answer in bold first, then the cited sentences, then "
+        "numbered sources with the quoted span, title, outlet, date and link; \"plain\" gives "
+        "the sentences and \"Sources: [n] title (date)\" lines.",
+    )
 
 
 @dataclass(frozen=True)
@@ -570,6 +578,7 @@ ALLOWED = {
     ("index.milvus", "index_type"): ("FLAT", "HNSW", "IVF_FLAT"),
     ("embedding", "runtime"): ("onnx", "torch"),
     ("embedding", "backend"): ("local", "openai"),
+    ("server", "message_format"): ("markdown", "plain"),
 }
 
 

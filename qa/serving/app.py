@@ -11,9 +11,11 @@ Routes (all JSON errors have the OpenAI shape ``{"error": {"message", "type", "p
   out) or
   the name of the underlying model (what answers report as ``model``, e.g. ``"extractive"``);
   anything else is a 404 ``model_not_found``. ``k`` and the filters ``as_of``, ``since``,
-  ``until``, ``sources`` are accepted as extensions; ``temperature``, ``max_tokens`` and the
+  ``until``, ``sources`` and ``message_format`` (``"markdown"``/``"plain"``, else
+  ``server.message_format``) are accepted as extensions; ``temperature``, ``max_tokens`` and the
   other sampling options are ignored (the checked answer is deterministic for the configured
-  client); ``n`` must be 1.
+  client); ``n`` must be 1. A chat client's own chores (Open WebUI's title, tags and
+  follow-up requests) are answered without retrieval (:mod:`qa.serving.chat_tasks`).
 - ``POST /v1/embeddings``: the OpenAI embeddings protocol with the server's embedding model
   (:mod:`qa.serving.embeddings`), for ingests elsewhere with ``embedding.backend = "openai"``.
 - ``POST /api/ask``: ``{"question", "k"?, "choices"?, "as_of"?, "since"?, "until"?,
@@ -58,6 +60,7 @@ from qa.answering.check import MARKER
 from qa.core.config import Settings
 from qa.core.types import QAError
 from qa.index import index_location, index_version
+from qa.serving import chat_tasks
 from qa.serving import openai_shapes as openai_compat
 from qa.serving.articles import articles_router
 from qa.serving.embeddings import embeddings_router
@@ -221,12 +224,16 @@ def create_app(
                 param="model",
                 code="model_not_found",
             )
-        check_question(body.last_question(), "messages")
-        filters = body.filters()
-        require_index()
         messages = body.conversation()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        task = chat_tasks.detect(messages)
+        if task is not None:
+            return await chat_task(task, bool(body.stream), completion_id, created)
+        check_question(body.last_question(), "messages")
+        filters = body.filters()
+        require_index()
+        message_format = body.message_format or settings.server.message_format
         await answer_slots.acquire()
         if not body.stream:
             try:
@@ -237,7 +244,9 @@ def create_app(
                 raise from_qa_error(exc, "messages") from None
             finally:
                 answer_slots.release()
-            return JSONResponse(openai_compat.completion(answer, completion_id, created))
+            return JSONResponse(
+                openai_compat.completion(answer, completion_id, created, message_format)
+            )
 
         pieces = assistant.stream_chat(messages, k=body.k, filters=filters)
         try:
@@ -250,12 +259,26 @@ def create_app(
             if isinstance(exc, QAError):
                 raise from_qa_error(exc, "messages") from None
             raise
-        events = openai_compat.chat_events(pieces, first, completion_id, created)
+        events = openai_compat.chat_events(pieces, first, completion_id, created, message_format)
         return StreamingResponse(
             SlotStream(events, answer_slots),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
+
+    async def chat_task(task: chat_tasks.ChatTask, stream: bool, cid: str, t: int) -> Response:
+        """A chat client's chore (title, tags, follow-ups): no retrieval (qa.serving.chat_tasks)."""
+        await answer_slots.acquire()  # a configured API model may answer it
+        try:
+            text = await run_in_threadpool(lambda: chat_tasks.reply(task, assistant.llm))
+        except QAError as exc:
+            raise from_qa_error(exc, "messages") from None
+        finally:
+            answer_slots.release()
+        if stream:
+            events = openai_compat.text_events(text, cid, t)
+            return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        return JSONResponse(openai_compat.text_completion(text, cid, t))
 
     # -- the plain API
 

@@ -1,9 +1,19 @@
 """The OpenAI chat-completions shapes of an ``Answer``: the plain response and the server-sent
 events of a streamed one.
 
-Citations. The answer text carries the ``[n]`` markers, followed by a plain sources list
-(``"\\n\\nSources:\\n[1] Title (date)"``) so that a client that only concatenates ``content``
-shows where the answer comes from. The structured fields of ``qa ask --json`` that a chat
+Message text. Most chat clients (Open WebUI, LibreChat, the ``llm`` tool) show only
+``content`` and keep only it in their history, so the text itself carries what makes an answer
+worth having (``server.message_format``, or the request's ``message_format``):
+
+- ``"markdown"`` (default): the short answer in bold with its ``[n]`` first (only when it is
+  shown: below the confidence bar it is withheld; a refusal is the whole message), then the
+  cited sentences with their ``[n]`` markers, then ``**Sources**`` with, for each ``[n]``, the
+  title (linked to the article), outlet and date, and each quoted span as a ``>`` quote.
+  Article text is Markdown-escaped, so a title or quote cannot add links, images or HTML.
+- ``"plain"``: the sentences, then ``"\\n\\nSources:\\n[1] Title (date)"`` lines (the chat
+  page asks for this and draws its own short answer and sources from the fields below).
+
+The structured fields of ``qa ask --json`` that a chat
 client can use (``citations``, ``answered``, ``short_answer``, ``short_answer_citation``,
 ``filters``, ``rewritten_question``) travel in ``choices[0].message`` (plain) or in
 ``choices[0].delta`` of the final chunk (streaming), whose top level also has ``citations``.
@@ -28,6 +38,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from qa.answering.check import MARKER
 from qa.core.types import Answer, Citation, QAError
 from qa.serving.guard import APIError, from_qa_error
 
@@ -67,17 +78,88 @@ def sources_text(citations: Sequence[Citation]) -> str:
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
+# Characters that would make article text into Markdown structure (emphasis, links, images,
+# HTML, code, headings, tables); each is shown as itself once backslash-escaped.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!~])")
+
+
+def md_escape(text: str) -> str:
+    """Article text as literal Markdown on one line (a quote must not end its ``>`` block)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _md_answer(text: str) -> str:
+    """The answer sentences escaped, their ``[n]`` markers kept as written."""
+    out, last = [], 0
+    for match in MARKER.finditer(text):
+        out.append(_MD_SPECIAL.sub(r"\\\1", text[last : match.start()]) + match.group(0))
+        last = match.end()
+    out.append(_MD_SPECIAL.sub(r"\\\1", text[last:]))
+    return "".join(out)
+
+
+def _link(title: str, url: str) -> str:
+    shown = md_escape(title or "untitled")
+    if not url.startswith(("https://", "http://")) or any(c in url for c in " <>\n"):
+        return shown
+    return f"[{shown}](<{url}>)"
+
+
+def markdown_sources(answer: Answer) -> str:
+    """The Markdown sources block: for each cited passage its title (linked), outlet and date,
+    then each quoted span of it."""
+    quotes: dict[int, list[Citation]] = {}
+    for c in answer.citations:
+        quotes.setdefault(c.n, []).append(c)
+    blocks = []
+    for n, cited in sorted(quotes.items()):
+        first = cited[0]
+        hit = answer.passages[n - 1] if 0 < n <= len(answer.passages) else None
+        outlet = hit.doc.source if hit else ""
+        url = hit.doc.url if hit else ""
+        facts = [md_escape(v) for v in (outlet, first.published) if v]
+        head = f"[{n}] {_link(first.title, url)}" + (f" — {', '.join(facts)}" if facts else "")
+        seen: list[str] = []
+        for c in cited:
+            if c.quote.strip() and c.quote not in seen:
+                seen.append(c.quote)
+        blocks.append("\n".join([head, *(f"> {md_escape(q)}" for q in seen)]))
+    return "\n\n**Sources**\n\n" + "\n\n".join(blocks) if blocks else ""
+
+
+def message_parts(answer: Answer, message_format: str) -> tuple[str, str]:
+    """The message text as (answer, sources): the answer part is streamed word by word, the
+    sources block as one piece."""
+    if message_format == "plain":
+        return answer.text, sources_text(answer.citations)
+    if not answer.answered:
+        return md_escape(answer.text), ""
+    lead = ""
+    if answer.short_answer:
+        marker = f" [{answer.short_citation}]" if answer.short_citation else ""
+        lead = f"**{md_escape(answer.short_answer)}**{marker}\n\n"
+    return lead + _md_answer(answer.text), markdown_sources(answer)
+
+
+def message_text(answer: Answer, message_format: str = "markdown") -> str:
+    """The whole ``content`` of the assistant message (see the module docstring)."""
+    text, sources = message_parts(answer, message_format)
+    return text + sources
+
+
 def extras(answer: Answer) -> dict[str, Any]:
     """The structured fields sent beside the text, in the ``qa ask --json`` shape."""
     shape = answer.to_dict()
     return {name: shape.get(name) for name in EXTRA_FIELDS}
 
 
-def completion(answer: Answer, completion_id: str, created: int) -> dict[str, Any]:
+def completion(
+    answer: Answer, completion_id: str, created: int, message_format: str = "markdown"
+) -> dict[str, Any]:
     """A plain (non-streamed) ``chat.completion`` object."""
     message = {
         "role": "assistant",
-        "content": answer.text + sources_text(answer.citations),
+        "content": message_text(answer, message_format),
         "refusal": None,
         **extras(answer),
     }
@@ -89,6 +171,42 @@ def completion(answer: Answer, completion_id: str, created: int) -> dict[str, An
         "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
         "usage": usage(answer),
         "citations": message["citations"],
+    }
+
+
+NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def text_completion(text: str, completion_id: str, created: int) -> dict[str, Any]:
+    """A ``chat.completion`` of bare text, without the answer fields (qa.serving.chat_tasks)."""
+    message = {"role": "assistant", "content": text, "refusal": None}
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": ASSISTANT_ID,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "usage": NO_USAGE,
+    }
+
+
+async def text_events(text: str, completion_id: str, created: int) -> AsyncIterator[str]:
+    """:func:`text_completion` as a stream: the role, the text, the stop."""
+    for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": text}, None)):
+        yield _sse(_chunk(completion_id, created, delta, finish))
+    yield _sse({**_chunk(completion_id, created, {}, "stop"), "usage": NO_USAGE})
+    yield "data: [DONE]\n\n"
+
+
+def _chunk(
+    completion_id: str, created: int, delta: dict[str, Any], finish: str | None
+) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": ASSISTANT_ID,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
 
 
@@ -117,23 +235,16 @@ def _internal(message: str) -> APIError:
 
 
 async def chat_events(
-    pieces: Iterator[str | Answer], first: str | Answer | None, completion_id: str, created: int
+    pieces: Iterator[str | Answer],
+    first: str | Answer | None,
+    completion_id: str,
+    created: int,
+    message_format: str = "markdown",
 ) -> AsyncIterator[str]:
     """The server-sent events of one streamed chat completion (see the module docstring)."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        return _sse(
-            {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": ASSISTANT_ID,
-                "choices": [
-                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-                ],
-                **extra,
-            }
-        )
+        return _sse({**_chunk(completion_id, created, delta, finish), **extra})
 
     yield chunk({"role": "assistant", "content": ""})
     answer: Answer | None = None
@@ -161,9 +272,9 @@ async def chat_events(
         yield _sse(_internal("the assistant ended without an answer").body())
         yield "data: [DONE]\n\n"
         return
-    for piece in word_pieces(answer.text):
+    text, sources = message_parts(answer, message_format)
+    for piece in word_pieces(text):
         yield chunk({"content": piece})
-    sources = sources_text(answer.citations)
     if sources:
         yield chunk({"content": sources})
     final = extras(answer)

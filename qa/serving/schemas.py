@@ -112,6 +112,9 @@ class ChatRequest(FilterFields):
     stream: bool | None = False
     n: int | None = 1
     k: K | None = None
+    # How the answer is written in the message text (server.message_format when left out);
+    # the chat page asks for "plain" and draws the short answer and sources itself.
+    message_format: Literal["markdown", "plain"] | None = None
 
     @field_validator("messages")
     @classmethod

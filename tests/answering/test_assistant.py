@@ -130,6 +130,38 @@ def test_heuristic_rewrite_leaves_standalone_questions_alone() -> None:
     assert heuristic_rewrite(messages) == "What is Khrenin's rank?"
 
 
+MINISTERS = (
+    "Rajnath Singh held a meeting with Russian Defence Minister Mr. Andrey Belousov [1]. "
+    "Indian Defence Minister Rajnath Singh met his Russian counterpart Andrey Belousov [2]."
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "rewritten"),
+    [
+        # The case: the answer names two ministers; "he" is the one asked about, not
+        # "Russian" (the last capitalised word of the question).
+        (MINISTERS, "What did Belousov say about terrorism?"),
+        (f"{MINISTERS}\n\n**Sources**\n\n[1] Sergei Lavrov meets ...", None),
+        # The short answer (the bold line of the Markdown message) when it is a person.
+        ("**Sergei Shoigu** [1]\n\nHe said so [1].", "What did Shoigu say about terrorism?"),
+        # No person in the answer: the name from the questions, as before.
+        ("I cannot answer this from the given articles.", "What did Russian say about terrorism?"),
+    ],
+)
+def test_a_pronoun_names_the_person_the_last_answer_named(
+    answer: str, rewritten: str | None
+) -> None:
+    messages = [
+        {"role": "user", "content": "Who is the Russian defence minister?"},
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "What did he say about terrorism?"},
+    ]
+    # A name in the sources list (titles name others) is not the answer's.
+    expected = rewritten or "What did Belousov say about terrorism?"
+    assert heuristic_rewrite(messages) == expected
+
+
 # ---- fast paths with fakes
 
 

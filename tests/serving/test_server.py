@@ -37,6 +37,7 @@ from qa.core.types import Filters
 from qa.llm.fake import FakeLLM
 from qa.llm.prompts import CANNOT_ANSWER
 from qa.serving.app import STATIC, create_app, serve_in_thread, sources_text
+from qa.serving.openai_shapes import md_escape
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +122,12 @@ def test_openai_client_plain(client: openai.OpenAI) -> None:
     assert extra["rewritten_question"] is None
     content = message.content or ""
     assert "[" in content and any(f"[{c['n']}]" in content for c in citations)
-    # A client that ignores `citations` still sees where the answer comes from.
-    assert "\n\nSources:\n" in content
-    assert f"[{citations[0]['n']}] {citations[0]['title']} ({citations[0]['published']})" in content
+    # A client that ignores `citations` still sees where the answer comes from: the title,
+    # date and quote of each cited passage (Markdown, server.message_format's default).
+    sources = content.split("\n\n**Sources**\n\n")[1]
+    first = citations[0]
+    assert f"[{first['n']}] {md_escape(first['title'])} — {first['published']}" in sources
+    assert f"> {md_escape(first['quote'])}" in sources
     assert response.usage is not None
     assert response.usage.total_tokens == (
         response.usage.prompt_tokens + response.usage.completion_tokens
@@ -286,11 +290,11 @@ def test_stream_content_is_the_checked_answer(fake_settings: Settings) -> None:
     )
     assistant = Assistant(fake_settings, llm=FakeLLM([raw]))
     with serve_in_thread(create_app(assistant)) as base:
-        plain = httpx.post(f"{base}/v1/chat/completions", json={"messages": user(HEADLINE)})
+        # The bare text form (what the chat page asks for), whose sources list is rebuilt below.
+        body = {"messages": user(HEADLINE), "message_format": "plain"}
+        plain = httpx.post(f"{base}/v1/chat/completions", json=body)
         assert plain.status_code == 200, plain.text
-        streamed = httpx.post(
-            f"{base}/v1/chat/completions", json={"messages": user(HEADLINE), "stream": True}
-        )
+        streamed = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": True})
         assert streamed.status_code == 200
         assert streamed.headers["content-type"].startswith("text/event-stream")
     chunks = sse_chunks(streamed)

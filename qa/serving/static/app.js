@@ -151,6 +151,8 @@ async function streamAnswer(messages, turn, signal) {
       body: JSON.stringify({
         model: "qa",
         stream: true,
+        // The page draws the short answer and the sources from the fields; the text stays bare.
+        message_format: "plain",
         messages,
         as_of: els.asOf.value || undefined,
       }),
