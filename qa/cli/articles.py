@@ -19,6 +19,7 @@ from qa.cli import (
     settings_for,
     shown,
 )
+from qa.cli.tables import Column, print_table
 from qa.types import QAError
 
 articles_app: typer.Typer = typer.Typer(help="List, show and remove the articles the index holds.")
@@ -44,13 +45,17 @@ def articles_list(
     if as_json:
         print_json({"articles": [a.to_dict() for a in found], "count": len(found)})
         return
-    for a in found:
-        source = f" {shown(a.source)}" if a.source else ""
-        out.print(
-            f"{shown(a.published or 'undated'):10}{source} [bold]{shown(a.title)}[/bold] "
-            f"[dim]{shown(a.id)}[/dim]"
-        )
-    out.print(f"[dim]{len(found)} articles[/dim]")
+    print_table(
+        [
+            Column("published", no_wrap=True),
+            Column("source", max_width=16),
+            Column("title", style="bold"),
+            Column("id", style="dim", no_wrap=True),
+        ],
+        [(a.published or "undated", a.source or "-", a.title, a.id) for a in found],
+    )
+    if out.is_terminal:  # piped, every line is an article (wc -l counts them)
+        out.print(f"[dim]{len(found)} articles[/dim]")
 
 
 @articles_app.command("show")

@@ -27,7 +27,7 @@ from qa.cli import (
     utf8_text,
 )
 from qa.config import Settings
-from qa.text import PrintableStream
+from qa.text import PrintableStream, printable
 from qa.types import Answer, QAError
 
 if TYPE_CHECKING:
@@ -131,34 +131,49 @@ def ask(
     try:
         assistant = loading_assistant(settings, answers=True)
         if stream and not as_json:
-            answer = None
+            answer, written = None, ""
             shown_stream = PrintableStream()
             for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
-                    sys.stdout.write(shown_stream.feed(piece))
+                    text = shown_stream.feed(piece)
+                    written += text
+                    sys.stdout.write(text)
                     sys.stdout.flush()
-            sys.stdout.write(shown_stream.flush() + "\n\n")
+            rest = shown_stream.flush()
+            written += rest
+            sys.stdout.write(rest + ("\n" if written else ""))
             assert answer is not None
-            if answer.text:
-                out.print("[bold]Checked answer:[/bold]")
         else:
             answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
     except QAError as exc:
         fail(str(exc))
     if as_json:
         print_json(answer.to_dict())
+    elif stream:
+        print_answer(answer, streamed=written)
     else:
         print_answer(answer)
 
 
-def print_answer(answer: Answer) -> None:
+def same_text(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
+def print_answer(answer: Answer, streamed: str | None = None) -> None:
+    """The answer, its short answer and its sources. ``streamed``: the draft already written
+    as the model wrote it (`qa ask --stream`); the checked text follows only when the check
+    changed it (dropped a sentence, replaced a reply), so an unchanged answer is printed once."""
     sure = f"confidence {answer.confidence:.2f}" if answer.confidence is not None else ""
     if answer.short_answer:
         line = f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}"
         out.print(f"{line} [dim]({sure})[/dim]\n" if sure else f"{line}\n")
-    out.print(shown(answer.text))
+    if not streamed:
+        out.print(shown(answer.text))
+    elif not same_text(printable(answer.text), streamed):
+        out.print("[bold]Checked by its sources, the answer reads:[/bold]")
+        out.print(shown(answer.text))
     if answer.choice is not None and sure:
         out.print(f"[dim]({sure})[/dim]")
     elif answer.answered and not answer.short_answer and sure:
