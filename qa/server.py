@@ -57,7 +57,7 @@ from qa.api_models import AskRequest, ChatRequest, StrictJSONRoute, validation_e
 from qa.assistant import Assistant
 from qa.config import Settings
 from qa.http_guard import APIError, Slots, add_guards, from_qa_error
-from qa.http_server import serve_in_thread, uvicorn_config
+from qa.http_server import check_port_free, serve_in_thread, uvicorn_config
 from qa.index import index_location, index_version
 from qa.openai_compat import ASSISTANT_ID
 from qa.server_articles import articles_router
@@ -366,6 +366,7 @@ def serve(
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     check_host(host, allow_public)
+    check_port_free(host, port)  # before the models load: a busy port fails at once
     settings = replace(settings, server=replace(settings.server, host=host, port=port))
     api_key = os.environ.get("QA_API_KEY", "").strip() or None
     if not is_loopback(host):

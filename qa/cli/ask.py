@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -157,8 +158,20 @@ def ask(
         print_answer(answer)
 
 
-def same_text(a: str, b: str) -> bool:
-    return a.split() == b.split()
+def sentences(text: str) -> list[str]:
+    """Lines, and sentences within them, whitespace-normalised: what a reader compares."""
+    parts = (re.split(r"(?<=[.!?])\s+", line) for line in text.splitlines())
+    return [" ".join(p.split()) for line in parts for p in line if p.strip()]
+
+
+def withdrawn(streamed: str, checked: str) -> list[str] | None:
+    """What the citation check took out of the streamed draft, when that is all it did (its
+    sentences are the draft's, in order, less some); None when it rewrote something."""
+    draft, kept = sentences(streamed), sentences(checked)
+    remaining = iter(draft)
+    if not all(any(s == d for d in remaining) for s in kept):
+        return None
+    return [d for d in draft if d not in kept]
 
 
 def print_answer(answer: Answer, streamed: str | None = None) -> None:
@@ -169,11 +182,16 @@ def print_answer(answer: Answer, streamed: str | None = None) -> None:
     if answer.short_answer:
         line = f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}"
         out.print(f"{line} [dim]({sure})[/dim]\n" if sure else f"{line}\n")
+    taken_out = withdrawn(streamed, printable(answer.text)) if streamed else None
     if not streamed:
         out.print(shown(answer.text))
-    elif not same_text(printable(answer.text), streamed):
-        out.print("[bold]Checked by its sources, the answer reads:[/bold]")
+    elif taken_out is None:
+        out.print("[bold]Checked against its sources, the answer reads:[/bold]")
         out.print(shown(answer.text))
+    else:  # only removals: name them (unsupported sentences are listed below anyway)
+        unsupported = {" ".join(printable(u).split()) for u in answer.unsupported}
+        for sentence in (t for t in taken_out if t not in unsupported):
+            out.print(f"[dim]Withdrawn by the check: {shown(sentence)}[/dim]")
     if answer.choice is not None and sure:
         out.print(f"[dim]({sure})[/dim]")
     elif answer.answered and not answer.short_answer and sure:

@@ -5,7 +5,7 @@ line with tab-separated fields when the output is a pipe or a file, so ``grep``,
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -21,14 +21,18 @@ class Column:
     header: str
     style: str = ""
     no_wrap: bool = False  # ids and dates: never split (the table wraps the other columns)
-    max_width: int | None = None  # a short column (the outlet) leaves the width to the title
 
 
 def print_table(
-    columns: Sequence[Column], rows: Sequence[Sequence[str]], *, headers: bool = True
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    *,
+    headers: bool = True,
+    cells: Callable[[Sequence[str]], Sequence[Text]] | None = None,
 ) -> None:
     """``rows`` of text from articles, the index or the user: control sequences are removed
-    here, and the text is never read as Rich markup."""
+    here, and the text is never read as Rich markup. On a terminal ``cells`` may lay a row
+    out in fewer, richer cells (one per column) than the fields written to a pipe."""
     if not out.is_terminal:
         for row in rows:
             sys.stdout.write("\t".join(_field(cell) for cell in row) + "\n")
@@ -42,11 +46,10 @@ def print_table(
         expand=False,
     )
     for column in columns:
-        table.add_column(
-            column.header, style=column.style, no_wrap=column.no_wrap, max_width=column.max_width
-        )
+        table.add_column(column.header, style=column.style, no_wrap=column.no_wrap)
     for row in rows:
-        table.add_row(*(Text(printable(cell)) for cell in row))
+        safe = [printable(cell) for cell in row]
+        table.add_row(*(cells(safe) if cells else [Text(cell) for cell in safe]))
     out.print(table)
 
 
