@@ -323,8 +323,8 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         name = f"{prefix}{key}"
         if key not in known or key == "root":
-            names = [f"{prefix}{k}" for k in known if k != "root"]
-            raise QAError(f"unknown setting {name!r} in config file{did_you_mean(name, names)}")
+            hint = did_you_mean(key, [k for k in known if k != "root"], prefix)
+            raise QAError(f"unknown setting {name!r} in config file{hint}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -363,11 +363,13 @@ def _check_env(env: dict[str, str]) -> None:
             )
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
+def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
     """The hint after an unknown name, naming the closest known one (or nothing): the one
-    rule for config keys and environment variables."""
+    rule for config keys and environment variables. A key is compared with the keys of its
+    own table (``prefix`` is their table), where a shared section name would make any key
+    look close."""
     close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"; did you mean {close[0]}?" if close else ""
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
 def _apply_env(obj: Any, prefix: str, env: dict[str, str]) -> Any:
