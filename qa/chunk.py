@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from qa.types import Chunk, Document
@@ -45,12 +46,24 @@ def sentence_tokenizer() -> Any:
     return punkt.tokenizer_for("english")
 
 
+# A blank line ends a sentence: Punkt alone runs a heading into the next line.
+BLOCK_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+
+
 @lru_cache(maxsize=4096)
 def passage_sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """Punkt's sentence spans of a stored passage (offsets into it), memoised: a question's
-    passages are split by the retrieval rerank and again by the extractive client, and a
-    server sees the same passages again (Punkt costs ~0.2 ms a passage)."""
-    return tuple(sentence_tokenizer().span_tokenize(text))
+    """Punkt's sentence spans of a stored passage (offsets into it), each block between blank
+    lines split on its own (a heading is such a block: see :func:`joined`); memoised: a
+    question's passages are split by the retrieval rerank and again by the extractive client,
+    and a server sees the same passages again (Punkt costs ~0.2 ms a passage)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for brk in [*BLOCK_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        block = sentence_tokenizer().span_tokenize(text[pos:end])
+        spans.extend((pos + s, pos + e) for s, e in block)
+        pos = brk.end() if brk else end
+    return tuple(spans)
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -141,6 +154,10 @@ def chunk_document(
     budget = max(16, limit - title_tokens)
 
     spans = [span for s, e in doc.segments for span in sentence_spans(doc.text, s, e)]
+    from qa.ingest.clean import heading_segments  # here: `qa search` needs no ingest code
+
+    headings = heading_segments(doc.text, doc.segments)
+    starts, ends = {s for s, _ in headings}, {e for _, e in headings}
     # Very long "sentences" (a line without full stops) are never handed to the tokenizer
     # whole: its cost grows faster than the length. They are measured word by word instead.
     short = [span for span in spans if span[1] - span[0] <= LONG_CHARS]
@@ -173,12 +190,24 @@ def chunk_document(
             id=f"{doc.id}:{i}",
             doc_id=doc.id,
             ordinal=i,
-            text=" ".join(doc.text[s.start : s.end] for s in group),
+            text=joined(doc.text, group, starts, ends),
             start=group[0].start,
             end=group[-1].end,
         )
         for i, group in enumerate(groups)
     ]
+
+
+def joined(text: str, group: list[Sentence], starts: set[int], ends: set[int]) -> str:
+    """A chunk's text: its sentences joined by a space, and by a blank line around a heading
+    (``starts``/``ends``: of the heading lines), so a heading stays a block of its own that
+    every sentence splitter ends (:func:`passage_sentences`) instead of running it into the
+    paragraph it heads."""
+    parts = [text[group[0].start : group[0].end]]
+    for before, sentence in pairwise(group):
+        parts.append("\n\n" if sentence.start in starts or before.end in ends else " ")
+        parts.append(text[sentence.start : sentence.end])
+    return "".join(parts)
 
 
 def _overlap(previous: list[Sentence], overlap_tokens: int, room: int) -> list[Sentence]:
