@@ -168,7 +168,7 @@ def test_what_the_check_changed_in_a_draft() -> None:
     assert withdrawn(draft, "Cars returned [1]. It reopened on Monday [1].") is None
 
 
-@pytest.mark.parametrize("delay", [0.15, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("delay", [0.2, 0.35, 0.6, 1.0])
 def test_ctrl_c_soon_after_start_is_one_line_and_exit_130(project: Path, delay: float) -> None:
     terminal = Terminal(project, "ask", "When did the Harbour Bridge reopen?", "--stream")
     time.sleep(delay)
