@@ -9,30 +9,85 @@ commands (in help order); the commands live by concern in ingest, ask, articles,
 
 from __future__ import annotations
 
-import json
+import signal
 import sys
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+import threading
+from typing import NoReturn
 
-import typer
-from rich.console import Console
-from rich.markup import escape
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
-from qa.core.config import Settings, load_settings
-from qa.core.types import Filters, QAError
-from qa.text.words import printable, printable_json
+
+def _interrupted_while_loading(signum: int, frame: object) -> NoReturn:
+    # Ctrl-C while this package and its libraries import (the first few hundred ms): one line
+    # and the shell's code, not a KeyboardInterrupt traceback from deep inside an import.
+    sys.stderr.write("qa: interrupted\n")
+    raise SystemExit(INTERRUPTED)
+
+
+# Installed first, restored once the commands are imported (the end of this module), so a
+# program that imports qa.cli keeps its own handler afterwards.
+_previous_sigint = (
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+    if threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not when ignored (&)
+    else None
+)
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+
+from qa.core.config import Settings, find_config, load_settings, no_config_note  # noqa: E402
+from qa.core.types import Filters, QAError  # noqa: E402
+from qa.text.words import printable, printable_json  # noqa: E402
 
 app = typer.Typer(
     help="Question answering over news articles, with checked citations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstrings are paragraphs: markdown mode joins their lines, where rich mode kept each
+    # source line break and cut command descriptions mid-sentence in `qa --help`.
+    rich_markup_mode="markdown",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width, and not at all when the output is a pipe
+    or a file (rich would hard-wrap at 80 columns and split ids mid-word for ``grep``)."""
+    made = Console(stderr=stderr, highlight=False)
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+out = console()
+err = console(stderr=True)
+
+
+def _flags_show_no_type() -> None:
+    """typer 0.29 labels every on/off flag ``<bool>`` in --help, as if it took a value; a flag
+    takes none, so its type column is left empty."""
+    from typer.core import TyperOption
+
+    typed = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else typed(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="config file (default ./config.toml or $QA_CONFIG)")
+    Path | None,
+    typer.Option(
+        "--config", help="config file (default: config.toml here or in a parent, or $QA_CONFIG)"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 KOpt = Annotated[int | None, typer.Option("--k", min=1, max=100, help="passages to retrieve")]
@@ -76,9 +131,34 @@ def utf8_text(value: str) -> str:
     return value
 
 
+class _TopLevel:
+    """``qa --config FILE COMMAND``: the file given before the command (a command's own
+    ``--config`` wins)."""
+
+    config: Path | None = None
+
+
+@app.callback()
+def top_level(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="config file for every command (default: config.toml here or in a parent "
+            "folder, or $QA_CONFIG)",
+        ),
+    ] = None,
+) -> None:
+    """Question answering over news articles, with checked citations."""
+    _TopLevel.config = config
+
+
 def settings_for(config: Path | None, **overrides: Any) -> Settings:
     try:
-        return load_settings(config, overrides)
+        found = find_config(config or _TopLevel.config)
+        if found is None:
+            err.print(f"[yellow]note:[/yellow] {shown(no_config_note())}")
+        return load_settings(found, overrides)
     except QAError as exc:
         fail(str(exc))
 
@@ -121,10 +201,17 @@ def clip(text: str, limit: int) -> str:
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        except KeyboardInterrupt:  # outside typer's own handling (which exits 130 silently)
+            sys.exit(INTERRUPTED)
     except QAError as exc:  # errors raised outside a command's own handling
         err.print(f"[red]error:[/red] {shown(str(exc))}")
         sys.exit(1)
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:
+            err.print("qa: interrupted")
+        raise
 
 
 # The commands, in the order `qa --help` lists them. Imported here, after the shared names above
@@ -141,3 +228,6 @@ app.command()(ingest.watch)
 app.add_typer(articles.articles_app, name="articles")
 app.add_typer(evals.eval_app, name="eval")
 app.add_typer(serve.model_app, name="model")
+
+if _previous_sigint is not None:
+    signal.signal(signal.SIGINT, _previous_sigint)

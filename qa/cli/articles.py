@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from qa.cli import (
     ConfigOpt,
@@ -19,6 +21,7 @@ from qa.cli import (
     settings_for,
     shown,
 )
+from qa.cli.tables import Column, print_table
 from qa.core.types import QAError
 
 articles_app: typer.Typer = typer.Typer(help="List, show and remove the articles the index holds.")
@@ -44,13 +47,21 @@ def articles_list(
     if as_json:
         print_json({"articles": [a.to_dict() for a in found], "count": len(found)})
         return
-    for a in found:
-        source = f" {shown(a.source)}" if a.source else ""
-        out.print(
-            f"{shown(a.published or 'undated'):10}{source} [bold]{shown(a.title)}[/bold] "
-            f"[dim]{shown(a.id)}[/dim]"
-        )
-    out.print(f"[dim]{len(found)} articles[/dim]")
+    print_table(
+        [Column("published", no_wrap=True), Column("article")],
+        [(a.published or "undated", a.source or "-", a.title, a.id) for a in found],
+        cells=article_cells,
+    )
+    if out.is_terminal:  # piped, every line is an article (wc -l counts them)
+        out.print(f"[dim]{len(found)} articles[/dim]")
+
+
+def article_cells(row: Sequence[str]) -> list[Text]:
+    """On a terminal: the date, then the title over its outlet and id (dim), so the title
+    has the width a long id or outlet would take from it in columns of their own."""
+    published, source, title, doc_id = row
+    under = f"{source}  {doc_id}" if source != "-" else doc_id
+    return [Text(published), Text.assemble((title, "bold"), "\n", (under, "dim"))]
 
 
 @articles_app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,7 +29,7 @@ from qa.cli import (
 )
 from qa.core.config import Settings
 from qa.core.types import Answer, QAError
-from qa.text.words import PrintableStream
+from qa.text.words import PrintableStream, printable
 
 if TYPE_CHECKING:
     from qa.answering.assistant import Assistant
@@ -131,34 +132,66 @@ def ask(
     try:
         assistant = loading_assistant(settings, answers=True)
         if stream and not as_json:
-            answer = None
+            answer, written = None, ""
             shown_stream = PrintableStream()
             for piece in assistant.stream(question, k=k, choices=choices or (), filters=filters):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
-                    sys.stdout.write(shown_stream.feed(piece))
+                    text = shown_stream.feed(piece)
+                    written += text
+                    sys.stdout.write(text)
                     sys.stdout.flush()
-            sys.stdout.write(shown_stream.flush() + "\n\n")
+            rest = shown_stream.flush()
+            written += rest
+            sys.stdout.write(rest + ("\n" if written else ""))
             assert answer is not None
-            if answer.text:
-                out.print("[bold]Checked answer:[/bold]")
         else:
             answer = assistant.ask(question, k=k, choices=choices or (), filters=filters)
     except QAError as exc:
         fail(str(exc))
     if as_json:
         print_json(answer.to_dict())
+    elif stream:
+        print_answer(answer, streamed=written)
     else:
         print_answer(answer)
 
 
-def print_answer(answer: Answer) -> None:
+def sentences(text: str) -> list[str]:
+    """Lines, and sentences within them, whitespace-normalised: what a reader compares."""
+    parts = (re.split(r"(?<=[.!?])\s+", line) for line in text.splitlines())
+    return [" ".join(p.split()) for line in parts for p in line if p.strip()]
+
+
+def withdrawn(streamed: str, checked: str) -> list[str] | None:
+    """What the citation check took out of the streamed draft, when that is all it did (its
+    sentences are the draft's, in order, less some); None when it rewrote something."""
+    draft, kept = sentences(streamed), sentences(checked)
+    remaining = iter(draft)
+    if not all(any(s == d for d in remaining) for s in kept):
+        return None
+    return [d for d in draft if d not in kept]
+
+
+def print_answer(answer: Answer, streamed: str | None = None) -> None:
+    """The answer, its short answer and its sources. ``streamed``: the draft already written
+    as the model wrote it (`qa ask --stream`); the checked text follows only when the check
+    changed it (dropped a sentence, replaced a reply), so an unchanged answer is printed once."""
     sure = f"confidence {answer.confidence:.2f}" if answer.confidence is not None else ""
     if answer.short_answer:
         line = f"[bold]{shown(answer.short_answer)}[/bold] {shown(f'[{answer.short_citation}]')}"
         out.print(f"{line} [dim]({sure})[/dim]\n" if sure else f"{line}\n")
-    out.print(shown(answer.text))
+    taken_out = withdrawn(streamed, printable(answer.text)) if streamed else None
+    if not streamed:
+        out.print(shown(answer.text))
+    elif taken_out is None:
+        out.print("[bold]Checked against its sources, the answer reads:[/bold]")
+        out.print(shown(answer.text))
+    else:  # only removals: name them (unsupported sentences are listed below anyway)
+        unsupported = {" ".join(printable(u).split()) for u in answer.unsupported}
+        for sentence in (t for t in taken_out if t not in unsupported):
+            out.print(f"[dim]Withdrawn by the check: {shown(sentence)}[/dim]")
     if answer.choice is not None and sure:
         out.print(f"[dim]({sure})[/dim]")
     elif answer.answered and not answer.short_answer and sure:

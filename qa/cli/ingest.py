@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,12 +23,14 @@ from qa.cli import (
     settings_for,
     shown,
 )
+from qa.cli.tables import Column, print_table
 from qa.core.config import Settings
 from qa.core.types import QAError
 from qa.text.words import printable_json
 
 if TYPE_CHECKING:
     from qa.index import Index
+    from qa.web.watch import Cycle
 
 
 def ingest(
@@ -203,7 +205,6 @@ def watch(
     corpus/web/ and keep the index fresh; a running `qa serve` answers from it without restart."""
     from qa.embedding import create_embedder
     from qa.web.feeds import DUPLICATE, NOT_MODIFIED, read_feed_list
-    from qa.web.watch import Cycle
     from qa.web.watch import watch as run_watch
 
     settings = settings_for(config, **{"paths.index": index})
@@ -229,9 +230,7 @@ def watch(
         for o in cycle.outcomes:
             if o.status not in quiet:
                 out.print(f"{o.status} {shown(o.url)}: {shown(o.detail)}")
-        seen = sum(o.status in quiet for o in cycle.outcomes)
-        sync = cycle.sync.summary() if cycle.sync else "index unchanged"
-        out.print(f"[dim]cycle {cycle.number}: {seen} known or unchanged; {shown(sync)}[/dim]")
+        out.print(f"[dim]cycle {cycle.number}: {shown(cycle_line(cycle))}[/dim]")
         if cycle.error:
             err.print(f"[red]index not updated:[/red] {shown(cycle.error)} (retried next cycle)")
 
@@ -251,6 +250,24 @@ def watch(
         fail(str(exc))
     except KeyboardInterrupt:
         err.print("stopped")
+
+
+def cycle_line(cycle: Cycle) -> str:
+    """One cycle of `qa watch` in words: articles stored, articles met before, feeds with
+    nothing new (304), failures, and what happened to the index."""
+    from qa.web.feeds import DUPLICATE, FAILED, NOT_MODIFIED, STORED
+
+    def count(status: str, one: str, many: str) -> str:
+        n = sum(o.status == status for o in cycle.outcomes)
+        return f"{n} {one if n == 1 else many}"
+
+    sync = cycle.sync.summary() if cycle.sync else "index unchanged"
+    return (
+        f"{count(STORED, 'article stored', 'articles stored')}, "
+        f"{count(DUPLICATE, 'article already stored', 'articles already stored')}, "
+        f"{count(NOT_MODIFIED, 'feed unchanged', 'feeds unchanged')}, "
+        f"{count(FAILED, 'failure', 'failures')}; {sync}"
+    )
 
 
 def status(
@@ -282,18 +299,37 @@ def status(
         print_json(info)
         return
     build = info["build"]
-    out.print(f"index      {info['index']} ({info['generation']})")
-    out.print(f"articles   {info['articles']}")
-    out.print(f"chunks     {info['chunks']}")
-    out.print(f"model      {build['embedding_model']} ({build['dim']} dims)")
-    out.print(
-        f"chunking   {build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
-        f"title embedded: {build['embed_title']}"
-    )
-    out.print(f"vectors    {info['vector_index']}")
-    out.print(f"on disk    {info['bytes_on_disk'] / 1e6:.1f} MB, built {info['created']}")
-    for line in info.get("checked", []):
-        out.print(f"checked    {shown(line)}")
+    rows = [
+        ("index", f"{info['index']} ({info['generation']})"),
+        ("articles", f"{info['articles']:,}"),
+        ("chunks", f"{info['chunks']:,}"),
+        ("model", f"{build['embedding_model']} ({build['dim']} dims)"),
+        (
+            "chunking",
+            f"{build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
+            f"title embedded: {'yes' if build['embed_title'] else 'no'}",
+        ),
+        ("vectors", vectors_line(info["vector_index"])),
+        ("on disk", f"{info['bytes_on_disk'] / 1e6:.1f} MB"),
+        ("built", str(info["created"])),
+        *(("checked", line) for line in info.get("checked", [])),
+    ]
+    print_table([Column("", style="bold", no_wrap=True), Column("")], rows, headers=False)
+
+
+def vectors_line(vector_index: dict[str, Any]) -> str:
+    """The vector index of `qa status` in words: "flat, 41 vectors, inner product", with the
+    parameters of an approximate one (``{"M": 32}`` reads "M 32")."""
+    described = dict(vector_index)
+    parts = [str(described.pop("kind", described.pop("type", "unknown")))]
+    if "n" in described:
+        parts.append(f"{described.pop('n'):,} vectors")
+    described.pop("dim", None)  # the model line says it
+    if "metric" in described:
+        parts.append(str(described.pop("metric")).replace("_", " ").lower())
+    params = described.pop("params", None) or {}
+    parts += [f"{key} {value}" for key, value in {**params, **described}.items()]
+    return ", ".join(parts)
 
 
 def check_index(index: Index) -> list[str]:

@@ -17,7 +17,7 @@ import ipaddress
 import math
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -500,7 +500,8 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         name = f"{prefix}{key}"
         if key not in known or key == "root":
-            raise QAError(f"unknown setting {name!r} in config file")
+            hint = did_you_mean(key, [k for k in known if k != "root"], prefix)
+            raise QAError(f"unknown setting {name!r} in config file{hint}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -533,9 +534,19 @@ def _check_env(env: dict[str, str]) -> None:
     known = set(env_names(Settings())) | OTHER_ENV_VARS
     for var in sorted(env):
         if var.startswith("QA_") and var not in known:
-            close = difflib.get_close_matches(var, sorted(known), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise QAError(f"unknown environment variable {var}{hint} (unset it or fix the name)")
+            raise QAError(
+                f"unknown environment variable {var}{did_you_mean(var, known)} "
+                "(unset it or fix the name)"
+            )
+
+
+def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """The hint after an unknown name, naming the closest known one (or nothing): the one
+    rule for config keys and environment variables. A key is compared with the keys of its
+    own table (``prefix`` is their table), where a shared section name would make any key
+    look close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
 def _apply_env(obj: Any, prefix: str, env: dict[str, str]) -> Any:
@@ -657,8 +668,14 @@ def _validate(settings: Settings, source: Callable[[str], str] = lambda name: ""
     return settings
 
 
-def find_config(explicit: str | Path | None = None) -> Path | None:
-    """The config file to read: an explicit path, ``QA_CONFIG``, or ./config.toml if present."""
+CONFIG_NAME = "config.toml"
+
+
+def find_config(explicit: str | Path | None = None, start: Path | None = None) -> Path | None:
+    """The config file to read: an explicit path (``--config``), else ``QA_CONFIG``, else the
+    first ``config.toml`` in ``start`` (the working folder) or its parents, as git finds
+    ``.git``: a command run from a subfolder of the project reads the project's file. None
+    when there is none (see :func:`no_config_note`)."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -666,8 +683,21 @@ def find_config(explicit: str | Path | None = None) -> Path | None:
         return path
     if os.environ.get("QA_CONFIG"):
         return find_config(os.environ["QA_CONFIG"])
-    default = Path("config.toml")
-    return default if default.is_file() else None
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate / CONFIG_NAME
+    return None
+
+
+def no_config_note(start: Path | None = None) -> str:
+    """What the command line says when :func:`find_config` finds nothing: defaults apply, with
+    paths taken from the working folder."""
+    folder = (start or Path.cwd()).resolve()
+    return (
+        f"no {CONFIG_NAME} in {folder} or its parents: using the defaults here "
+        f"(pass --config FILE or set QA_CONFIG)"
+    )
 
 
 def load_settings(

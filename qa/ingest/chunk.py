@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Protocol
 
 from qa.core.types import Chunk, Document
@@ -121,6 +122,10 @@ def chunk_document(
     budget = max(16, limit - title_tokens)
 
     spans = [span for s, e in doc.segments for span in sentence_spans(doc.text, s, e)]
+    from qa.ingest.clean import heading_segments  # here: `qa search` needs no ingest code
+
+    headings = heading_segments(doc.text, doc.segments)
+    starts, ends = {s for s, _ in headings}, {e for _, e in headings}
     # Very long "sentences" (a line without full stops) are never handed to the tokenizer
     # whole: its cost grows faster than the length. They are measured word by word instead.
     short = [span for span in spans if span[1] - span[0] <= LONG_CHARS]
@@ -153,12 +158,24 @@ def chunk_document(
             id=f"{doc.id}:{i}",
             doc_id=doc.id,
             ordinal=i,
-            text=" ".join(doc.text[s.start : s.end] for s in group),
+            text=joined(doc.text, group, starts, ends),
             start=group[0].start,
             end=group[-1].end,
         )
         for i, group in enumerate(groups)
     ]
+
+
+def joined(text: str, group: list[Sentence], starts: set[int], ends: set[int]) -> str:
+    """A chunk's text: its sentences joined by a space, and by a blank line around a heading
+    (``starts``/``ends``: of the heading lines), so a heading stays a block of its own that
+    every sentence splitter ends (:func:`passage_sentences`) instead of running it into the
+    paragraph it heads."""
+    parts = [text[group[0].start : group[0].end]]
+    for before, sentence in pairwise(group):
+        parts.append("\n\n" if sentence.start in starts or before.end in ends else " ")
+        parts.append(text[sentence.start : sentence.end])
+    return "".join(parts)
 
 
 def _overlap(previous: list[Sentence], overlap_tokens: int, room: int) -> list[Sentence]:

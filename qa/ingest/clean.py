@@ -4,6 +4,10 @@
 (chunks, citations, UI highlights) points into it. Cleaning therefore does not edit text: it
 returns the ``[start, end)`` spans worth keeping (:func:`clean`), stored as
 ``Document.segments``.
+
+Subheadings stay, but they are not sentences: a page's "Indo-Russian Relations in Focus" over
+"During the meeting, ..." was read as one sentence and quoted so. :func:`heading_segments` says
+which kept lines are headings, and chunking ends a sentence (and a block) after each.
 """
 
 from __future__ import annotations
@@ -135,3 +139,35 @@ def clean(text: str, *, title: str = "") -> tuple[tuple[int, int], ...]:
         seen.add(key)
         kept.append((start, end))
     return tuple(kept)
+
+
+# A subheading: a Markdown "#" line, or a short line that does not end like a sentence and is
+# followed by a paragraph that starts like one. Hard-wrapped prose does not pass: its lines
+# are longer, or the next one goes on in lower case, or the line ends in punctuation.
+HEADING_MAX_WORDS = 14
+_ENDS_SENTENCE = re.compile(r"[.!?…:;,\"”’'»)\]]$")
+_STARTS_SENTENCE = re.compile(r"[\"“‘'«(]?[A-Z0-9\u00c0-\u024f]")
+
+
+def is_heading(line: str, following: str) -> bool:
+    """Whether ``line`` (a kept line) heads the paragraph ``following`` ("" at the end)."""
+    line = line.strip()
+    if _HEADING_MARK.match(line):
+        return True
+    if not following or len(line.split()) > HEADING_MAX_WORDS or _ENDS_SENTENCE.search(line):
+        return False
+    following = following.strip()
+    paragraph = len(following.split()) > HEADING_MAX_WORDS or bool(_ENDS_SENTENCE.search(following))
+    return paragraph and bool(_STARTS_SENTENCE.match(following))
+
+
+def heading_segments(
+    text: str, segments: tuple[tuple[int, int], ...]
+) -> frozenset[tuple[int, int]]:
+    """The segments of ``text`` that are headings (see :func:`is_heading`)."""
+    found = set()
+    for i, (start, end) in enumerate(segments):
+        following = text[segments[i + 1][0] : segments[i + 1][1]] if i + 1 < len(segments) else ""
+        if is_heading(text[start:end], following):
+            found.add((start, end))
+    return frozenset(found)

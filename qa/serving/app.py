@@ -68,7 +68,7 @@ from qa.serving.guard import APIError, Slots, add_guards, from_qa_error
 from qa.serving.mcp import mount_http
 from qa.serving.openai_shapes import ASSISTANT_ID
 from qa.serving.schemas import AskRequest, ChatRequest, StrictJSONRoute, validation_error
-from qa.serving.server import serve_in_thread, uvicorn_config
+from qa.serving.server import check_port_free, serve_in_thread, uvicorn_config
 
 __all__ = ["check_host", "create_app", "serve", "serve_in_thread", "sources_text"]
 
@@ -394,6 +394,7 @@ def serve(
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     check_host(host, allow_public)
+    check_port_free(host, port)  # before the models load: a busy port fails at once
     settings = replace(settings, server=replace(settings.server, host=host, port=port))
     api_key = os.environ.get("QA_API_KEY", "").strip() or None
     if not is_loopback(host):

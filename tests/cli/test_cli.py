@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 import qa.answering.assistant
 import qa.cli
-import qa.embedding.base
+import qa.embedding
 from qa.cli import app
 from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 
@@ -128,7 +129,7 @@ def test_human_readable_output(runner: CliRunner, cfg: Path, indexed: Path) -> N
     assert result.exit_code == 0, result.output
     assert "1. " in result.stdout and "cosine" in result.stdout
     result = run(runner, "status", "--config", cfg)
-    assert result.exit_code == 0 and "articles   5" in result.stdout
+    assert result.exit_code == 0 and "articles\t5" in result.stdout
     result = run(runner, "ingest", CORPUS, "--config", cfg)
     assert result.exit_code == 0 and "nothing to embed: 5 articles unchanged" in result.stdout
 
@@ -310,7 +311,9 @@ def test_bad_config(runner: CliRunner, tmp_path: Path) -> None:
     bad.write_text("[retrieval]\nkk = 3\n")
     result = run(runner, "status", "--config", bad)
     assert result.exit_code == 1
-    assert "error: unknown setting 'retrieval.kk' in config file" in oneline(result.stderr)
+    assert "error: unknown setting 'retrieval.kk' in config file; did you mean retrieval.k?" in (
+        oneline(result.stderr)
+    )
     result = run(runner, "status", "--config", tmp_path / "missing.toml")
     assert result.exit_code == 1 and "config file not found" in oneline(result.stderr)
 
@@ -371,7 +374,7 @@ def test_headline_search_with_the_real_model(
         assert settings.model == "sentence-transformers/all-MiniLM-L6-v2"
         return real_embedder
 
-    monkeypatch.setattr(qa.embedding.base, "create_embedder", create)
+    monkeypatch.setattr(qa.embedding, "create_embedder", create)
     monkeypatch.setattr(qa.answering.assistant, "create_embedder", create)
     config = ROOT / "config.toml"  # the project's own settings
     index = tmp_path / "index"
@@ -391,6 +394,24 @@ def test_headline_search_with_the_real_model(
     )
     assert result.exit_code == 0
     assert "No passage is relevant enough to this query." in result.stdout
+
+
+def test_help_shows_no_bool_and_whole_sentences(runner: CliRunner) -> None:
+    wide = {"COLUMNS": "400"}  # each description on one line, where its sentences can be read
+    top = runner.invoke(app, ["--help"], env=wide)
+    assert top.exit_code == 0
+    # The docstring's own line breaks used to cut these after "published by the".
+    assert (
+        "Show the passages that best match a query (dense and BM25, fused), published by the "
+        "as-of date and within the given dates and sources."
+    ) in top.stdout
+    for command in (["ask"], ["ingest"], ["articles", "remove"], ["status"]):
+        shown = runner.invoke(app, [*command, "--help"], env=wide)
+        assert shown.exit_code == 0
+        assert "<bool>" not in shown.stdout, shown.stdout
+    ask = runner.invoke(app, ["ask", "--help"], env=wide).stdout
+    assert re.search(r"--stream +print text as it is written", ask), ask
+    assert re.search(r"--k +<int range>", ask)  # options that take a value keep their type
 
 
 def test_serve_refuses_a_public_host_without_the_flag(runner: CliRunner) -> None:

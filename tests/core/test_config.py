@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from qa.core.config import Settings, _table, env_names, load_settings, ranges, set_value
+from qa.core.config import (
+    Settings,
+    _table,
+    env_names,
+    find_config,
+    load_settings,
+    no_config_note,
+    ranges,
+    set_value,
+)
 from qa.core.types import QAError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,6 +245,43 @@ def test_unknown_environment_variable_fails_like_an_unknown_file_key(tmp_path: P
     # Variables that are not settings, and other programs' variables, are left alone.
     env = {"QA_API_KEY": "k", "QA_CONFIG": str(config), "QAX": "1", "PATH": "/bin"}
     assert load_settings(config, env=env) == load_settings(config, env={})
+
+
+def test_a_typo_in_the_file_gets_the_same_hint_as_in_the_environment(tmp_path: Path) -> None:
+    for text, hint in (
+        ("[retrieval]\nrecency_wieght = 0.3\n", "did you mean retrieval.recency_weight?"),
+        ("[retreival]\nk = 3\n", "did you mean retrieval?"),
+        ("[llm.openai]\nbase_ulr = 'http://x'\n", "did you mean llm.openai.base_url?"),
+    ):
+        with pytest.raises(QAError) as info:
+            load_settings(write(tmp_path, text), env={})
+        assert str(info.value).endswith(f"in config file; {hint}"), str(info.value)
+    with pytest.raises(QAError) as info:
+        load_settings(write(tmp_path, "[retrieval]\nqqqqqqqq = 1\n"), env={})
+    assert str(info.value) == "unknown setting 'retrieval.qqqqqqqq' in config file"
+
+
+def test_config_toml_is_found_in_the_folder_or_its_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QA_CONFIG", raising=False)
+    project = tmp_path / "project"
+    deep = project / "corpus" / "web"
+    deep.mkdir(parents=True)
+    write(project, '[paths]\nindex = "idx"\n')
+    assert find_config(start=deep) == project / "config.toml"
+    assert find_config(start=project) == project / "config.toml"
+    assert find_config(start=tmp_path) is None  # no parent of tmp_path holds one
+    monkeypatch.chdir(deep)
+    settings = load_settings(env={})
+    assert settings.index_dir == (project / "idx").resolve()  # from the file's folder
+    assert no_config_note(tmp_path) == (
+        f"no config.toml in {tmp_path.resolve()} or its parents: using the defaults here "
+        "(pass --config FILE or set QA_CONFIG)"
+    )
+    other = write(tmp_path, "", name="other.toml")
+    monkeypatch.setenv("QA_CONFIG", str(other))
+    assert find_config(start=deep) == other  # QA_CONFIG wins over the search
 
 
 def test_every_setting_has_a_known_environment_name() -> None:

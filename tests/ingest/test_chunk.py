@@ -63,9 +63,9 @@ def embedded(doc: Document, chunk: Chunk, embedder: SentenceTransformerEmbedder)
 
 def assert_exact_offsets(doc: Document, chunk: Chunk) -> None:
     """``chunk.text`` is consecutive pieces of the kept text of ``doc.text``, joined by single
-    spaces: walking the article from ``start``, every character matches, and between two
-    pieces only whitespace or dropped (boilerplate) lines are passed over, never kept text;
-    the walk ends exactly at ``end``."""
+    spaces (a blank line around a heading): walking the article from ``start``, every
+    character matches, and between two pieces only whitespace or dropped (boilerplate) lines
+    are passed over, never kept text; the walk ends exactly at ``end``."""
     kept = [False] * len(doc.text)
     for s, e in doc.segments:
         kept[s:e] = [True] * (e - s)
@@ -81,9 +81,9 @@ def assert_exact_offsets(doc: Document, chunk: Chunk) -> None:
         if p < chunk.end and doc.text[p] == ch:
             assert kept[p] or ch.isspace(), (chunk.id, p)
             p += 1
-        elif ch == " " and prev != " ":
-            p = skip(p)  # the one space separating two pieces
-        elif prev == " ":
+        elif ch.isspace():
+            p = skip(p)  # the separator of two pieces: a space, or blank lines at a heading
+        elif prev.isspace():
             p = skip(p)  # the article had more whitespace (or a dropped line) there
             assert p < chunk.end and doc.text[p] == ch, (chunk.id, p)
             p += 1

@@ -233,6 +233,16 @@ def test_watch_polls_with_etags_and_indexes_each_new_article(tmp_path: Path) -> 
     assert statuses == [[STORED], [NOT_MODIFIED], [STORED, DUPLICATE]]
     assert [c.sync.added if c.sync else 0 for c in cycles] == [1, 0, 1]
     assert LocalIndex.open(settings.index_dir).manifest["counts"]["articles"] == 2
+    # What `qa watch` prints of each cycle says what it counted.
+    from qa.cli.ingest import cycle_line
+
+    lines = [cycle_line(c).split(";")[0] for c in cycles]
+    assert lines == [
+        "1 article stored, 0 articles already stored, 0 feeds unchanged, 0 failures",
+        "0 articles stored, 0 articles already stored, 1 feed unchanged, 0 failures",
+        "1 article stored, 1 article already stored, 0 feeds unchanged, 0 failures",
+    ]
+    assert cycle_line(cycles[1]).endswith("; index unchanged")
 
 
 @pytest.mark.slow

@@ -49,8 +49,27 @@ function setBusy(busy) {
   els.question.setAttribute("aria-disabled", busy ? "true" : "false");
 }
 
+// The newest answer stays in view as it streams: the page is scrolled to its end, where the
+// sticky question box sits below the log instead of over the answer (scrolling the answer's
+// own end into view put it under the box). Instant, not smooth: a smooth scroll restarted on
+// every streamed word lags behind the text.
 function scrollToEnd() {
-  els.log.lastElementChild?.scrollIntoView({ block: "end", behavior: "smooth" });
+  window.scrollTo({ top: document.documentElement.scrollHeight, behavior: "instant" });
+}
+
+// Whether the reader is at the end of the page (following the answer) rather than scrolled
+// up to read something else, which a streamed word must not take away from them.
+function atEnd() {
+  const root = document.documentElement;
+  return window.innerHeight + window.scrollY >= root.scrollHeight - 48;
+}
+
+// Runs `change` (which adds text to the newest answer) and keeps following the answer if
+// the reader was.
+function following(change) {
+  const follow = atEnd();
+  change();
+  if (follow) scrollToEnd();
 }
 
 // The last turns of the conversation, ending with the new question, within the bounds.
@@ -81,7 +100,9 @@ function addAssistantTurn() {
     sourcesHead: el("h3", "sources-head", "Sources"),
     sources: el("ol", "sources"),
     failure: el("p", "turn-error"),
+    stopped: el("p", "stopped-note", "Stopped."),
   };
+  turn.stopped.hidden = true;
   turn.rewritten.hidden = true;
   turn.short.hidden = true;
   turn.asOf = el("p", "as-of-note");
@@ -102,10 +123,20 @@ function addAssistantTurn() {
     turn.sourcesHead,
     turn.sources,
     turn.asOf,
+    turn.stopped,
     turn.failure,
   );
   els.log.append(item);
   return turn;
+}
+
+// Stopped by the reader: not an error. What was written so far stays, greyed, with a note.
+function stopTurn(turn) {
+  turn.item.removeAttribute("aria-busy");
+  turn.item.classList.add("stopped");
+  turn.status.hidden = true;
+  turn.failure.hidden = true;
+  turn.stopped.hidden = false;
 }
 
 function failTurn(turn, message) {
@@ -132,12 +163,11 @@ async function ask(question) {
       state.history = messages.concat([{ role: "assistant", content: result }]);
     }
   } catch (err) {
-    if (err && err.name === "AbortError") failTurn(turn, "stopped before the answer was complete");
-    else failTurn(turn, (err && err.message) || String(err));
+    if (err && err.name === "AbortError") following(() => stopTurn(turn));
+    else following(() => failTurn(turn, (err && err.message) || String(err)));
   } finally {
     state.controller = null;
     setBusy(false);
-    scrollToEnd();
   }
 }
 
@@ -192,6 +222,10 @@ async function streamAnswer(messages, turn, signal) {
     }
     const chunk = JSON.parse(data);
     if (chunk.error) throw new Error(chunk.error.message || "the server failed");
+    following(() => show(chunk));
+  };
+
+  const show = (chunk) => {
     const choice = (chunk.choices || [])[0];
     if (!choice) return;
     const delta = choice.delta || {};
@@ -236,12 +270,20 @@ async function streamAnswer(messages, turn, signal) {
     }
   }
   if (!final) throw new Error("the answer was cut off (the connection ended early)");
+  const text = withoutSourcesList(content, final.citations);
+  following(() => finish(turn, text, final));
+  return text;
+}
 
-  // The text ends with a plain sources list for clients that ignore `citations`;
-  // this page shows its own, clickable one instead.
-  let text = content;
+// The text ends with a plain sources list for clients that ignore `citations`; this page
+// shows its own, clickable one instead.
+function withoutSourcesList(content, citations) {
   const cut = content.lastIndexOf(SOURCES_MARK);
-  if (final.citations.length && cut >= 0) text = content.slice(0, cut);
+  return citations.length && cut >= 0 ? content.slice(0, cut) : content;
+}
+
+// The checked answer in place of the draft: its short answer, markers, sources and notes.
+function finish(turn, text, final) {
   const byN = groupByNumber(final.citations);
   turn.draft.remove();
   turn.status.hidden = true;
@@ -264,7 +306,6 @@ async function streamAnswer(messages, turn, signal) {
     turn.cannot.hidden = false;
   }
   turn.item.removeAttribute("aria-busy");
-  return text;
 }
 
 // ------------------------------------------------------------------ wiring
