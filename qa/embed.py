@@ -161,6 +161,21 @@ def model_fingerprint(folder: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def precision_identity(fingerprint: str, precision: str) -> str:
+    """The identity of a model's weights at ``precision``: the fp32 weights keep the bare
+    fingerprint (the indexes written before precision existed), int8 ones get ``+int8``."""
+    return fingerprint if precision == "fp32" else f"{fingerprint}+{precision}"
+
+
+def identity_precision(identity: str) -> str:
+    """The precision an identity of :func:`precision_identity` names; "" for any other
+    identity (a service that is not `qa serve` does not say)."""
+    fingerprint, _, precision = identity.partition("+")
+    if not re.fullmatch(r"[0-9a-f]{16}", fingerprint):
+        return ""
+    return precision or "fp32"
+
+
 def embedder_identity(embedder: Embedder) -> str:
     """The fingerprint of the model actually used, for the index to record and check; ""
     for an embedder that has none (then only the configured name is checked)."""

@@ -284,7 +284,10 @@ def status(
     out.print(f"index      {info['index']} ({info['generation']})")
     out.print(f"articles   {info['articles']}")
     out.print(f"chunks     {info['chunks']}")
-    out.print(f"model      {build['embedding_model']} ({build['dim']} dims)")
+    out.print(
+        f"model      {build['embedding_model']} ({build['dim']} dims, "
+        f"{build.get('precision', 'fp32')})"
+    )
     out.print(
         f"chunking   {build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "
         f"title embedded: {build['embed_title']}"
