@@ -94,7 +94,7 @@ def test_an_int8_graph_below_the_floor_is_refused(
     model = Path(bundled_model_path())
     (tmp_path / "model.onnx").symlink_to(ensure_export(model))
     monkeypatch.setattr(embed_int8, "INT8_COSINE", 1.5)  # no graph reaches it
-    with pytest.raises(QAError, match='differs too much from fp32.*precision = "fp32"'):
+    with pytest.raises(QAError, match=r'differs too much from fp32.*precision = "fp32"'):
         ensure_int8(tmp_path / "model.onnx", model)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # nothing kept
 
@@ -145,20 +145,18 @@ def test_an_index_built_before_precision_existed_is_fp32(
 
     assert BuildSettings(**manifest["build"]).precision == "fp32"
     asker = Assistant(replace(settings, embedding=replace(settings.embedding, precision="int8")))
-    with pytest.raises(QAError, match="index has fp32, settings say int8.*--rebuild"):
+    with pytest.raises(QAError, match=r"index has fp32, settings say int8.*--rebuild"):
         asker.retrieve(HEADLINE)
 
 
-def test_a_service_at_int8_is_refused_by_an_fp32_client(
-    tmp_path: Path, int8: OnnxEmbedder
-) -> None:
+def test_a_service_at_int8_is_refused_by_an_fp32_client(tmp_path: Path, int8: OnnxEmbedder) -> None:
     base = Settings()
     settings = replace(base, paths=replace(base.paths, index=tmp_path / "srv"))
     app = create_app(Assistant(settings, embedder=int8, llm=FakeLLM()))
     with serve_in_thread(app) as url:
         service = EmbeddingServiceSettings(base_urls=(f"{url}/v1",))
         client = replace(base.embedding, backend="openai", openai=service)
-        with pytest.raises(QAError, match="runs the model at int8 precision.*here is fp32"):
+        with pytest.raises(QAError, match=r"runs the model at int8 precision.*here is fp32"):
             RemoteEmbedder(client).embed([HEADLINE])
         same = RemoteEmbedder(replace(client, precision="int8"))
         got = same.embed([HEADLINE])
@@ -167,7 +165,7 @@ def test_a_service_at_int8_is_refused_by_an_fp32_client(
 
 
 def test_precision_settings_are_checked() -> None:
-    with pytest.raises(QAError, match="embedding.precision = 'fp16' is not one of: fp32, int8"):
+    with pytest.raises(QAError, match=r"embedding\.precision = 'fp16' is not one of: fp32, int8"):
         load_settings(overrides={"embedding.precision": "fp16"}, env={})
-    with pytest.raises(QAError, match="precision = 'int8'.*needs embedding.runtime = 'onnx'"):
+    with pytest.raises(QAError, match=r"precision = 'int8'.*needs embedding.runtime = 'onnx'"):
         load_settings(overrides={"embedding.precision": "int8", "embedding.runtime": "torch"})
