@@ -42,13 +42,15 @@ INT8_COSINE = 0.98
 CHUNK = 1 << 20
 
 
-def int8_path(plain: Path, recipe: str = RECIPE) -> Path:
-    return plain.with_name(f"model.int8-{recipe}.onnx")
+def int8_path(plain: Path, recipe: str | None = None) -> Path:
+    return plain.with_name(f"model.int8-{recipe or RECIPE}.onnx")
 
 
-def ensure_int8(plain: Path, model_dir: Path, recipe: str = RECIPE) -> Path:
-    """The int8 graph made from the fp32 export ``plain``, made now if missing; its checksum
-    verified (see the module's docstring)."""
+def ensure_int8(plain: Path, model_dir: Path, recipe: str | None = None) -> Path:
+    """The int8 graph made from the fp32 export ``plain`` with ``recipe`` (default RECIPE,
+    read at the call), made now if missing; its checksum verified (see the module's
+    docstring)."""
+    recipe = recipe or RECIPE
     target = int8_path(plain, recipe)
     try:
         if not target.is_file():
