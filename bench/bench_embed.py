@@ -1,6 +1,6 @@
 """Compare the two embedding runtimes on real RealTime QA text: same vectors? how fast?
 
-    .venv/bin/python bench/bench_embed.py [--data ../shared/benchmarks/realtimeqa/2024q1]
+    .venv/bin/python bench/bench_embed.py --data ../shared/benchmarks/realtimeqa/2024q1
         [--passages 1500] [--questions 1500]
 
 Passages are the texts the index embeds (title + chunk, chunked as `qa ingest` does), taken
@@ -30,9 +30,6 @@ from qa.embedding.onnx import OnnxEmbedder
 from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.evaluation import realtime_qa
 from qa.ingest.chunk import chunks_for, embed_text, embedded_title
-
-# ../shared beside the clone, as docs/benchmarks/' commands have it.
-DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "realtimeqa" / "2024q1"
 
 
 def real_texts(
@@ -78,7 +75,7 @@ def measure(embedder: Embedder, passages: list[str], questions: list[str]) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, required=True, help="a RealTime QA folder")
     parser.add_argument("--passages", type=int, default=1500)
     parser.add_argument("--questions", type=int, default=1500)
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Embedding throughput through 1, 2 and 4 `qa serve` processes, against the model in-process.
 
     nice -n 10 .venv/bin/python bench/bench_embed_service.py [--passages 1000]
-        [--servers 1 2 4] [--data ../shared/benchmarks/realtimeqa/2024q1]
+        [--servers 1 2 4] --data ../shared/benchmarks/realtimeqa/2024q1
 
 Passages are RealTime QA chunks as `qa ingest` embeds them (title + chunk, from
 bench/bench_embed.py). Each row starts that many `qa serve` processes on loopback (no index:
@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_embed import DATA, real_texts
+from bench_embed import real_texts
 
 from qa.core.config import EmbeddingServiceSettings, Settings
 from qa.embedding import create_embedder
@@ -55,8 +55,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def qa_serve(scratch: Path) -> Iterator[str]:
-    """One `qa serve` process with no index; yields its base URL once it answers."""
+def qa_serve(scratch: Path, extra: dict[str, str] | None = None) -> Iterator[str]:
+    """One `qa serve` process with no index, the ``QA_*`` variables of ``extra`` only; yields
+    its base URL once it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update(
@@ -64,6 +65,7 @@ def qa_serve(scratch: Path) -> Iterator[str]:
         QA_PATHS_INDEX=str(scratch / "no-index"),
         QA_SERVER_MAX_CONCURRENT_ANSWERS=str(PER_SERVER),
     )
+    env.update(extra or {})
     log = open(scratch / f"serve-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
@@ -120,7 +122,7 @@ def one_text_ms(embedder: Embedder, repeats: int = 30) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, required=True, help="a RealTime QA folder")
     parser.add_argument("--passages", type=int, default=1000)
     parser.add_argument("--servers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()

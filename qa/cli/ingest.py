@@ -303,7 +303,11 @@ def status(
         ("index", f"{info['index']} ({info['generation']})"),
         ("articles", f"{info['articles']:,}"),
         ("chunks", f"{info['chunks']:,}"),
-        ("model", f"{build['embedding_model']} ({build['dim']} dims)"),
+        (
+            "model",
+            f"{build['embedding_model']} ({build['dim']} dims, "
+            f"{build.get('precision', 'fp32')})",
+        ),
         (
             "chunking",
             f"{build['max_tokens']} tokens, {build['overlap_tokens']} overlap, "

@@ -153,6 +153,14 @@ class EmbeddingSettings:
         "onnx: ONNX Runtime on an export of the model (same vectors, no torch at query time); "
         "torch: sentence-transformers itself.",
     )
+    precision: str = setting(
+        "fp32",
+        "fp32: the model's own weights; int8: those weights quantised by ONNX Runtime (onnx "
+        "runtime only; faster, slightly different vectors: see the embedding-precision "
+        "benchmark). Recorded in the index: an index built at the other precision is refused. "
+        "With backend = \"openai\" it is the precision the service must run (a `qa serve` "
+        "says which it runs).",
+    )
     openai: EmbeddingServiceSettings = section(
         EmbeddingServiceSettings, "The embeddings service, when backend = \"openai\"."
     )
@@ -589,6 +597,7 @@ ALLOWED = {
     ("index.milvus", "index_type"): ("FLAT", "HNSW", "IVF_FLAT"),
     ("embedding", "runtime"): ("onnx", "torch"),
     ("embedding", "backend"): ("local", "openai"),
+    ("embedding", "precision"): ("fp32", "int8"),
     ("server", "message_format"): ("markdown", "plain"),
 }
 
@@ -665,6 +674,12 @@ def _validate(settings: Settings, source: Callable[[str], str] = lambda name: ""
             raise QAError(
                 f"setting {section}.{key} = {value!r} is not one of: {', '.join(allowed)}"
             )
+    embedding = settings.embedding
+    if embedding.precision == "int8" and embedding.runtime == "torch":
+        raise QAError(
+            f"setting embedding.precision = 'int8'{_from(source, 'embedding.precision')} needs "
+            f"embedding.runtime = 'onnx' (it is 'torch'{_from(source, 'embedding.runtime')})"
+        )
     return settings
 
 

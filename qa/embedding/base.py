@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -82,6 +83,21 @@ def model_fingerprint(folder: str) -> str:
             handle.seek(max(0, size - (1 << 20)))
             digest.update(handle.read(1 << 20))
     return digest.hexdigest()[:16]
+
+
+def precision_identity(fingerprint: str, precision: str) -> str:
+    """The identity of a model's weights at ``precision``: the fp32 weights keep the bare
+    fingerprint (the indexes written before precision existed), int8 ones get ``+int8``."""
+    return fingerprint if precision == "fp32" else f"{fingerprint}+{precision}"
+
+
+def identity_precision(identity: str) -> str:
+    """The precision an identity of :func:`precision_identity` names; "" for any other
+    identity (a service that is not `qa serve` does not say)."""
+    fingerprint, _, precision = identity.partition("+")
+    if not re.fullmatch(r"[0-9a-f]{16}", fingerprint):
+        return ""
+    return precision or "fp32"
 
 
 def embedder_identity(embedder: Embedder) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from qa.core.cores import free_cores
 from qa.core.locks import folder_lock
 from qa.core.types import QAError
-from qa.embedding.base import bundled_model_path, model_fingerprint
+from qa.embedding.base import bundled_model_path, model_fingerprint, precision_identity
 
 if TYPE_CHECKING:
     from qa.core.config import EmbeddingSettings
@@ -304,6 +304,7 @@ class OnnxEmbedder:
         self.name = settings.model
         self.path = settings.path or ""
         self.batch_size = settings.batch_size
+        self.precision = settings.precision  # "fp32" or "int8" (qa.embedding.int8)
         # Read from the model when it loads: what the index records is what was loaded.
         self._dim = 0
         self._max_tokens = 0
@@ -337,11 +338,16 @@ class OnnxEmbedder:
                 self._dim, self._max_tokens = read_model_config(model_dir)
                 self._model_dir = model_dir
                 plain = ensure_export(model_dir)
-                self.graph = ensure_optimized(plain, model_dir)
+                if self.precision == "int8":
+                    from qa.embedding.int8 import ensure_int8
+
+                    self.graph = ensure_int8(plain, model_dir)
+                else:
+                    self.graph = ensure_optimized(plain, model_dir)
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads or free_cores(LOAD_SAMPLE_S)
                 options.inter_op_num_threads = 1
-                if self.graph != plain:  # optimising it again would only cost start-up time
+                if self.graph.name.startswith("model.opt-"):  # optimising it again: start-up time
                     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
                 self._tokenizer = load_tokenizer(model_dir, self._max_tokens)
                 self._session = ort.InferenceSession(
@@ -363,11 +369,14 @@ class OnnxEmbedder:
     def identity(self) -> str:
         """A fingerprint of the model folder's weights (see
         :func:`qa.embedding.base.model_fingerprint`),
-        the same as the torch runtime's, so either reads the other's index. Computed when asked
+        the same as the torch runtime's, so either reads the other's index; int8 weights add
+        ``+int8`` (other vectors: an index of one is refused by the other). Computed when asked
         (by a writer), not on every load: it reads the weight files."""
         self._load()
         if not self._identity:
-            self._identity = model_fingerprint(str(self._model_dir))
+            self._identity = precision_identity(
+                model_fingerprint(str(self._model_dir)), self.precision
+            )
         return self._identity
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

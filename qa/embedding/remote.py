@@ -31,7 +31,7 @@ import numpy as np
 
 from qa.core.service import RetryPolicy, api_key
 from qa.core.types import QAError
-from qa.embedding.base import bundled_model_path
+from qa.embedding.base import bundled_model_path, identity_precision
 
 if TYPE_CHECKING:
     import httpx2  # the HTTP library of this openai package
@@ -58,6 +58,7 @@ class RemoteEmbedder:
             if value < 1:
                 raise QAError(f"embedding.openai.{key} must be at least 1 (got {value})")
         self.name = settings.model
+        self.precision = settings.precision
         self.base_urls = tuple(u.strip().rstrip("/") for u in cfg.base_urls if u.strip())
         self.concurrency = cfg.concurrency
         self.batch_size = cfg.batch_size
@@ -220,6 +221,13 @@ class RemoteEmbedder:
         fingerprint = (getattr(response, "model_extra", None) or {}).get("system_fingerprint")
         identity = str(fingerprint) if fingerprint else f"openai:{served}"
         answer = f"model {served!r} (identity {identity}, dimension {rows.shape[1]})"
+        precision = identity_precision(identity)
+        if precision and precision != self.precision:  # a `qa serve` says what it runs
+            raise QAError(
+                f"the embeddings service at {self.retries.where} runs the model at {precision} "
+                f"precision, embedding.precision here is {self.precision}: set the same "
+                "embedding.precision on both sides"
+            )
         with self._lock:
             if not self._dim:
                 self._dim, self._identity, self._first_answer = rows.shape[1], identity, answer

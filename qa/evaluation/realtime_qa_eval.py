@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answering.assistant import Assistant
+from qa.core.config import EmbeddingSettings
 from qa.core.types import Answer, Filters, QAError
 from qa.evaluation import metrics
 from qa.evaluation import truthfulness as truth
@@ -27,11 +28,19 @@ Progress = Callable[[int, int], None]  # (done, total)
 
 def realtimeqa_index_dir(base: Path, data: Path, weeks: tuple[str, ...], settings: Any) -> Path:
     """One index per (data folder, weeks, embedding and chunking settings), reused when the
-    same run comes again; other settings get an index of their own instead of a rebuild. Where
-    the vectors are computed is not part of the key: torch and ONNX, in this process or through
-    an embeddings service, give the same vectors of the same model."""
-    where = ("runtime", "backend", "openai")
-    embedding = {k: v for k, v in asdict(settings.embedding).items() if k not in where}
+    same run comes again; other settings get an index of their own instead of a rebuild. Only
+    what changes the vectors is in the key: the model and its precision. Where and how they are
+    computed is not: torch and ONNX, in this process or through an embeddings service, with any
+    threads or batch size, give the same vectors of the same model."""
+    embedding = asdict(settings.embedding)
+    # How the vectors are computed: left out, or (in the keys of indexes built before this
+    # rule) set to their defaults, so those indexes keep their names.
+    for key in ("runtime", "backend", "openai"):
+        embedding.pop(key)
+    for key in ("batch_size", "device", "threads"):
+        embedding[key] = getattr(EmbeddingSettings(), key)
+    if embedding["precision"] == "fp32":
+        del embedding["precision"]  # fp32 indexes were built before precision existed
     build = [embedding, asdict(settings.chunking)]
     raw = json.dumps([str(data.resolve()), list(weeks), build], sort_keys=True, default=str)
     return base / f"realtimeqa-{data.name}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"

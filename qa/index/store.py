@@ -63,6 +63,8 @@ class BuildSettings:
     # Fingerprint of the weights actually loaded (qa.embedding.base.model_fingerprint); empty in
     # indexes written before it was recorded, which are then trusted by name.
     model_fingerprint: str = ""
+    # "fp32" or "int8" (embedding.precision); indexes written before it was recorded are fp32.
+    precision: str = "fp32"
 
     @classmethod
     def from_settings(cls, settings: Settings, dim: int, fingerprint: str = "") -> BuildSettings:
@@ -73,6 +75,7 @@ class BuildSettings:
             overlap_tokens=settings.chunking.overlap_tokens,
             embed_title=settings.chunking.embed_title,
             model_fingerprint=fingerprint,
+            precision=settings.embedding.precision,
         )
 
     def differences(self, wanted: BuildSettings) -> list[str]:
@@ -80,8 +83,14 @@ class BuildSettings:
         diffs = []
         for key, have in asdict(self).items():
             want = getattr(wanted, key)
-            if key == "model_fingerprint":
-                if have and want and have != want:
+            if key == "precision" and have != want:
+                diffs.append(
+                    f"embedding precision: index has {have}, settings say {want} "
+                    "(embedding.precision)"
+                )
+            elif key == "model_fingerprint":
+                # int8 weights have an identity of their own: said once, as the precision.
+                if have and want and have != want and self.precision == wanted.precision:
                     diffs.append(
                         f"model weights: index has {have}, the loaded model is {want} "
                         "(another model under the same name)"

@@ -165,9 +165,7 @@ class ExtractiveLLM:
         key_terms = q_terms - content_terms(atype.focus) if atype else q_terms
         coverage = window_coverage(key_terms, sentences, weights)
         covered = coverage >= TYPED_COVERAGE
-        candidates = self._candidates(
-            question, atype, sentences, scores, passes, covered, coverage
-        )
+        candidates = self._candidates(question, atype, sentences, scores, passes, covered, coverage)
         if choices:
             return self._choose(choices, sentences, scores, weights, candidates), ()
         # The refusal rule: a sentence must be about what the question is about (its key words

@@ -236,8 +236,31 @@ def test_the_benchmark_index_key_follows_what_makes_the_vectors(tmp_path: Path) 
         replace(base, embedding=replace(emb, runtime="torch")),
         replace(base, embedding=replace(emb, backend="openai")),
         replace(base, embedding=replace(emb, openai=replace(emb.openai, concurrency=9))),
+        # How many threads or texts at a time compute them changes no vector (the index of a
+        # run with QA_EMBEDDING_THREADS=2 was not found by the next run without it).
+        replace(base, embedding=replace(emb, threads=2, batch_size=8, device="cuda")),
     ]
     assert {key(s) for s in same} == {key(base)}
+    # An fp32 index keeps the name it had before precision was a setting (those indexes
+    # take hours to build): the hash of the embedding settings as they were then.
+    assert key(base).name == "realtimeqa-2024q1-" + _key_before_precision(tmp_path / "2024q1")
     other_model = replace(base, embedding=replace(emb, model="other/model"))
     other_chunks = replace(base, chunking=replace(base.chunking, max_tokens=100))
-    assert len({key(base), key(other_model), key(other_chunks)}) == 3
+    int8 = replace(base, embedding=replace(emb, precision="int8"))
+    assert len({key(base), key(other_model), key(other_chunks), key(int8)}) == 4
+
+
+def _key_before_precision(data: Path) -> str:
+    import hashlib
+    import json
+
+    embedding = {
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "path": "",
+        "batch_size": 32,
+        "device": "cpu",
+        "threads": 0,
+    }
+    chunking = {"max_tokens": 200, "overlap_tokens": 40, "embed_title": True}
+    raw = json.dumps([str(data.resolve()), ["20240105"], [embedding, chunking]], sort_keys=True)
+    return hashlib.sha1(raw.encode()).hexdigest()[:10]

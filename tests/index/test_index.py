@@ -84,6 +84,7 @@ def test_ingest_bundled_corpus_with_the_real_model(
         "overlap_tokens": 40,
         "embed_title": True,
         "model_fingerprint": real_embedder.identity,  # of the weights loaded
+        "precision": "fp32",
     }
     assert re.fullmatch(r"[0-9a-f]{16}", m["build"]["model_fingerprint"])
     assert m["vector_index"]["kind"] == "flat" and m["vector_index"]["dim"] == 384
