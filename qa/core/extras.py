@@ -9,6 +9,7 @@ from qa.core.types import QAError
 
 # extra -> the modules it brings (checked by name, without importing them: they are heavy)
 EXTRAS: dict[str, tuple[str, ...]] = {
+    "export": ("torch", "transformers", "sentence_transformers"),
     "milvus": ("pymilvus", "milvus_lite"),
     "local": ("xllamacpp",),
 }

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.core.cores import free_cores
+from qa.core.extras import require
 from qa.core.locks import folder_lock
 from qa.core.types import QAError
 from qa.embedding.base import bundled_model_path, model_fingerprint, precision_identity
@@ -218,6 +219,7 @@ def export(model_dir: Path, target: Path) -> None:
     check it against torch, then publish it atomically."""
     import warnings
 
+    require("export", "exporting the embedding model to ONNX (once, then cached)")
     try:
         import onnx  # noqa: F401 - torch.onnx writes the file with it
     except ImportError:

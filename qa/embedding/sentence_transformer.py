@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.core.extras import require
 from qa.core.types import QAError
 from qa.embedding.base import bundled_model_path, model_fingerprint
 
@@ -55,6 +56,7 @@ class SentenceTransformerEmbedder:
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
+                require("export", 'embedding.runtime = "torch"')
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
