@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.core.cache import cache_dir
 from qa.core.cores import free_cores
 from qa.core.extras import require
 from qa.core.locks import folder_lock
@@ -67,11 +68,7 @@ MODEL_FILES = (
 
 def cache_root() -> Path:
     """Where exports live: ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else ``~/.cache/qa``."""
-    explicit = os.environ.get("QA_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qa"
+    return cache_dir("", "QA_CACHE_DIR")
 
 
 def fingerprint(model_dir: Path) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.core.cache import cache_dir as qa_cache_dir
 from qa.core.types import QAError
 
 CHUNK = 1 << 20
@@ -71,11 +72,7 @@ Installer = Callable[[Sequence[str]], None]
 
 def cache_dir() -> Path:
     """``$QA_MODEL_DIR``, else ``$XDG_CACHE_HOME/qa/models`` (``~/.cache/qa/models``)."""
-    explicit = os.environ.get("QA_MODEL_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qa" / "models"
+    return qa_cache_dir("models", "QA_MODEL_DIR")
 
 
 def spec_for(name: str) -> ModelSpec:

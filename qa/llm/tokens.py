@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa.core.cache import cache_dir as qa_cache_dir
 from qa.core.types import QAError
 
 if TYPE_CHECKING:
@@ -35,11 +36,7 @@ _encodings: dict[str, tiktoken.Encoding] = {}
 def cache_dir() -> Path:
     """Where the decompressed encodings live: ``TIKTOKEN_CACHE_DIR`` when it is set, else
     ``$XDG_CACHE_HOME/qa/tiktoken`` (``~/.cache/qa/tiktoken``)."""
-    explicit = os.environ.get("TIKTOKEN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qa" / "tiktoken"
+    return qa_cache_dir("tiktoken", "TIKTOKEN_CACHE_DIR")
 
 
 def _cache_name(name: str) -> str:
