@@ -36,7 +36,7 @@ def serve(
     index: IndexOpt = None,
 ) -> None:
     """Serve the chat page and an OpenAI-compatible API (set QA_API_KEY to require a key)."""
-    from qa.serving.app import serve as run_server
+    from qa.serving.run import serve as run_server
 
     settings = settings_for(
         config,
@@ -70,7 +70,7 @@ def mcp(
 
     @asynccontextmanager
     async def warm(_: object) -> AsyncIterator[None]:
-        from qa.serving.app import warm_up
+        from qa.serving.run import warm_up
 
         threading.Thread(target=warm_up, args=(assistant,), name="qa-warm-up", daemon=True).start()
         yield

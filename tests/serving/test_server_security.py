@@ -20,7 +20,8 @@ from qa.answering.assistant import Assistant
 from qa.core.config import ServerSettings, Settings
 from qa.core.types import QAError
 from qa.llm.fake import FakeLLM
-from qa.serving.app import check_host, create_app, serve, serve_in_thread
+from qa.serving.app import create_app, serve_in_thread
+from qa.serving.run import check_host, serve
 
 
 @pytest.fixture(scope="module")
