@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.embedding.base import bundled_model_path
-from qa.embedding.onnx import ensure_export, load_tokenizer, mean_pool, pad, read_model_config
+from qa.embedding.model_io import load_tokenizer, mean_pool, pad, read_model_config
+from qa.embedding.onnx import ensure_export
 
 QUESTION = "Which company announced a recall of 1.8 million vehicles this week?"
 

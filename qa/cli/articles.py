@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from qa.cli import (
+from qa.cli.common import (
     ConfigOpt,
     IndexOpt,
     JsonOpt,

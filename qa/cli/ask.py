@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qa.cli import (
+from qa.cli.common import (
     AsOfOpt,
     ConfigOpt,
     IndexOpt,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qa.cli import (
+from qa.cli.common import (
     AsOfOpt,
     ConfigOpt,
     IndexOpt,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qa.cli import (
+from qa.cli.common import (
     ConfigOpt,
     IndexOpt,
     JsonOpt,
@@ -339,7 +339,7 @@ def vectors_line(vector_index: dict[str, Any]) -> str:
 def check_index(index: Index) -> list[str]:
     """`qa status --check`: what was verified, one line each (a fault raises QAError)."""
     from qa.index import LocalIndex
-    from qa.index.check import check_all
+    from qa.index.verify import check_all
 
     if not isinstance(index, LocalIndex):
         raise QAError("`qa status --check` verifies the files of a local index (index.backend)")

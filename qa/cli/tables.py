@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from qa.cli import out
+from qa.cli.common import out
 from qa.text.words import printable
 
 

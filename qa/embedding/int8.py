@@ -107,7 +107,13 @@ def _quantize(plain: Path, model_dir: Path, target: Path, recipe: str) -> None:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from qa.embedding.onnx import VERIFY_TEXTS, encode, load_tokenizer, mean_pool, read_model_config
+    from qa.embedding.model_io import (
+        VERIFY_TEXTS,
+        encode,
+        load_tokenizer,
+        mean_pool,
+        read_model_config,
+    )
 
     if recipe not in RECIPES:
         raise QAError(f"unknown int8 recipe {recipe!r}; one of: {', '.join(RECIPES)}")

@@ -111,7 +111,7 @@ class RemoteEmbedder:
     def _load_tokenizer(self) -> Any:
         with self._lock:
             if self._tokenizer is None:
-                from qa.embedding.onnx import load_tokenizer, read_model_config
+                from qa.embedding.model_io import load_tokenizer, read_model_config
 
                 folder = Path(self._tokenizer_dir or bundled_model_path())
                 if not (folder / "tokenizer.json").is_file():

@@ -33,6 +33,7 @@ from qa.core.config import RetrievalSettings, Settings
 from qa.core.types import Chunk, DocInfo, Document, Filters
 from qa.embedding.base import Embedder
 from qa.index.bm25 import bm25_tokens
+from qa.index.build import BuildSettings
 from qa.index.filter_masks import day_number
 from qa.index.fusion import Candidate
 from qa.index.local import EXACT_FILTERED_MAX, LocalIndex, documents_info
@@ -40,7 +41,6 @@ from qa.index.paths import absolute_path, assign_ids, scope, stored_path
 from qa.index.store import (
     CURRENT,
     SCHEMA_VERSION,
-    BuildSettings,
     collect_garbage,
     commit,
     live_generation,

@@ -23,7 +23,8 @@ import numpy as np
 from qa.core.config import Settings
 from qa.core.types import Chunk, Document, QAError
 from qa.index import bm25, check, chunk_store, segments, store, vectors
-from qa.index.store import SCHEMA_VERSION, BuildSettings
+from qa.index.build import BuildSettings
+from qa.index.store import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from qa.index.local import LocalIndex

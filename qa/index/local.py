@@ -18,10 +18,11 @@ from qa.core.config import RetrievalSettings, Settings
 from qa.core.types import Chunk, DocInfo, Document, Filters, QAError
 from qa.index import check, chunk_store, vectors
 from qa.index.bm25 import bm25_tokens
+from qa.index.build import BuildSettings
 from qa.index.filter_masks import FilterMasks
 from qa.index.fusion import Candidate, local_candidates
 from qa.index.segments import LiveVectors, Segment, live_mask, positions
-from qa.index.store import SCHEMA_VERSION, BuildSettings, live_generation, pin_generation
+from qa.index.store import SCHEMA_VERSION, live_generation, pin_generation
 
 _T = TypeVar("_T")
 # A filter that keeps this few vectors is searched exactly when the approximate index finds

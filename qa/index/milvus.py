@@ -21,6 +21,7 @@ import numpy as np
 from qa.core.config import RetrievalSettings, Settings
 from qa.core.types import Chunk, DocInfo, Document, Filters, QAError
 from qa.index.bm25 import bm25_tokens
+from qa.index.build import BuildSettings
 from qa.index.fusion import Candidate, rrf
 from qa.index.milvus_db import (
     all_rows,
@@ -34,7 +35,6 @@ from qa.index.milvus_db import (
     read_live,
 )
 from qa.index.milvus_terms import TermCounts
-from qa.index.store import BuildSettings
 
 CHUNK_FIELDS = [
     "pk",

@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 from qa.core.config import Settings
 from qa.core.extras import require
 from qa.core.types import Filters, QAError
+from qa.index.build import BuildSettings
 from qa.index.filter_masks import day_number
-from qa.index.store import BuildSettings
 
 TEXT_MAX = 65_535  # bytes a VARCHAR holds
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -34,6 +34,7 @@ from qa.core.types import Chunk, Document, QAError
 from qa.embedding.base import Embedder, embedder_identity
 from qa.index import store
 from qa.index.bm25 import bm25_tokens
+from qa.index.build import BuildSettings
 from qa.index.filter_masks import day_number
 from qa.index.milvus import MilvusIndex
 from qa.index.milvus_db import (
@@ -48,7 +49,6 @@ from qa.index.milvus_db import (
     set_live,
 )
 from qa.index.milvus_terms import TermCounts, passage_terms
-from qa.index.store import BuildSettings
 from qa.index.writer import ProgressHook, SyncReport, plan_changes
 from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 

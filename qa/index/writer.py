@@ -16,11 +16,12 @@ import numpy as np
 from qa.core.config import Settings
 from qa.core.types import Chunk, Document, QAError
 from qa.embedding.base import Embedder, embedder_identity
-from qa.index import check, generation, store
+from qa.index import check, generation, store, verify
+from qa.index.build import BuildSettings
 from qa.index.check import IndexDamaged
 from qa.index.local import LocalIndex
 from qa.index.paths import absolute_path, assign_ids, stored_path
-from qa.index.store import BuildSettings, live_generation
+from qa.index.store import live_generation
 from qa.ingest.chunk import chunks_for, embed_text, embedded_title
 
 
@@ -127,7 +128,7 @@ def _sync(
             # Nothing to embed: first make sure every file is what was written, else
             # rebuild (a damaged index must not be left for the next search to find).
             try:
-                check.check_all(old)
+                verify.check_all(old)
             except IndexDamaged as exc:
                 report = SyncReport(rebuilt=True)
                 plan = _plan(documents, old, in_scope, base, report, exc.what)

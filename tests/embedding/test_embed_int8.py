@@ -141,7 +141,7 @@ def test_an_index_built_before_precision_existed_is_fp32(
     settings = load_settings(overrides={"paths.index": str(corpus_index)}, env={})
     manifest = json.loads((next(corpus_index.glob("gen-*")) / "manifest.json").read_text())
     del manifest["build"]["precision"]  # what an older `qa` wrote
-    from qa.index.store import BuildSettings
+    from qa.index.build import BuildSettings
 
     assert BuildSettings(**manifest["build"]).precision == "fp32"
     asker = Assistant(replace(settings, embedding=replace(settings.embedding, precision="int8")))

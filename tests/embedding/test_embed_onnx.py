@@ -19,13 +19,13 @@ from qa.core.types import Hit, QAError
 from qa.embedding import create_embedder, load_in_background
 from qa.embedding import onnx as embed_onnx
 from qa.embedding.base import bundled_model_path
+from qa.embedding.model_io import read_model_config
 from qa.embedding.onnx import (
     OnnxEmbedder,
     batches,
     ensure_export,
     ensure_optimized,
     fingerprint,
-    read_model_config,
 )
 from qa.embedding.sentence_transformer import SentenceTransformerEmbedder
 from qa.index import LocalIndex
