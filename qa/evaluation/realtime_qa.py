@@ -173,13 +173,26 @@ def _question(path: Path, n: int, week: str, obj: dict[str, Any]) -> RTQuestion:
         raise ValueError(f"{where}: answer must hold choice indices, got {raw!r}") from None
     if not indices or any(not 0 <= i < len(choices) for i in indices):
         raise ValueError(f"{where}: answer {raw!r} out of range for {len(choices)} choices")
+    # A few questions list one option twice (2023-12-08 #8, 2024-02-23 #23). The assistant
+    # refuses such a question, as it would a user's; the benchmark means one option, so each
+    # is kept once and the answer points at the first copy of its text.
+    kept: list[str] = []
+    position: dict[str, int] = {}
+    for choice in choices:
+        key = choice.strip().casefold()
+        if key and key not in position:
+            position[key] = len(kept)
+            kept.append(choice)
+    answer = position.get(choices[indices[0]].strip().casefold())
+    if answer is None or len(kept) < 2:
+        raise ValueError(f"{where}: fewer than two different options, or an empty answer")
     return RTQuestion(
         id=qid,
         week=week,
         date=_iso_date(obj.get("question_date")),
         question=sentence.strip(),
-        choices=tuple(choices),
-        answer=indices[0],
+        choices=tuple(kept),
+        answer=answer,
         gold=" ".join(choices[i] for i in indices),
         skip_generation=skip_generation(sentence),
     )

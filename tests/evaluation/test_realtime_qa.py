@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qa.answering.assistant import Assistant
 from qa.evaluation.realtime_qa import (
     doc_id_for_url,
     list_weeks,
@@ -185,6 +186,24 @@ def test_bad_answer_and_missing_search_file(folder: Path) -> None:
     (folder / "20240105_gcs.jsonl").unlink()
     with pytest.raises(ValueError, match=r"20240105_gcs\.jsonl is missing"):
         load(folder, ["20240105"])
+
+
+def test_an_option_listed_twice_is_kept_once(folder: Path) -> None:
+    # As 2024-02-23 #23 lists "New Orleans Pelicans" twice: the assistant refuses a question
+    # with two equal options, so the reader keeps one and the answer follows its text.
+    twice = _q("20240112_0", "Which team?", ["3"])
+    twice["choices"] = ["76ers", "Magic", "Pelicans", " pelicans"]
+    _write(folder / "20240112_qa.jsonl", [twice])
+    question = load(folder, ["20240112"])[0][0]
+    assert question.choices == ("76ers", "Magic", "Pelicans")
+    assert question.answer == 2
+    assert question.gold.strip() == "pelicans"
+    Assistant.validate_choices(question.choices)  # what the eval asks with is accepted
+    blank = _q("20240112_0", "Which?", ["0"])
+    blank["choices"] = ["", "Red"]
+    _write(folder / "20240112_qa.jsonl", [blank])
+    with pytest.raises(ValueError, match=r"fewer than two different options"):
+        load(folder, ["20240112"])
 
 
 def test_segments_come_from_ingest_clean(folder: Path) -> None:
