@@ -168,7 +168,9 @@ def test_what_the_check_changed_in_a_draft() -> None:
     assert withdrawn(draft, "Cars returned [1]. It reopened on Monday [1].") is None
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.35, 0.6, 1.0])
+# While qa still starts (imports, the index opening): a quiet machine answers this fake
+# question in about a second, so a later signal could find it done.
+@pytest.mark.parametrize("delay", [0.2, 0.35, 0.5])
 def test_ctrl_c_soon_after_start_is_one_line_and_exit_130(project: Path, delay: float) -> None:
     terminal = Terminal(project, "ask", "When did the Harbour Bridge reopen?", "--stream")
     time.sleep(delay)
