@@ -43,6 +43,7 @@ from bench_ask import QUESTIONS, run_cli
 
 from qa.core.config import EmbeddingSettings
 from qa.embedding.onnx import OnnxEmbedder
+from qa.evaluation.figures import Figure, figure, save, to_markdown
 
 
 def folder_bytes(path: Path) -> int:
@@ -130,13 +131,14 @@ def measure(precision: str, args: argparse.Namespace, scratch: Path) -> dict[str
     return row
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The comparison as a figure's columns and rows: one row a figure, one column a
+    precision."""
     names = [r["precision"] for r in rows]
-    lines = ["| figure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    out: list[list[str]] = []
 
     def add(label: str, values: list[Any]) -> None:
-        shown = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in values]
-        lines.append(f"| {label} | " + " | ".join(shown) + " |")
+        out.append([label, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values)])
 
     add("gold evidence recall@5", [r["gold"]["evidence_recall@5"] for r in rows])
     add("gold MRR", [r["gold"]["mrr"] for r in rows])
@@ -149,7 +151,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     add("warm question embedding ms", [r["warm_question_ms"] for r in rows])
     add("cold `qa ask` s", [r["cold_ask_s"] for r in rows])
     add("cold `qa ask` peak MB", [r["cold_ask_peak_mb"] for r in rows])
-    return "\n".join(lines)
+    return ["figure", *names], out
+
+
+def precision_figure(rows: list[dict[str, Any]], weeks: str) -> Figure:
+    """The docs' figure (docs/figures/precision.json), with every measurement kept in
+    ``extra``."""
+    columns, cells = table(rows)
+    note = f"Weeks of each RealTime QA folder: {weeks or 'all'}."
+    return replace(figure("Embedding precision: fp32 vs int8", columns, cells, note), extra={
+        "rows": rows,
+    })
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,12 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         for precision in args.precisions.split(","):
             rows.append(measure(precision, args, Path(tmp) / precision))
             print(f"{precision} done", file=sys.stderr)
-    text = table(rows)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"weeks": args.weeks or "all", "load_average": os.getloadavg(), "cpus": os.cpu_count()}
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    print(f"written to {args.out}")
+    fig = precision_figure(rows, args.weeks)
+    print(to_markdown(fig))
+    save(fig, args.out)
     return 0
 
 

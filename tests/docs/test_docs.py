@@ -240,3 +240,22 @@ def test_bench_search_writes_its_table_as_a_figure(tmp_path: Path) -> None:
     [row] = fig.rows  # "auto" is exact at 2,000 vectors: one row, measured once
     assert row[0] == "2,000" and row[1] == "auto:flat" and row[5] == "1.000"
     assert row[6] == row[4].split(" / ")[0] + " ms"
+
+
+def test_the_precision_benchmark_writes_a_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_precision
+
+    def row(precision: str, recall: float) -> dict[str, Any]:
+        rtqa = {"answer_recall@5": recall, "search_oracle": 0.6, "mc_accuracy": 0.5,
+                "short_f1": 0.2, "chunks": 100, "ingest_chunks_per_s": 40.0, "index_mb": 1.0,
+                "peak_mb": 300.0}
+        return {"precision": precision, "gold": {"evidence_recall@5": 0.92, "mrr": 0.88},
+                "realtimeqa": {"2024q1": rtqa}, "warm_question_ms": 6.5, "cold_ask_s": 1.4,
+                "cold_ask_peak_mb": 280.0}
+
+    fig = bench_precision.precision_figure([row("fp32", 0.5), row("int8", 0.49)], "6")
+    assert fig.columns == ["figure", "fp32", "int8"]
+    assert ["2024q1 answer_recall@5", "0.500", "0.490"] in fig.rows
+    assert fig.extra["rows"][1]["precision"] == "int8"
+    assert "Weeks of each RealTime QA folder: 6" in figures.to_markdown(fig)
